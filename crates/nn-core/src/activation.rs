@@ -1,0 +1,81 @@
+//! The [`Activation`] trait: an elementwise function `f` and its derivative `df`.
+
+use std::fmt;
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+use crate::Float;
+
+/// An elementwise activation function, in the article's vocabulary: `f(y)` and its
+/// derivative `df(y)`, both taking the pre-activation `y = W·x + b`.
+///
+/// Implementors write the scalar `f` and `df`; the batched methods have default
+/// implementations that loop over arrays with `Zip`, and because default methods are
+/// compiled for each implementor, the scalar calls inside them are static and inlined.
+/// Only the call of a batched method goes through the vtable, once per layer.
+///
+/// The trait is object safe, so a layer holds a `Box<dyn Activation<F>>`.
+pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
+    /// The activation `f(y)`.
+    fn f(&self, y: F) -> F;
+
+    /// The derivative `df(y) = f'(y)`.
+    fn df(&self, y: F) -> F;
+
+    /// The derivative given both the pre-activation `y` and the output `a = f(y)`.
+    ///
+    /// The backward pass has both at hand, and some derivatives are cheaper from the
+    /// output: sigmoid's is `a(1-a)` with no exponential. The default returns `df(y)`.
+    #[inline(always)]
+    fn df_given_output(&self, y: F, a: F) -> F {
+        let _ = a;
+        self.df(y)
+    }
+
+    /// The name under which the activation is saved and parsed, with its parameters,
+    /// e.g. `"sigmoid"` or `"leaky_relu(0.1)"`.
+    fn name(&self) -> String;
+
+    /// A boxed copy, so that layers holding a `Box<dyn Activation<F>>` can be cloned.
+    fn clone_box(&self) -> Box<dyn Activation<F>>;
+
+    /// Batched forward: `a = f(y)` entry by entry.
+    ///
+    /// # Shapes
+    /// `y` and `a` are `(outs, batch)`.
+    ///
+    /// # Panics
+    /// If the shapes differ (a broken invariant of the caller, which sizes both buffers).
+    fn forward_into(&self, y: ArrayView2<'_, F>, a: ArrayViewMut2<'_, F>) {
+        Zip::from(a).and(y).for_each(|a, &y| *a = self.f(y));
+    }
+
+    /// Batched backward through the activation: `delta = df(y) ⊙ upstream`, where
+    /// `upstream = ∂L/∂a` and `delta = ∂L/∂y` (the article's `db` before it is summed over
+    /// the batch).
+    ///
+    /// # Shapes
+    /// All four arrays are `(outs, batch)`.
+    ///
+    /// # Panics
+    /// If the shapes differ.
+    fn backward_into(
+        &self,
+        y: ArrayView2<'_, F>,
+        a: ArrayView2<'_, F>,
+        upstream: ArrayView2<'_, F>,
+        delta: ArrayViewMut2<'_, F>,
+    ) {
+        Zip::from(delta)
+            .and(y)
+            .and(a)
+            .and(upstream)
+            .for_each(|d, &y, &a, &u| *d = self.df_given_output(y, a) * u);
+    }
+}
+
+impl<F: Float> Clone for Box<dyn Activation<F>> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}

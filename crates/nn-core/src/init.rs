@@ -1,0 +1,118 @@
+//! Weight initialisation schemes, drawing from a caller-supplied random number generator.
+
+use ndarray::Array2;
+use ndarray_rand::RandomExt;
+use rand::Rng;
+use rand_distr::{Normal, Uniform};
+
+use crate::Float;
+
+/// How a dense layer's weights `W` (shape `(outs, ins)`) and bias `b` (shape `(outs, 1)`)
+/// are first drawn.
+///
+/// Every scheme draws from the RNG the caller passes, so the same seed gives the same
+/// network, bit for bit; the library holds no global random state.
+///
+/// The default is [`Init::HeNormal`], because the series' networks use LeakyReLU and ReLU,
+/// for which it keeps the variance of activations steady from layer to layer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Init {
+    /// The original framework's scheme: every entry of `W` and of `b` is drawn from
+    /// `N(0, σ²)` with `σ = 1/(rows·cols)` of that matrix (so `1/(outs·ins)` for `W` and
+    /// `1/outs` for `b`). Kept for faithful reproductions; its tiny scale makes deep
+    /// networks start with nearly constant outputs.
+    Original,
+    /// Xavier/Glorot uniform: `W ~ U(-l, l)` with `l = sqrt(6/(ins+outs))`, `b = 0`.
+    /// Suited to sigmoid and tanh.
+    XavierUniform,
+    /// Xavier/Glorot normal: `W ~ N(0, 2/(ins+outs))`, `b = 0`.
+    XavierNormal,
+    /// He/Kaiming normal: `W ~ N(0, 2/ins)`, `b = 0`. Suited to ReLU and LeakyReLU.
+    #[default]
+    HeNormal,
+    /// He/Kaiming uniform: `W ~ U(-l, l)` with `l = sqrt(6/ins)`, `b = 0`.
+    HeUniform,
+}
+
+impl Init {
+    /// Draws the weight matrix `W` of shape `(outs, ins)`.
+    ///
+    /// Values are drawn in `f64` and rounded, so an `f32` and an `f64` network built from
+    /// the same seed start from the same weights up to rounding.
+    ///
+    /// # Panics
+    /// If `outs` or `ins` is zero (layers check this before calling).
+    pub fn weights<F: Float, R: Rng + ?Sized>(
+        &self,
+        outs: usize,
+        ins: usize,
+        rng: &mut R,
+    ) -> Array2<F> {
+        assert!(outs > 0 && ins > 0, "layer sizes are checked before init");
+        let (fan_in, fan_out) = (ins as f64, outs as f64);
+        let drawn: Array2<f64> = match self {
+            Init::Original => normal((outs, ins), 1.0 / (fan_in * fan_out), rng),
+            Init::XavierUniform => uniform((outs, ins), (6.0 / (fan_in + fan_out)).sqrt(), rng),
+            Init::XavierNormal => normal((outs, ins), (2.0 / (fan_in + fan_out)).sqrt(), rng),
+            Init::HeNormal => normal((outs, ins), (2.0 / fan_in).sqrt(), rng),
+            Init::HeUniform => uniform((outs, ins), (6.0 / fan_in).sqrt(), rng),
+        };
+        drawn.mapv(F::from_f64)
+    }
+
+    /// Draws the bias `b` of shape `(outs, 1)`: zeros, except for [`Init::Original`].
+    pub fn bias<F: Float, R: Rng + ?Sized>(&self, outs: usize, rng: &mut R) -> Array2<F> {
+        match self {
+            Init::Original => normal((outs, 1), 1.0 / outs as f64, rng).mapv(F::from_f64),
+            _ => Array2::zeros((outs, 1)),
+        }
+    }
+}
+
+fn normal<R: Rng + ?Sized>(shape: (usize, usize), std: f64, rng: &mut R) -> Array2<f64> {
+    let dist = Normal::new(0.0, std).expect("std is finite and positive for non-empty layers");
+    Array2::random_using(shape, dist, rng)
+}
+
+fn uniform<R: Rng + ?Sized>(shape: (usize, usize), limit: f64, rng: &mut R) -> Array2<f64> {
+    let dist = Uniform::new(-limit, limit).expect("limit is finite and positive");
+    Array2::random_using(shape, dist, rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    fn std_of(a: &Array2<f64>) -> f64 {
+        let n = a.len() as f64;
+        let mean = a.sum() / n;
+        (a.mapv(|v| (v - mean).powi(2)).sum() / n).sqrt()
+    }
+
+    #[test]
+    fn schemes_have_their_documented_scale() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let he: Array2<f64> = Init::HeNormal.weights(200, 300, &mut rng);
+        assert!((std_of(&he) / (2.0f64 / 300.0).sqrt() - 1.0).abs() < 0.03);
+        let xu: Array2<f64> = Init::XavierUniform.weights(200, 300, &mut rng);
+        let limit = (6.0f64 / 500.0).sqrt();
+        assert!(xu.iter().all(|v| v.abs() <= limit));
+        // U(-l, l) has std l/sqrt(3).
+        assert!((std_of(&xu) / (limit / 3f64.sqrt()) - 1.0).abs() < 0.03);
+        let orig: Array2<f64> = Init::Original.weights(20, 30, &mut rng);
+        assert!((std_of(&orig) * 600.0 - 1.0).abs() < 0.1);
+        let b: Array2<f64> = Init::HeNormal.bias(5, &mut rng);
+        assert!(b.iter().all(|&v| v == 0.0));
+        let b: Array2<f64> = Init::Original.bias(5000, &mut rng);
+        assert!((std_of(&b) * 5000.0 - 1.0).abs() < 0.05);
+    }
+
+    #[test]
+    fn same_seed_gives_same_weights() {
+        let a: Array2<f32> = Init::HeNormal.weights(3, 4, &mut StdRng::seed_from_u64(7));
+        let b: Array2<f32> = Init::HeNormal.weights(3, 4, &mut StdRng::seed_from_u64(7));
+        assert_eq!(a, b);
+    }
+}

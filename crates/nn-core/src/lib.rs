@@ -1,0 +1,52 @@
+//! The foundation of `nn`: the float trait, the [`Activation`] and [`Loss`] traits, the
+//! error type, weight initialisation and small array helpers.
+//!
+//! # Design
+//!
+//! `nn` follows the article series it reimplements: a sample is a column vector, a batch is
+//! a matrix whose columns are samples, and a dense layer's weights `W` have shape
+//! `(outs, ins)`, so a forward step is `f(W·x + b)`. Everything is generic over one float
+//! trait, [`Float`], implemented for `f32` and `f64` only.
+//!
+//! Activations and losses are small types behind small object-safe traits, in the article's
+//! vocabulary: `f`/`df` and `loss`/`dloss`. Errors are one `#[non_exhaustive]` enum,
+//! [`Error`], whose variants say what was wrong and where; inputs are checked once at the
+//! boundary of a public function, and the arithmetic inside is free of `Result`.
+//!
+//! This crate depends on no other `nn` crate; `nn-layers` and `nn-loss` build on it, and
+//! `nn-train` on those.
+//!
+//! # Example
+//!
+//! ```
+//! use nn_core::{tensor, Init, Target};
+//! use rand::{rngs::StdRng, SeedableRng};
+//!
+//! // He-initialised weights for a 3 → 2 layer, from a seeded generator.
+//! let mut rng = StdRng::seed_from_u64(42);
+//! let w = Init::HeNormal.weights::<f64, _>(2, 3, &mut rng);
+//! assert_eq!(w.dim(), (2, 3));
+//!
+//! // A class target must fit the output: 2 outputs, so class 2 is out of range.
+//! let classes = [2];
+//! assert!(Target::<f64>::Classes(&classes).check(2, 1).is_err());
+//! assert_eq!(tensor::argmax_columns(tensor::column(&[0.1f64, 0.7]).view()), vec![1]);
+//! ```
+#![deny(missing_docs)]
+
+mod activation;
+mod error;
+mod float;
+mod init;
+mod loss;
+pub mod tensor;
+
+pub use activation::Activation;
+pub use error::{Error, Result};
+pub use float::Float;
+pub use init::Init;
+pub use loss::{Loss, Target};
+
+/// The random number generator crate `nn` is built against (the version `ndarray-rand`
+/// uses), re-exported so that applications seed the same types.
+pub use rand;

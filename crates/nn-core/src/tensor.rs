@@ -1,0 +1,101 @@
+//! Small array helpers shared by the crates: columns, finiteness checks, argmax, one-hot.
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use crate::{Error, Float, Result};
+
+/// Turns a slice into a column vector of shape `(len, 1)`, the article's shape for a sample.
+pub fn column<F: Float>(values: &[F]) -> Array2<F> {
+    Array2::from_shape_vec((values.len(), 1), values.to_vec())
+        .expect("a (len, 1) shape always fits len values")
+}
+
+/// The first non-finite entry of `a` in row-major order, as `(row, column, value)`.
+pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
+    // `v * 0` is 0 for a finite `v` and NaN otherwise, so this sum is NaN exactly when
+    // some entry is not finite; it vectorises, so the common all-finite case costs one
+    // cheap pass and the search below runs only when there is something to find.
+    if a.iter().fold(F::zero(), |s, &v| s + v * F::zero()).is_finite() {
+        return None;
+    }
+    a.indexed_iter()
+        .find(|(_, v)| !v.is_finite())
+        .map(|((r, c), &v)| (r, c, v))
+}
+
+/// Checks that every entry of `a` is finite.
+///
+/// # Errors
+/// [`Error::NonFiniteInput`] naming `what` and the first offending entry.
+pub fn check_finite<F: Float>(what: &str, a: ArrayView2<'_, F>) -> Result<()> {
+    match first_non_finite(a) {
+        None => Ok(()),
+        Some((row, column, value)) => Err(Error::NonFiniteInput {
+            what: what.into(),
+            row,
+            column,
+            value: value.as_f64(),
+        }),
+    }
+}
+
+/// Index of the largest entry of each column (the predicted class of each sample).
+/// Ties go to the lowest index; NaN entries are never chosen over a number.
+pub fn argmax_columns<F: Float>(a: ArrayView2<'_, F>) -> Vec<usize> {
+    a.axis_iter(Axis(1))
+        .map(|col| {
+            let mut best = 0;
+            for (i, &v) in col.iter().enumerate() {
+                if v > col[best] || (col[best].is_nan() && !v.is_nan()) {
+                    best = i;
+                }
+            }
+            best
+        })
+        .collect()
+}
+
+/// One-hot columns: a `(classes, labels.len())` matrix with a 1 at `(labels[j], j)`.
+///
+/// # Errors
+/// [`Error::ClassOutOfRange`] if a label is not below `classes`.
+pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> {
+    let mut out = Array2::zeros((classes, labels.len()));
+    for (sample, &class) in labels.iter().enumerate() {
+        if class >= classes {
+            return Err(Error::ClassOutOfRange {
+                sample,
+                class,
+                classes,
+            });
+        }
+        out[(class, sample)] = F::one();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn finds_the_first_non_finite_entry() {
+        let a = array![[1.0f32, 2.0], [f32::INFINITY, f32::NAN]];
+        assert_eq!(first_non_finite(a.view()).map(|(r, c, _)| (r, c)), Some((1, 0)));
+        let ok = array![[f32::MAX, f32::MAX]];
+        assert_eq!(first_non_finite(ok.view()), None);
+        assert!(check_finite("input", a.view()).is_err());
+    }
+
+    #[test]
+    fn argmax_and_one_hot_agree() {
+        let labels = [2, 0, 1, 2];
+        let m: Array2<f64> = one_hot(&labels, 3).unwrap();
+        assert_eq!(argmax_columns(m.view()), labels);
+        assert!(one_hot::<f64>(&[3], 3).is_err());
+        let with_nan = array![[f64::NAN], [1.0], [0.5]];
+        assert_eq!(argmax_columns(with_nan.view()), vec![1]);
+        assert_eq!(column(&[1.0f32, 2.0]).dim(), (2, 1));
+    }
+}
