@@ -1,1 +1,36 @@
-//! placeholder
+//! Layers of `nn`: the dense layer [`Dense`] and the activation functions.
+//!
+//! # Design
+//!
+//! A [`Dense`] layer holds `W` of shape `(outs, ins)`, `b` of shape `(outs, 1)` and a boxed
+//! [`Activation`](nn_core::Activation); its output is `f(W·x + b)` for a column `x`, or for a
+//! batch whose columns are samples. Its forward and backward passes sit side by side in
+//! `dense.rs`: the forward pass writes the pre-activation `y` into a buffer the caller keeps,
+//! and the backward pass reads it back instead of recomputing `W·x + b`.
+//!
+//! The activations are small structs implementing `f` and `df`: [`LeakyRelu`] (the series'
+//! default, `alpha = 0.1`), [`Relu`], [`Sigmoid`] (overflow-free), [`Tanh`] and
+//! [`Identity`].
+//!
+//! # Example
+//!
+//! ```
+//! use ndarray::array;
+//! use nn_core::Init;
+//! use nn_layers::{Dense, LeakyRelu};
+//! use rand::{rngs::StdRng, SeedableRng};
+//!
+//! let mut rng = StdRng::seed_from_u64(1);
+//! let layer = Dense::<f64>::new(2, 3, LeakyRelu::default(), Init::HeNormal, &mut rng)?;
+//! let x = array![[0.5], [-1.0]]; // one sample, as a column
+//! let a = layer.forward(x.view())?;
+//! assert_eq!(a.dim(), (3, 1));
+//! # Ok::<(), nn_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod activations;
+mod dense;
+
+pub use activations::{parse_activation, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use dense::Dense;

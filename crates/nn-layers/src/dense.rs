@@ -1,0 +1,324 @@
+//! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use nn_core::{tensor, Activation, Error, Float, Init, Result};
+use rand::Rng;
+
+/// A dense layer with weights `W`, bias `b` and an activation `f`: `a = f(W·x + b)`.
+///
+/// # Shapes
+/// `W` is `(outs, ins)` and `b` is `(outs, 1)`, as in the article. An input `x` is
+/// `(ins, batch)`, one column per sample (a single sample is a column, `batch = 1`); the
+/// pre-activation `y = W·x + b` and the output `a` are `(outs, batch)`, the bias being
+/// added to every column.
+#[derive(Clone, Debug)]
+pub struct Dense<F: Float> {
+    weights: Array2<F>,
+    bias: Array2<F>,
+    activation: Box<dyn Activation<F>>,
+}
+
+impl<F: Float> Dense<F> {
+    /// A layer with `ins` inputs and `outs` outputs, its parameters drawn by `init` from
+    /// `rng`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroSizedLayer`] if `ins` or `outs` is zero.
+    ///
+    /// # Example
+    /// ```
+    /// use nn_core::Init;
+    /// use nn_layers::{Dense, LeakyRelu};
+    /// use rand::{rngs::StdRng, SeedableRng};
+    ///
+    /// let layer = Dense::<f32>::new(784, 16, LeakyRelu::default(), Init::HeNormal,
+    ///                               &mut StdRng::seed_from_u64(0))?;
+    /// assert_eq!((layer.ins(), layer.outs()), (784, 16));
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn new<A, R>(ins: usize, outs: usize, activation: A, init: Init, rng: &mut R) -> Result<Self>
+    where
+        A: Activation<F> + 'static,
+        R: Rng + ?Sized,
+    {
+        if ins == 0 || outs == 0 {
+            return Err(Error::ZeroSizedLayer {
+                index: 0,
+                ins,
+                outs,
+            });
+        }
+        Ok(Dense {
+            weights: init.weights(outs, ins, rng),
+            bias: init.bias(outs, rng),
+            activation: Box::new(activation),
+        })
+    }
+
+    /// A layer from given parameters: `weights` of shape `(outs, ins)` and `bias` of shape
+    /// `(outs, 1)`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroSizedLayer`] for an empty `weights`, [`Error::ShapeMismatch`] if `bias`
+    /// is not `(outs, 1)`, [`Error::NonFiniteInput`] if a parameter is NaN or infinite.
+    pub fn from_parameters(
+        weights: Array2<F>,
+        bias: Array2<F>,
+        activation: Box<dyn Activation<F>>,
+    ) -> Result<Self> {
+        let (outs, ins) = weights.dim();
+        if ins == 0 || outs == 0 {
+            return Err(Error::ZeroSizedLayer {
+                index: 0,
+                ins,
+                outs,
+            });
+        }
+        if bias.dim() != (outs, 1) {
+            return Err(Error::ShapeMismatch {
+                what: "bias".into(),
+                expected: (outs, 1),
+                actual: bias.dim(),
+            });
+        }
+        tensor::check_finite("weights", weights.view())?;
+        tensor::check_finite("bias", bias.view())?;
+        Ok(Dense {
+            weights,
+            bias,
+            activation,
+        })
+    }
+
+    /// Number of inputs, the columns of `W`.
+    pub fn ins(&self) -> usize {
+        self.weights.ncols()
+    }
+
+    /// Number of outputs, the rows of `W`.
+    pub fn outs(&self) -> usize {
+        self.weights.nrows()
+    }
+
+    /// The weights `W`, shape `(outs, ins)`.
+    pub fn weights(&self) -> ArrayView2<'_, F> {
+        self.weights.view()
+    }
+
+    /// The bias `b`, shape `(outs, 1)`.
+    pub fn bias(&self) -> ArrayView2<'_, F> {
+        self.bias.view()
+    }
+
+    /// Mutable views of `W` and `b`, for optimizers; views cannot change the shapes.
+    pub fn parameters_mut(&mut self) -> (ArrayViewMut2<'_, F>, ArrayViewMut2<'_, F>) {
+        (self.weights.view_mut(), self.bias.view_mut())
+    }
+
+    /// The activation function.
+    pub fn activation(&self) -> &dyn Activation<F> {
+        self.activation.as_ref()
+    }
+
+    /// Number of trainable parameters, `outs·ins + outs`.
+    pub fn parameter_count(&self) -> usize {
+        self.weights.len() + self.bias.len()
+    }
+
+    /// The layer's output `f(W·x + b)` for a batch `x` (checked, allocating).
+    ///
+    /// # Shapes
+    /// `x` is `(ins, batch)`; the result is `(outs, batch)`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `x` does not have `ins` rows, [`Error::EmptyBatch`] if it
+    /// has no column.
+    pub fn forward(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        if x.nrows() != self.ins() {
+            return Err(Error::ShapeMismatch {
+                what: "input".into(),
+                expected: (self.ins(), x.ncols()),
+                actual: x.dim(),
+            });
+        }
+        if x.ncols() == 0 {
+            return Err(Error::EmptyBatch {
+                what: "input".into(),
+            });
+        }
+        let mut y = Array2::zeros((self.outs(), x.ncols()));
+        let mut a = Array2::zeros((self.outs(), x.ncols()));
+        self.forward_into(x, y.view_mut(), a.view_mut());
+        Ok(a)
+    }
+
+    /// Forward pass into caller-owned buffers: the pre-activation `y = W·x + b` (kept for
+    /// the backward pass, so it is never recomputed) and the output `a = f(y)`.
+    ///
+    /// # Shapes
+    /// `x` is `(ins, batch)`; `y` and `a` are `(outs, batch)`.
+    ///
+    /// # Panics
+    /// If a shape does not fit (the caller sizes the buffers; use [`Dense::forward`] for a
+    /// checked call).
+    pub fn forward_into(
+        &self,
+        x: ArrayView2<'_, F>,
+        mut y: ArrayViewMut2<'_, F>,
+        a: ArrayViewMut2<'_, F>,
+    ) {
+        // b is written into every column first, so that the product accumulates onto it
+        // (beta = 1) and no second pass adds the bias.
+        let bias = self.bias.broadcast(y.dim()).expect("bias is (outs, 1)");
+        y.assign(&bias);
+        general_mat_mul(F::one(), &self.weights, &x, F::one(), &mut y);
+        self.activation.forward_into(y.view(), a);
+    }
+
+    /// Backward pass: from `upstream = ∂L/∂a`, the gradients of the loss with respect to
+    /// the pre-activation, the parameters and the input, as in the article:
+    ///
+    /// - `delta = df(y) ⊙ upstream` (the article's `db`, per sample),
+    /// - `dW = delta · xᵀ`,
+    /// - `db = delta · 1` (summed over the batch's columns),
+    /// - `dx = Wᵀ · delta`, with `W` as it was in the forward pass.
+    ///
+    /// On a batch, `upstream` already carries the loss's `1/batch` factor (see `Loss`), so
+    /// the sums over columns give the gradient of the mean loss. `dx` is optional because
+    /// the first layer's input gradient is not needed for training.
+    ///
+    /// # Shapes
+    /// `x` and `dx` are `(ins, batch)`; `y`, `a`, `upstream` and `delta` are
+    /// `(outs, batch)`; `dw` is `(outs, ins)` and `db` is `(outs, 1)`.
+    ///
+    /// # Panics
+    /// If a shape does not fit (a broken invariant of the caller).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_into(
+        &self,
+        x: ArrayView2<'_, F>,
+        y: ArrayView2<'_, F>,
+        a: ArrayView2<'_, F>,
+        upstream: ArrayView2<'_, F>,
+        mut delta: ArrayViewMut2<'_, F>,
+        mut dw: ArrayViewMut2<'_, F>,
+        mut db: ArrayViewMut2<'_, F>,
+        dx: Option<ArrayViewMut2<'_, F>>,
+    ) {
+        self.activation
+            .backward_into(y, a, upstream, delta.view_mut());
+        general_mat_mul(F::one(), &delta, &x.t(), F::zero(), &mut dw);
+        Zip::from(db.column_mut(0))
+            .and(delta.rows())
+            .for_each(|db, row| *db = row.sum());
+        if let Some(mut dx) = dx {
+            general_mat_mul(F::one(), &self.weights.t(), &delta, F::zero(), &mut dx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Identity, LeakyRelu, Sigmoid};
+    use ndarray::array;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn forward_is_f_of_w_x_plus_b_on_columns() {
+        let w = array![[1.0, 2.0], [-1.0, 0.5], [0.0, 1.0]];
+        let b = array![[0.5], [-1.0], [0.0]];
+        let layer = Dense::from_parameters(w, b, Box::new(LeakyRelu::default())).unwrap();
+        let x = array![[1.0, 0.0], [2.0, -1.0]];
+        // Column 0: y = (5.5, -1.0, 2.0); column 1: y = (-1.5, -1.5, -1.0).
+        let a = layer.forward(x.view()).unwrap();
+        let expected = array![[5.5, -0.15], [-0.1, -0.15], [2.0, -0.1]];
+        approx::assert_abs_diff_eq!(a, expected, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn shapes_are_checked() {
+        let mut rng = StdRng::seed_from_u64(0);
+        assert!(matches!(
+            Dense::<f32>::new(0, 3, Sigmoid, Init::default(), &mut rng),
+            Err(Error::ZeroSizedLayer { ins: 0, outs: 3, .. })
+        ));
+        let layer = Dense::<f32>::new(2, 3, Sigmoid, Init::default(), &mut rng).unwrap();
+        assert!(matches!(
+            layer.forward(Array2::zeros((3, 1)).view()),
+            Err(Error::ShapeMismatch { expected: (2, 1), actual: (3, 1), .. })
+        ));
+        assert!(matches!(
+            layer.forward(Array2::zeros((2, 0)).view()),
+            Err(Error::EmptyBatch { .. })
+        ));
+        let bad_bias = Dense::from_parameters(
+            Array2::<f32>::zeros((3, 2)),
+            Array2::zeros((2, 1)),
+            Box::new(Identity),
+        );
+        assert!(matches!(
+            bad_bias,
+            Err(Error::ShapeMismatch { expected: (3, 1), actual: (2, 1), .. })
+        ));
+        let nan = Dense::from_parameters(
+            array![[1.0f32, f32::NAN]],
+            Array2::zeros((1, 1)),
+            Box::new(Identity),
+        );
+        assert!(matches!(nan, Err(Error::NonFiniteInput { column: 1, .. })));
+    }
+
+    #[test]
+    fn backward_gradients_match_finite_differences() {
+        // L = sum(c ⊙ a) for a fixed c, so upstream = c, and every gradient can be checked
+        // numerically by perturbing one entry of W, b or x.
+        let mut rng = StdRng::seed_from_u64(3);
+        let layer = Dense::<f64>::new(4, 3, Sigmoid, Init::XavierNormal, &mut rng).unwrap();
+        let x = Init::HeNormal.weights::<f64, _>(4, 5, &mut rng);
+        let c = Init::HeNormal.weights::<f64, _>(3, 5, &mut rng);
+        let loss = |l: &Dense<f64>, x: &Array2<f64>| (&l.forward(x.view()).unwrap() * &c).sum();
+
+        let (mut y, mut a) = (Array2::zeros((3, 5)), Array2::zeros((3, 5)));
+        layer.forward_into(x.view(), y.view_mut(), a.view_mut());
+        let (mut delta, mut dw, mut db, mut dx) = (
+            Array2::zeros((3, 5)),
+            Array2::zeros((3, 4)),
+            Array2::zeros((3, 1)),
+            Array2::zeros((4, 5)),
+        );
+        layer.backward_into(
+            x.view(),
+            y.view(),
+            a.view(),
+            c.view(),
+            delta.view_mut(),
+            dw.view_mut(),
+            db.view_mut(),
+            Some(dx.view_mut()),
+        );
+        let h = 1e-6;
+        for ((i, j), &g) in dw.indexed_iter() {
+            let (mut plus, mut minus) = (layer.clone(), layer.clone());
+            plus.weights[(i, j)] += h;
+            minus.weights[(i, j)] -= h;
+            let numeric = (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h);
+            approx::assert_relative_eq!(g, numeric, epsilon = 1e-8, max_relative = 1e-6);
+        }
+        for ((i, _), &g) in db.indexed_iter() {
+            let (mut plus, mut minus) = (layer.clone(), layer.clone());
+            plus.bias[(i, 0)] += h;
+            minus.bias[(i, 0)] -= h;
+            let numeric = (loss(&plus, &x) - loss(&minus, &x)) / (2.0 * h);
+            approx::assert_relative_eq!(g, numeric, epsilon = 1e-8, max_relative = 1e-6);
+        }
+        for ((i, j), &g) in dx.indexed_iter() {
+            let (mut plus, mut minus) = (x.clone(), x.clone());
+            plus[(i, j)] += h;
+            minus[(i, j)] -= h;
+            let numeric = (loss(&layer, &plus) - loss(&layer, &minus)) / (2.0 * h);
+            approx::assert_relative_eq!(g, numeric, epsilon = 1e-8, max_relative = 1e-6);
+        }
+    }
+}
