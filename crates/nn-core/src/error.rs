@@ -18,7 +18,9 @@ pub enum Error {
     EmptyNetwork,
 
     /// A layer was asked to have zero inputs or zero outputs.
-    #[error("layer {index} has a zero size: {ins} inputs and {outs} outputs (both must be at least 1)")]
+    #[error(
+        "layer {index} has a zero size: {ins} inputs and {outs} outputs (both must be at least 1)"
+    )]
     ZeroSizedLayer {
         /// Index of the layer in the network (0 for a layer built on its own).
         index: usize,

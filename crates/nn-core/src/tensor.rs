@@ -15,7 +15,10 @@ pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize,
     // `v * 0` is 0 for a finite `v` and NaN otherwise, so this sum is NaN exactly when
     // some entry is not finite; it vectorises, so the common all-finite case costs one
     // cheap pass and the search below runs only when there is something to find.
-    if a.iter().fold(F::zero(), |s, &v| s + v * F::zero()).is_finite() {
+    if a.iter()
+        .fold(F::zero(), |s, &v| s + v * F::zero())
+        .is_finite()
+    {
         return None;
     }
     a.indexed_iter()
@@ -82,7 +85,10 @@ mod tests {
     #[test]
     fn finds_the_first_non_finite_entry() {
         let a = array![[1.0f32, 2.0], [f32::INFINITY, f32::NAN]];
-        assert_eq!(first_non_finite(a.view()).map(|(r, c, _)| (r, c)), Some((1, 0)));
+        assert_eq!(
+            first_non_finite(a.view()).map(|(r, c, _)| (r, c)),
+            Some((1, 0))
+        );
         let ok = array![[f32::MAX, f32::MAX]];
         assert_eq!(first_non_finite(ok.view()), None);
         assert!(check_finite("input", a.view()).is_err());

@@ -37,7 +37,13 @@ impl<F: Float> Dense<F> {
     /// assert_eq!((layer.ins(), layer.outs()), (784, 16));
     /// # Ok::<(), nn_core::Error>(())
     /// ```
-    pub fn new<A, R>(ins: usize, outs: usize, activation: A, init: Init, rng: &mut R) -> Result<Self>
+    pub fn new<A, R>(
+        ins: usize,
+        outs: usize,
+        activation: A,
+        init: Init,
+        rng: &mut R,
+    ) -> Result<Self>
     where
         A: Activation<F> + 'static,
         R: Rng + ?Sized,
@@ -242,12 +248,20 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         assert!(matches!(
             Dense::<f32>::new(0, 3, Sigmoid, Init::default(), &mut rng),
-            Err(Error::ZeroSizedLayer { ins: 0, outs: 3, .. })
+            Err(Error::ZeroSizedLayer {
+                ins: 0,
+                outs: 3,
+                ..
+            })
         ));
         let layer = Dense::<f32>::new(2, 3, Sigmoid, Init::default(), &mut rng).unwrap();
         assert!(matches!(
             layer.forward(Array2::zeros((3, 1)).view()),
-            Err(Error::ShapeMismatch { expected: (2, 1), actual: (3, 1), .. })
+            Err(Error::ShapeMismatch {
+                expected: (2, 1),
+                actual: (3, 1),
+                ..
+            })
         ));
         assert!(matches!(
             layer.forward(Array2::zeros((2, 0)).view()),
@@ -260,7 +274,11 @@ mod tests {
         );
         assert!(matches!(
             bad_bias,
-            Err(Error::ShapeMismatch { expected: (3, 1), actual: (2, 1), .. })
+            Err(Error::ShapeMismatch {
+                expected: (3, 1),
+                actual: (2, 1),
+                ..
+            })
         ));
         let nan = Dense::from_parameters(
             array![[1.0f32, f32::NAN]],

@@ -42,7 +42,9 @@ pub fn log_sum_exp<F: Float>(v: ArrayView1<'_, F>) -> F {
 /// If `v` and `out` have different lengths.
 pub fn softmax_into<F: Float>(v: ArrayView1<'_, F>, mut out: ArrayViewMut1<'_, F>) {
     let m = v.fold(F::neg_infinity(), |m, &x| m.max(x));
-    Zip::from(&mut out).and(v).for_each(|o, &x| *o = (x - m).exp());
+    Zip::from(&mut out)
+        .and(v)
+        .for_each(|o, &x| *o = (x - m).exp());
     let total = out.sum();
     out.mapv_inplace(|e| e / total);
 }

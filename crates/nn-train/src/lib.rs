@@ -1,1 +1,51 @@
-//! placeholder
+//! Training for `nn`: the [`NeuralNetwork`], backpropagation and stochastic gradient
+//! descent.
+//!
+//! # Design
+//!
+//! Training follows the article's algorithm, in two separate steps:
+//!
+//! 1. [`NeuralNetwork::backprop`] runs the forward pass, keeping every layer's input `xs[i]`
+//!    and pre-activation `y_i = W_i·xs[i] + b_i`, then the reverse loop
+//!    `db = df(y) ⊙ dx`, `dx = Wᵀ·db`, `dW = db·xᵀ`, and returns the [`Gradients`]: the
+//!    article's lists `dxs`, `dWs` and `dbs`, for a learner to inspect and verify.
+//! 2. An optimizer applies them: [`Sgd`] does `θ ← θ - learning_rate·∇θ`.
+//!
+//! [`NeuralNetwork::train`] is the original's `train(x, t)`: both steps on one sample (or a
+//! mini-batch, whose gradient is the mean of its samples'), with buffers reused from step
+//! to step.
+//!
+//! # Example
+//!
+//! ```
+//! use ndarray::array;
+//! use nn_core::{Init, Target};
+//! use nn_layers::{Dense, Identity, LeakyRelu};
+//! use nn_loss::CrossEntropy;
+//! use nn_train::NeuralNetwork;
+//! use rand::{rngs::StdRng, SeedableRng};
+//!
+//! let mut rng = StdRng::seed_from_u64(7);
+//! let net = NeuralNetwork::new(
+//!     vec![
+//!         Dense::<f64>::new(3, 5, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
+//!         Dense::new(5, 2, Identity, Init::HeNormal, &mut rng)?,
+//!     ],
+//!     CrossEntropy,
+//!     0.1,
+//! )?;
+//! let x = array![[1.0], [0.0], [-1.0]];
+//! let grads = net.backprop(x.view(), Target::Classes(&[1]))?;
+//! assert_eq!(grads.dws[0].dim(), (5, 3)); // the shape of W_0
+//! assert_eq!(grads.dxs.len(), 3); // input, hidden, output
+//! # Ok::<(), nn_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod backprop;
+mod network;
+mod sgd;
+
+pub use backprop::Gradients;
+pub use network::NeuralNetwork;
+pub use sgd::{check_learning_rate, Sgd};

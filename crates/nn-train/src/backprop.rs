@@ -1,0 +1,158 @@
+//! Backpropagation: the forward pass that caches every layer's input and pre-activation,
+//! and the reverse loop that turns `dloss` into the gradients of every layer.
+
+use ndarray::{Array2, ArrayView2};
+use nn_core::{Float, Loss, Target};
+use nn_layers::Dense;
+
+/// The gradients of the loss from one backward pass, in the article's terms.
+///
+/// For a network of `n` layers whose inputs are `xs[0] = x`, `xs[1]`, …, `xs[n]` (the
+/// output):
+/// - `dxs[i] = ∂L/∂xs[i]` for `i` in `0..=n`: how much each layer's input (and, last, the
+///   output) influences the loss; `dxs[n] = dloss(xs[n], t)`;
+/// - `dws[i] = ∂L/∂W_i` and `dbs[i] = ∂L/∂b_i` for `i` in `0..n`.
+///
+/// On a batch, the loss is the mean over samples and so are these gradients.
+///
+/// # Shapes
+/// `dxs[i]` has the shape of `xs[i]`, `(size, batch)`; `dws[i]` is `(outs_i, ins_i)` and
+/// `dbs[i]` is `(outs_i, 1)`, the shapes of `W_i` and `b_i`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients<F> {
+    /// The loss at which the gradients were taken (mean over the batch).
+    pub loss: F,
+    /// `∂L/∂xs[i]`, `n + 1` entries; the first is empty (shape `(0, 0)`) when the pass was
+    /// run for training, which never needs the gradient of the network's input.
+    pub dxs: Vec<Array2<F>>,
+    /// `∂L/∂W_i`, one per layer.
+    pub dws: Vec<Array2<F>>,
+    /// `∂L/∂b_i`, one per layer.
+    pub dbs: Vec<Array2<F>>,
+}
+
+/// Buffers for one forward and backward pass of a given batch size, reused from step to
+/// step so that training allocates nothing once they are sized.
+#[derive(Clone, Debug)]
+pub(crate) struct Workspace<F> {
+    batch: usize,
+    input_gradient: bool,
+    /// Pre-activations `y_i = W_i·xs[i] + b_i`, `(outs_i, batch)`.
+    ys: Vec<Array2<F>>,
+    /// Outputs `xs[i + 1] = f_i(y_i)`, `(outs_i, batch)`.
+    outputs: Vec<Array2<F>>,
+    /// `delta_i = ∂L/∂y_i = df_i(y_i) ⊙ dxs[i + 1]`, `(outs_i, batch)`.
+    deltas: Vec<Array2<F>>,
+    pub(crate) gradients: Gradients<F>,
+}
+
+impl<F: Float> Workspace<F> {
+    /// An unsized workspace; [`Workspace::fit`] sizes it before use.
+    pub(crate) fn empty() -> Self {
+        Workspace {
+            batch: 0,
+            input_gradient: false,
+            ys: Vec::new(),
+            outputs: Vec::new(),
+            deltas: Vec::new(),
+            gradients: Gradients {
+                loss: F::zero(),
+                dxs: Vec::new(),
+                dws: Vec::new(),
+                dbs: Vec::new(),
+            },
+        }
+    }
+
+    /// Sizes the buffers for `layers` and `batch`; allocates only when the batch size (or
+    /// whether the input gradient is wanted) changed since the last call.
+    pub(crate) fn fit(&mut self, layers: &[Dense<F>], batch: usize, input_gradient: bool) {
+        if self.batch == batch
+            && self.input_gradient == input_gradient
+            && self.ys.len() == layers.len()
+        {
+            return;
+        }
+        let per_layer = |rows: fn(&Dense<F>) -> usize| {
+            layers
+                .iter()
+                .map(|l| Array2::zeros((rows(l), batch)))
+                .collect::<Vec<_>>()
+        };
+        self.ys = per_layer(Dense::outs);
+        self.outputs = per_layer(Dense::outs);
+        self.deltas = per_layer(Dense::outs);
+        let first = if input_gradient {
+            Array2::zeros((layers[0].ins(), batch))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        self.gradients.dxs = std::iter::once(first)
+            .chain(per_layer(Dense::outs))
+            .collect();
+        self.gradients.dws = layers
+            .iter()
+            .map(|l| Array2::zeros((l.outs(), l.ins())))
+            .collect();
+        self.gradients.dbs = layers
+            .iter()
+            .map(|l| Array2::zeros((l.outs(), 1)))
+            .collect();
+        self.batch = batch;
+        self.input_gradient = input_gradient;
+    }
+
+    /// The network's output `xs[n]` from the last forward pass.
+    pub(crate) fn output(&self) -> ArrayView2<'_, F> {
+        self.outputs.last().expect("fit sized the buffers").view()
+    }
+
+    /// Step 1 of the article's algorithm: the forward pass, keeping every layer's input
+    /// `xs[i]` and pre-activation `y_i` for the backward pass.
+    pub(crate) fn forward(&mut self, layers: &[Dense<F>], x: ArrayView2<'_, F>) {
+        for (i, layer) in layers.iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let input = if i == 0 { x } else { before[i - 1].view() };
+            layer.forward_into(input, self.ys[i].view_mut(), rest[0].view_mut());
+        }
+    }
+
+    /// Steps 2 and 3: `dxs[n] = dloss(xs[n], t)`, then for each layer from last to first,
+    /// `db = df(y) ⊙ dx`, `dx = Wᵀ·db`, `dW = db·xᵀ` (see [`Dense::backward_into`]).
+    /// Parameters are not touched, so every `W` used is the one of the forward pass.
+    ///
+    /// Returns the loss at `xs[n]`.
+    pub(crate) fn backward(
+        &mut self,
+        layers: &[Dense<F>],
+        loss: &dyn Loss<F>,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+    ) -> F {
+        let n = layers.len();
+        let output = self.outputs[n - 1].view();
+        let value = loss.evaluate(output, target);
+        loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
+        for i in (0..n).rev() {
+            let input = if i == 0 {
+                x
+            } else {
+                self.outputs[i - 1].view()
+            };
+            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
+            let dx = (i > 0 || self.input_gradient).then(|| dx_below[i].view_mut());
+            layers[i].backward_into(
+                input,
+                self.ys[i].view(),
+                self.outputs[i].view(),
+                dx_above[0].view(),
+                self.deltas[i].view_mut(),
+                self.gradients.dws[i].view_mut(),
+                self.gradients.dbs[i].view_mut(),
+                dx,
+            );
+        }
+        self.gradients.loss = value;
+        value
+    }
+}

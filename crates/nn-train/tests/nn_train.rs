@@ -1,0 +1,337 @@
+//! Integration tests of nn-train: backpropagation against finite differences, the SGD
+//! update, batching, determinism and the errors of the public entry points.
+
+use approx::assert_relative_eq;
+use ndarray::{s, Array2, ArrayView2};
+use nn_core::{Activation, Error, Init, Target};
+use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+use nn_loss::{CrossEntropy, Mse};
+use nn_train::NeuralNetwork;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn activation(k: usize) -> Box<dyn Activation<f64>> {
+    match k % 5 {
+        0 => Box::new(LeakyRelu::default()),
+        1 => Box::new(Sigmoid),
+        2 => Box::new(Tanh),
+        3 => Box::new(Relu),
+        _ => Box::new(Identity),
+    }
+}
+
+/// A random network of the given sizes, every layer with activation `act(i)`.
+fn network(
+    sizes: &[usize],
+    act: impl Fn(usize) -> Box<dyn Activation<f64>>,
+    loss: Box<dyn nn_core::Loss<f64>>,
+    rng: &mut StdRng,
+) -> NeuralNetwork<f64> {
+    let layers = sizes
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            // Xavier weights and a non-zero bias so no unit sits exactly at ReLU's kink.
+            let weights = Init::XavierNormal.weights(w[1], w[0], rng);
+            let bias = Init::XavierNormal.weights(w[1], 1, rng);
+            Dense::from_parameters(weights, bias, act(i)).unwrap()
+        })
+        .collect();
+    NeuralNetwork::with_boxed_loss(layers, loss, 0.1).unwrap()
+}
+
+fn random(rows: usize, cols: usize, rng: &mut StdRng) -> Array2<f64> {
+    Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-1.5..1.5))
+}
+
+fn loss_at(net: &NeuralNetwork<f64>, x: ArrayView2<'_, f64>, t: Target<'_, f64>) -> f64 {
+    net.loss(net.forward_pass(x).unwrap().view(), t).unwrap()
+}
+
+/// Compares an analytic gradient with the central difference of the loss when `perturb`
+/// moves entry `(i, j)` of the parameter by `h`.
+fn assert_matches_numeric(
+    analytic: &Array2<f64>,
+    mut loss_with: impl FnMut(usize, usize, f64) -> f64,
+    what: &str,
+) {
+    let h = 1e-5;
+    for ((i, j), &g) in analytic.indexed_iter() {
+        let numeric = (loss_with(i, j, h) - loss_with(i, j, -h)) / (2.0 * h);
+        let scale = g.abs().max(numeric.abs()).max(1e-3);
+        assert!(
+            (g - numeric).abs() / scale < 1e-6,
+            "{what}[{i},{j}]: backprop {g}, finite difference {numeric}"
+        );
+    }
+}
+
+#[test]
+fn backprop_matches_finite_differences_for_every_activation_depth_and_loss() {
+    let mut rng = StdRng::seed_from_u64(2024);
+    let shapes: [&[usize]; 4] = [&[3, 4], &[3, 5, 4], &[2, 4, 3, 4], &[4, 3, 5, 2, 3]];
+    for (case, sizes) in shapes.iter().enumerate() {
+        for first_act in 0..5 {
+            for loss_kind in 0..4 {
+                let batch = 1 + (case + first_act) % 3;
+                let outs = *sizes.last().unwrap();
+                let loss: Box<dyn nn_core::Loss<f64>> = if loss_kind < 2 {
+                    Box::new(Mse)
+                } else {
+                    Box::new(CrossEntropy)
+                };
+                let net = network(sizes, |i| activation(first_act + i), loss, &mut rng);
+                let x = random(sizes[0], batch, &mut rng);
+                let values = random(outs, batch, &mut rng).mapv(f64::abs);
+                let classes: Vec<usize> = (0..batch).map(|_| rng.random_range(0..outs)).collect();
+                let target = if loss_kind % 2 == 0 {
+                    Target::Classes(&classes)
+                } else {
+                    Target::Values(values.view())
+                };
+                let grads = net.backprop(x.view(), target).unwrap();
+                assert_relative_eq!(grads.loss, loss_at(&net, x.view(), target));
+
+                for layer in 0..net.layers().len() {
+                    assert_matches_numeric(
+                        &grads.dws[layer],
+                        |i, j, h| {
+                            let mut moved = net.clone();
+                            moved.parameters_mut(layer).unwrap().0[(i, j)] += h;
+                            loss_at(&moved, x.view(), target)
+                        },
+                        "dW",
+                    );
+                    assert_matches_numeric(
+                        &grads.dbs[layer],
+                        |i, j, h| {
+                            let mut moved = net.clone();
+                            moved.parameters_mut(layer).unwrap().1[(i, j)] += h;
+                            loss_at(&moved, x.view(), target)
+                        },
+                        "db",
+                    );
+                }
+                assert_matches_numeric(
+                    &grads.dxs[0],
+                    |i, j, h| {
+                        let mut moved = x.clone();
+                        moved[(i, j)] += h;
+                        loss_at(&net, moved.view(), target)
+                    },
+                    "dx",
+                );
+                // The last entry of dxs is dloss of the output.
+                let output = net.forward_pass(x.view()).unwrap();
+                let dloss = net.loss_function().dloss(output.view(), target).unwrap();
+                assert_eq!(grads.dxs[net.layers().len()], dloss);
+            }
+        }
+    }
+}
+
+#[test]
+fn train_moves_parameters_by_minus_learning_rate_times_gradients() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut net = network(&[4, 6, 3], activation, Box::new(Mse), &mut rng);
+    net.set_learning_rate(0.05).unwrap();
+    let x = random(4, 1, &mut rng);
+    let t = random(3, 1, &mut rng);
+    let before = net.clone();
+    let grads = before.backprop(x.view(), Target::Values(t.view())).unwrap();
+    let loss = net.train(x.view(), Target::Values(t.view())).unwrap();
+    assert_eq!(loss, grads.loss);
+    for (i, (old, new)) in before.layers().iter().zip(net.layers()).enumerate() {
+        let expected_w = &old.weights() - &(&grads.dws[i] * 0.05);
+        let expected_b = &old.bias() - &(&grads.dbs[i] * 0.05);
+        assert_relative_eq!(new.weights().to_owned(), expected_w, max_relative = 1e-15);
+        assert_relative_eq!(new.bias().to_owned(), expected_b, max_relative = 1e-15);
+    }
+    assert_eq!(net.steps(), 1);
+}
+
+#[test]
+fn a_batch_gradient_is_the_mean_of_per_sample_gradients() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for loss in [
+        Box::new(Mse) as Box<dyn nn_core::Loss<f64>>,
+        Box::new(CrossEntropy),
+    ] {
+        let net = network(&[5, 7, 4], activation, loss, &mut rng);
+        let x = random(5, 6, &mut rng);
+        let classes = [0, 3, 1, 1, 2, 3];
+        let batch = net.backprop(x.view(), Target::Classes(&classes)).unwrap();
+        let mut mean_dw: Vec<Array2<f64>> = batch.dws.iter().map(|d| d * 0.0).collect();
+        for j in 0..6 {
+            let one = net
+                .backprop(
+                    x.slice(s![.., j..j + 1]),
+                    Target::Classes(&classes[j..j + 1]),
+                )
+                .unwrap();
+            for (m, d) in mean_dw.iter_mut().zip(&one.dws) {
+                *m += &(d / 6.0);
+            }
+            // The input gradient of a sample is its column of the batch's, times B.
+            assert_relative_eq!(
+                (&batch.dxs[0].slice(s![.., j..j + 1]) * 6.0),
+                one.dxs[0],
+                max_relative = 1e-12
+            );
+        }
+        for (m, d) in mean_dw.iter().zip(&batch.dws) {
+            assert_relative_eq!(m, d, max_relative = 1e-12, epsilon = 1e-15);
+        }
+    }
+}
+
+#[test]
+fn a_column_view_of_a_batch_trains_like_an_owned_sample() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut a = network(&[3, 4, 2], activation, Box::new(Mse), &mut rng);
+    let mut b = a.clone();
+    let data = random(3, 8, &mut rng);
+    for j in 0..8 {
+        let t = [j % 2];
+        a.train(data.slice(s![.., j..j + 1]), Target::Classes(&t))
+            .unwrap();
+        let owned = data.column(j).to_owned().insert_axis(ndarray::Axis(1));
+        b.train(owned.view(), Target::Classes(&t)).unwrap();
+    }
+    for (la, lb) in a.layers().iter().zip(b.layers()) {
+        assert_eq!(la.weights(), lb.weights());
+        assert_eq!(la.bias(), lb.bias());
+    }
+}
+
+fn seeded_run(seed: u64) -> NeuralNetwork<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let layers = vec![
+        Dense::new(2, 8, LeakyRelu::default(), Init::HeNormal, &mut rng).unwrap(),
+        Dense::new(8, 2, Identity, Init::HeNormal, &mut rng).unwrap(),
+    ];
+    let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.05).unwrap();
+    for _ in 0..500 {
+        let x = Array2::from_shape_simple_fn((2, 4), || rng.random_range(-1.0f32..1.0));
+        let classes: Vec<usize> = x
+            .columns()
+            .into_iter()
+            .map(|c| (c[0] * c[1] > 0.0) as usize)
+            .collect();
+        net.train(x.view(), Target::Classes(&classes)).unwrap();
+    }
+    net
+}
+
+#[test]
+fn the_same_seed_gives_bit_identical_training() {
+    let (a, b, c) = (seeded_run(3), seeded_run(3), seeded_run(4));
+    for (la, lb) in a.layers().iter().zip(b.layers()) {
+        assert_eq!(la.weights(), lb.weights());
+        assert_eq!(la.bias(), lb.bias());
+    }
+    assert_ne!(a.layers()[0].weights(), c.layers()[0].weights());
+}
+
+#[test]
+fn construction_errors_name_the_problem() {
+    let mut rng = StdRng::seed_from_u64(0);
+    let dense =
+        |i, o, rng: &mut StdRng| Dense::<f32>::new(i, o, Relu, Init::HeNormal, rng).unwrap();
+    assert!(matches!(
+        NeuralNetwork::<f32>::new(vec![], Mse, 0.1),
+        Err(Error::EmptyNetwork)
+    ));
+    let layers = vec![
+        dense(2, 3, &mut rng),
+        dense(3, 4, &mut rng),
+        dense(5, 1, &mut rng),
+    ];
+    let err = NeuralNetwork::new(layers, Mse, 0.1).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::LayerMismatch {
+            index: 1,
+            outs: 4,
+            ins: 5
+        }
+    ));
+    assert!(err.to_string().contains("layers 1 and 2"));
+    for lr in [0.0, -0.1, f32::NAN, f32::INFINITY] {
+        assert!(matches!(
+            NeuralNetwork::new(vec![dense(2, 2, &mut rng)], Mse, lr),
+            Err(Error::InvalidHyperparameter {
+                name: "learning_rate",
+                ..
+            })
+        ));
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut net = network(&[3, 4, 2], activation, Box::new(CrossEntropy), &mut rng);
+    let good = random(3, 2, &mut rng);
+    let wrong_rows = random(4, 2, &mut rng);
+    assert!(matches!(
+        net.train(wrong_rows.view(), Target::Classes(&[0, 1])),
+        Err(Error::ShapeMismatch {
+            expected: (3, 2),
+            actual: (4, 2),
+            ..
+        })
+    ));
+    assert!(matches!(
+        net.forward_pass(Array2::zeros((3, 0)).view()),
+        Err(Error::EmptyBatch { .. })
+    ));
+    assert!(matches!(
+        net.train(good.view(), Target::Classes(&[0, 2])),
+        Err(Error::ClassOutOfRange {
+            sample: 1,
+            class: 2,
+            classes: 2
+        })
+    ));
+    assert!(matches!(
+        net.train(good.view(), Target::Classes(&[0])),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    let mut nan = good.clone();
+    nan[(2, 1)] = f64::NAN;
+    assert!(matches!(
+        net.backprop(nan.view(), Target::Classes(&[0, 1])),
+        Err(Error::NonFiniteInput {
+            row: 2,
+            column: 1,
+            ..
+        })
+    ));
+    let wrong_target = random(3, 2, &mut rng);
+    assert!(matches!(
+        net.train(good.view(), Target::Values(wrong_target.view())),
+        Err(Error::ShapeMismatch {
+            expected: (2, 2),
+            actual: (3, 2),
+            ..
+        })
+    ));
+    assert_eq!(net.steps(), 0, "no failed call may count as a step");
+}
+
+#[test]
+fn a_non_finite_loss_stops_training_without_touching_parameters() {
+    // Weights near f64::MAX make the output overflow to infinity.
+    let layer = Dense::from_parameters(
+        Array2::from_elem((2, 2), 1e300),
+        Array2::zeros((2, 1)),
+        Box::new(Identity),
+    )
+    .unwrap();
+    let mut net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();
+    let before = net.clone();
+    let x = Array2::from_elem((2, 1), 1e10);
+    let err = net.train(x.view(), Target::Classes(&[0])).unwrap_err();
+    assert!(matches!(err, Error::Diverged { step: 0, .. }), "{err}");
+    assert_eq!(net.layers()[0].weights(), before.layers()[0].weights());
+}
