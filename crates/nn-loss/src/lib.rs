@@ -2,7 +2,7 @@
 //!
 //! # Design
 //!
-//! A loss implements [`Loss`](nn_core::Loss): the mean loss over a batch and its gradient
+//! A loss implements [`Loss`]: the mean loss over a batch and its gradient
 //! with respect to the network's output, `dloss`, in the article's vocabulary. Targets are
 //! a [`Target`](nn_core::Target): a matrix of values or one class index per sample; both
 //! losses accept both (MSE compares with one-hot columns, cross-entropy reads values as

@@ -1,0 +1,156 @@
+//! The article's quadrants experiment: classify points of the plane by the sign of `x·y`.
+//!
+//! 100 000 points are drawn uniformly from `[-2, 2]²`; a point is of class 0 where
+//! `x·y > 0` (first and third quadrants) and of class 1 elsewhere. The first 1 000 points
+//! are the test set; the network trains on the other 99 000.
+//!
+//! - `--config article` (default): the article's 2→3→2 LeakyReLU network, MSE on one-hot
+//!   targets, learning rate 0.05, one pass over the training points one at a time. The
+//!   article saw about 500 → 830–940 correct out of 1 000.
+//! - `--config better`: 2→16→16→2 with tanh hidden units and He-scaled weights, trained with
+//!   cross-entropy on shuffled mini-batches of 16 for 8 epochs, at learning rate 0.2 and
+//!   then 0.05 for the last three; it reaches at least 98% whatever the seed (99.4% or
+//!   more on seeds 0 to 40).
+//!
+//! ```text
+//! cargo run --release --example quadrants [-- --seed N --config better]
+//! ```
+
+use nn::prelude::*;
+use nn::rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
+
+const POINTS: usize = 100_000;
+const TEST: usize = 1_000;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Config {
+    Article,
+    Better,
+}
+
+fn main() {
+    if let Err(message) = run() {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let (seed, config) = parse_args()?;
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    // The points, one per column, and their classes.
+    let points = Array2::from_shape_simple_fn((2, POINTS), || rng.random_range(-2.0f32..2.0));
+    let classes: Vec<usize> = points
+        .columns()
+        .into_iter()
+        .map(|p| if p[0] * p[1] > 0.0 { 0 } else { 1 })
+        .collect();
+    let (test, train) = (points.slice(s![.., ..TEST]), points.slice(s![.., TEST..]));
+    let (test_classes, train_classes) = classes.split_at(TEST);
+
+    let mut net = match config {
+        Config::Article => NeuralNetwork::new(
+            vec![
+                Dense::new(2, 3, LeakyRelu::default(), Init::Original, &mut rng)?,
+                Dense::new(3, 2, LeakyRelu::default(), Init::Original, &mut rng)?,
+            ],
+            Mse,
+            0.05,
+        )?,
+        Config::Better => NeuralNetwork::new(
+            vec![
+                Dense::new(2, 16, Tanh, Init::HeNormal, &mut rng)?,
+                Dense::new(16, 16, Tanh, Init::HeNormal, &mut rng)?,
+                Dense::new(16, 2, Identity, Init::XavierNormal, &mut rng)?,
+            ],
+            CrossEntropy,
+            0.2,
+        )?,
+    };
+
+    let correct = |net: &NeuralNetwork<f32>| -> nn::Result<usize> {
+        let predicted = net.predict(test)?;
+        Ok(predicted
+            .iter()
+            .zip(test_classes)
+            .filter(|(p, c)| p == c)
+            .count())
+    };
+    let before = correct(&net)?;
+
+    match config {
+        Config::Article => {
+            // One pass, one point at a time, as the article does.
+            for (j, class) in train_classes.iter().enumerate() {
+                let x = train.slice(s![.., j..j + 1]);
+                net.train(x, Target::Classes(std::slice::from_ref(class)))?;
+            }
+        }
+        Config::Better => {
+            let batch = 16;
+            let mut order: Vec<usize> = (0..train.ncols()).collect();
+            let mut x = Array2::zeros((2, batch));
+            let mut t = vec![0; batch];
+            for epoch in 0..8 {
+                // A smaller step for the last epochs settles the boundary along the axes.
+                if epoch == 5 {
+                    net.set_learning_rate(0.05)?;
+                }
+                order.shuffle(&mut rng);
+                for chunk in order.chunks_exact(batch) {
+                    for (k, &j) in chunk.iter().enumerate() {
+                        x.column_mut(k).assign(&train.column(j));
+                        t[k] = train_classes[j];
+                    }
+                    net.train(x.view(), Target::Classes(&t))?;
+                }
+            }
+        }
+    }
+    let after = correct(&net)?;
+
+    let percent = |c: usize| 100.0 * c as f64 / TEST as f64;
+    let name = if config == Config::Article {
+        "article"
+    } else {
+        "better"
+    };
+    println!(
+        "seed {seed}, config {name}: {} parameters",
+        net.parameter_count()
+    );
+    println!("correct out of {TEST}: {before} -> {after}");
+    println!(
+        "accuracy: {:.1}% -> {:.1}%",
+        percent(before),
+        percent(after)
+    );
+    Ok(())
+}
+
+fn parse_args() -> Result<(u64, Config), lexopt::Error> {
+    use lexopt::prelude::*;
+    let (mut seed, mut config) = (0, Config::Article);
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("seed") => seed = parser.value()?.parse()?,
+            Long("config") => {
+                config = match parser.value()?.string()?.as_str() {
+                    "article" => Config::Article,
+                    "better" => Config::Better,
+                    other => {
+                        return Err(format!("unknown config {other:?} (article or better)").into())
+                    }
+                }
+            }
+            Long("help") => {
+                println!("usage: quadrants [--seed N] [--config article|better]");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok((seed, config))
+}
