@@ -1,0 +1,479 @@
+//! [`Dataset`]: labelled samples, one per column.
+
+use std::ops::{Bound, RangeBounds};
+
+use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
+use nn_core::{Error, Float, Result};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::batches::Batches;
+
+/// Labelled samples for classification: an input matrix with one sample per column, the
+/// class of each sample, and the number of classes.
+///
+/// The fields are private so that they always agree: there is one label per column, and
+/// every label is below `classes`.
+///
+/// # Shapes
+/// `inputs` is `(features, n)`: sample `j` is column `j`, the article's `(ins, 1)` vector
+/// (784 pixels for MNIST). [`one_hot`](Self::one_hot) is `(classes, n)`.
+///
+/// The loaders of this crate store `inputs` column-major (each sample contiguous in
+/// memory), which makes gathering a shuffled batch a sequence of plain copies; any layout
+/// works, since everything goes through ndarray views.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset<F: Float> {
+    inputs: Array2<F>,
+    labels: Vec<usize>,
+    classes: usize,
+}
+
+impl<F: Float> Dataset<F> {
+    /// Builds a dataset from an input matrix, one label per column, and the number of
+    /// classes.
+    ///
+    /// # Shapes
+    /// `inputs` is `(features, n)` and `labels` has length `n`.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidHyperparameter`] if `classes` is 0;
+    /// - [`Error::ShapeMismatch`] (`what` = `"labels"`, shapes `(1, len)`) if the number of
+    ///   labels differs from the number of columns;
+    /// - [`Error::ClassOutOfRange`] for the first label that is not below `classes`.
+    pub fn new(inputs: Array2<F>, labels: Vec<usize>, classes: usize) -> Result<Self> {
+        check_labels(inputs.ncols(), &labels, classes)?;
+        Ok(Dataset {
+            inputs,
+            labels,
+            classes,
+        })
+    }
+
+    /// Builds a dataset from raw bytes (pixels in `0..=255`), converting each byte to `F`
+    /// unchanged: scale afterwards with [`scaled`](Self::scaled) if needed.
+    ///
+    /// # Shapes
+    /// `pixels` holds the `features` bytes of sample 0, then those of sample 1, and so on:
+    /// `labels.len()` samples, `features * labels.len()` bytes. The result's inputs are
+    /// `(features, labels.len())`, stored column-major.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (`what` = `"pixels"`, shapes `(features * n, 1)`) if
+    /// `pixels` does not hold exactly `features` bytes per label; otherwise as
+    /// [`new`](Self::new).
+    pub fn from_bytes(
+        features: usize,
+        pixels: &[u8],
+        labels: Vec<usize>,
+        classes: usize,
+    ) -> Result<Self> {
+        let n = labels.len();
+        let expected = features.checked_mul(n);
+        if expected != Some(pixels.len()) {
+            return Err(Error::ShapeMismatch {
+                what: "pixels".into(),
+                expected: (expected.unwrap_or(usize::MAX), 1),
+                actual: (pixels.len(), 1),
+            });
+        }
+        check_labels(n, &labels, classes)?;
+        let values: Vec<F> = pixels.iter().map(|&b| F::from_f64(f64::from(b))).collect();
+        let inputs = Array2::from_shape_vec((features, n).f(), values).map_err(|_| {
+            Error::ShapeMismatch {
+                what: "pixels".into(),
+                expected: (features.saturating_mul(n), 1),
+                actual: (pixels.len(), 1),
+            }
+        })?;
+        Ok(Dataset {
+            inputs,
+            labels,
+            classes,
+        })
+    }
+
+    /// Number of samples (columns).
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the dataset has no sample.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Number of features (rows) of each sample: 784 for MNIST.
+    pub fn features(&self) -> usize {
+        self.inputs.nrows()
+    }
+
+    /// Number of classes; every label is below it.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The input matrix, `(features, n)`.
+    pub fn inputs(&self) -> &Array2<F> {
+        &self.inputs
+    }
+
+    /// The class of each sample, in column order.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Sample `i` as a `(features, 1)` column, or `None` if `i >= len()`.
+    pub fn column(&self, i: usize) -> Option<ArrayView2<'_, F>> {
+        (i < self.len()).then(|| self.inputs.slice(s![.., i..i + 1]))
+    }
+
+    /// The class of sample `i`, or `None` if `i >= len()`.
+    pub fn label(&self, i: usize) -> Option<usize> {
+        self.labels.get(i).copied()
+    }
+
+    /// Takes the dataset apart: `(inputs, labels, classes)`.
+    pub fn into_parts(self) -> (Array2<F>, Vec<usize>, usize) {
+        (self.inputs, self.labels, self.classes)
+    }
+
+    /// The dataset with every input multiplied by `factor`, e.g. `1/255` to bring pixels
+    /// into `[0, 1]` as the "subtleties" article recommends.
+    pub fn scaled(mut self, factor: F) -> Self {
+        self.scale_inplace(factor);
+        self
+    }
+
+    /// Multiplies every input by `factor`, in place.
+    pub fn scale_inplace(&mut self, factor: F) {
+        self.inputs.mapv_inplace(|v| v * factor);
+    }
+
+    /// The one-hot targets: a `(classes, n)` matrix with a 1 at `(labels[j], j)` and 0
+    /// elsewhere, the targets of the first MNIST article's MSE training.
+    pub fn one_hot(&self) -> Array2<F> {
+        let mut out = Array2::zeros((self.classes, self.len()));
+        for (j, &class) in self.labels.iter().enumerate() {
+            out[(class, j)] = F::one();
+        }
+        out
+    }
+
+    /// Samples `range` (e.g. `..1000` or `1000..`), in order, as a new dataset.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if the range does not lie within `0..len()`.
+    pub fn subset(&self, range: impl RangeBounds<usize>) -> Result<Self> {
+        let start = match range.start_bound() {
+            Bound::Included(&s) => s,
+            Bound::Excluded(&s) => s.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&e) => e.saturating_add(1),
+            Bound::Excluded(&e) => e,
+            Bound::Unbounded => self.len(),
+        };
+        if end > self.len() {
+            return Err(Error::InvalidHyperparameter {
+                name: "subset range end",
+                value: end as f64,
+                reason: "must not exceed the number of samples",
+            });
+        }
+        if start > end {
+            return Err(Error::InvalidHyperparameter {
+                name: "subset range start",
+                value: start as f64,
+                reason: "must not exceed the end of the range",
+            });
+        }
+        Ok(self.gather(start..end))
+    }
+
+    /// The first `n` samples (all of them if `n >= len()`), as a new dataset.
+    pub fn first(&self, n: usize) -> Self {
+        self.gather(0..n.min(self.len()))
+    }
+
+    /// Splits off `validation` samples chosen at random with `rng`; returns
+    /// `(train, validation)`. Both parts keep the original order of their samples, and the
+    /// same seed gives the same split.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `validation > len()`.
+    pub fn split<R: Rng + ?Sized>(&self, validation: usize, rng: &mut R) -> Result<(Self, Self)> {
+        if validation > self.len() {
+            return Err(Error::InvalidHyperparameter {
+                name: "validation",
+                value: validation as f64,
+                reason: "must not exceed the number of samples",
+            });
+        }
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        order.shuffle(rng);
+        let (val, train) = order.split_at_mut(validation);
+        val.sort_unstable();
+        train.sort_unstable();
+        Ok((
+            self.gather(train.iter().copied()),
+            self.gather(val.iter().copied()),
+        ))
+    }
+
+    /// As [`split`](Self::split), with the validation part given as a fraction of the
+    /// samples: `round(fraction * len())` of them.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] unless `0 <= fraction <= 1`.
+    pub fn split_fraction<R: Rng + ?Sized>(
+        &self,
+        fraction: f64,
+        rng: &mut R,
+    ) -> Result<(Self, Self)> {
+        if !(0.0..=1.0).contains(&fraction) {
+            return Err(Error::InvalidHyperparameter {
+                name: "validation fraction",
+                value: fraction,
+                reason: "must be in [0, 1]",
+            });
+        }
+        let count = (fraction * self.len() as f64).round() as usize;
+        self.split(count.min(self.len()), rng)
+    }
+
+    /// Mini-batches of `batch_size` samples in an order drawn from `rng` (a fresh
+    /// permutation of all samples, so the same seed gives the same batches). Every sample
+    /// appears exactly once; the last batch holds the remainder when `batch_size` does not
+    /// divide `len()`. Call [`Batches::reshuffle`] for the next epoch.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `batch_size` is 0.
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::array;
+    /// use nn_data::Dataset;
+    /// use rand::{rngs::StdRng, SeedableRng};
+    ///
+    /// let data = Dataset::new(array![[0.0f32, 1.0, 2.0, 3.0, 4.0]], vec![0, 1, 0, 1, 0], 2)?;
+    /// let mut rng = StdRng::seed_from_u64(7);
+    /// let mut batches = data.batches(2, &mut rng)?;
+    /// let mut seen = Vec::new();
+    /// while let Some(batch) = batches.next_batch() {
+    ///     assert_eq!(batch.inputs.nrows(), 1); // (features, b)
+    ///     seen.extend_from_slice(batch.indices);
+    /// }
+    /// seen.sort();
+    /// assert_eq!(seen, [0, 1, 2, 3, 4]);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn batches<R: Rng + ?Sized>(
+        &self,
+        batch_size: usize,
+        rng: &mut R,
+    ) -> Result<Batches<'_, F>> {
+        Batches::shuffled(self, batch_size, rng)
+    }
+
+    /// Mini-batches of `batch_size` consecutive samples, in order, for evaluation. The
+    /// batches are views into the dataset: nothing is copied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] if `batch_size` is 0.
+    pub fn batches_in_order(&self, batch_size: usize) -> Result<Batches<'_, F>> {
+        Batches::in_order(self, batch_size)
+    }
+
+    /// A new dataset of the given samples, in the given order, stored column-major.
+    fn gather(&self, indices: impl ExactSizeIterator<Item = usize> + Clone) -> Self {
+        let mut inputs = Array2::zeros((self.features(), indices.len()).f());
+        for (k, j) in indices.clone().enumerate() {
+            inputs.column_mut(k).assign(&self.inputs.column(j));
+        }
+        Dataset {
+            inputs,
+            labels: indices.map(|j| self.labels[j]).collect(),
+            classes: self.classes,
+        }
+    }
+}
+
+fn check_labels(columns: usize, labels: &[usize], classes: usize) -> Result<()> {
+    if classes == 0 {
+        return Err(Error::InvalidHyperparameter {
+            name: "classes",
+            value: 0.0,
+            reason: "a dataset needs at least one class",
+        });
+    }
+    if labels.len() != columns {
+        return Err(Error::ShapeMismatch {
+            what: "labels".into(),
+            expected: (1, columns),
+            actual: (1, labels.len()),
+        });
+    }
+    if let Some((sample, &class)) = labels.iter().enumerate().find(|(_, &c)| c >= classes) {
+        return Err(Error::ClassOutOfRange {
+            sample,
+            class,
+            classes,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    /// Five samples of two features: sample j is `[j, 10 j]`, with label `j % 3`.
+    fn five() -> Dataset<f64> {
+        let inputs =
+            Array2::from_shape_fn((2, 5), |(r, j)| (j * if r == 0 { 1 } else { 10 }) as f64);
+        Dataset::new(inputs, vec![0, 1, 2, 0, 1], 3).unwrap()
+    }
+
+    /// The first feature of each sample, which in `five()` is its original index.
+    fn ids(d: &Dataset<f64>) -> Vec<usize> {
+        d.inputs().row(0).iter().map(|&v| v as usize).collect()
+    }
+
+    #[test]
+    fn new_checks_labels_against_columns_and_classes() {
+        let inputs = Array2::<f32>::zeros((4, 3));
+        match Dataset::new(inputs.clone(), vec![0, 1], 2) {
+            Err(Error::ShapeMismatch {
+                what,
+                expected,
+                actual,
+            }) => {
+                assert_eq!(what, "labels");
+                assert_eq!((expected, actual), ((1, 3), (1, 2)));
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        assert!(matches!(
+            Dataset::new(inputs.clone(), vec![0, 2, 1], 2),
+            Err(Error::ClassOutOfRange {
+                sample: 1,
+                class: 2,
+                classes: 2
+            })
+        ));
+        assert!(matches!(
+            Dataset::new(inputs.clone(), vec![0, 0, 0], 0),
+            Err(Error::InvalidHyperparameter {
+                name: "classes",
+                ..
+            })
+        ));
+        let d = Dataset::new(inputs, vec![0, 1, 1], 2).unwrap();
+        assert_eq!((d.len(), d.features(), d.classes()), (3, 4, 2));
+        assert!(!d.is_empty());
+    }
+
+    #[test]
+    fn from_bytes_makes_one_column_per_sample() {
+        let d = Dataset::<f32>::from_bytes(3, &[1, 2, 3, 4, 5, 255], vec![1, 0], 2).unwrap();
+        assert_eq!(d.inputs(), &array![[1.0, 4.0], [2.0, 5.0], [3.0, 255.0]]);
+        assert_eq!(d.column(1).unwrap(), array![[4.0], [5.0], [255.0]]);
+        assert_eq!((d.label(1), d.label(2)), (Some(0), None));
+        assert!(d.column(2).is_none());
+        assert!(matches!(
+            Dataset::<f32>::from_bytes(3, &[1, 2, 3, 4], vec![1, 0], 2),
+            Err(Error::ShapeMismatch {
+                expected: (6, 1),
+                actual: (4, 1),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Dataset::<f32>::from_bytes(1, &[1, 2], vec![1, 5], 2),
+            Err(Error::ClassOutOfRange {
+                sample: 1,
+                class: 5,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn scaling_and_one_hot() {
+        let d = Dataset::<f64>::from_bytes(2, &[0, 255, 51, 102], vec![2, 0], 3).unwrap();
+        let scaled = d.clone().scaled(1.0 / 255.0);
+        for (&got, &want) in scaled.inputs().iter().zip(&array![[0.0, 0.2], [1.0, 0.4]]) {
+            approx::assert_abs_diff_eq!(got, want, epsilon = 1e-12);
+        }
+        let mut inplace = d.clone();
+        inplace.scale_inplace(2.0);
+        assert_eq!(inplace.inputs()[(1, 0)], 510.0);
+        assert_eq!(d.one_hot(), array![[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]);
+    }
+
+    #[test]
+    fn subset_and_first() {
+        let d = five();
+        let s = d.subset(1..3).unwrap();
+        assert_eq!(ids(&s), [1, 2]);
+        assert_eq!(s.labels(), [1, 2]);
+        assert_eq!(ids(&d.subset(3..).unwrap()), [3, 4]);
+        assert_eq!(ids(&d.subset(..=1).unwrap()), [0, 1]);
+        assert_eq!(d.subset(5..).unwrap().len(), 0);
+        assert!(matches!(
+            d.subset(..6),
+            Err(Error::InvalidHyperparameter { .. })
+        ));
+        assert!(matches!(
+            d.subset(4..6),
+            Err(Error::InvalidHyperparameter { .. })
+        ));
+        #[allow(clippy::reversed_empty_ranges)]
+        let reversed = d.subset(3..2);
+        assert!(matches!(reversed, Err(Error::InvalidHyperparameter { .. })));
+        assert_eq!(ids(&d.first(2)), [0, 1]);
+        assert_eq!(d.first(99), d);
+    }
+
+    #[test]
+    fn split_is_seeded_disjoint_and_complete() {
+        let d = five();
+        let (train, val) = d.split(2, &mut StdRng::seed_from_u64(3)).unwrap();
+        let (train2, val2) = d.split(2, &mut StdRng::seed_from_u64(3)).unwrap();
+        assert_eq!((&train, &val), (&train2, &val2));
+        assert_eq!((train.len(), val.len()), (3, 2));
+        let mut all = [ids(&train), ids(&val)].concat();
+        for part in [ids(&train), ids(&val)] {
+            assert!(part.windows(2).all(|w| w[0] < w[1]), "order kept: {part:?}");
+        }
+        all.sort();
+        assert_eq!(all, [0, 1, 2, 3, 4]);
+        for part in [&train, &val] {
+            for (j, &id) in ids(part).iter().enumerate() {
+                assert_eq!(part.labels()[j], d.labels()[id]);
+                assert_eq!(part.inputs()[(1, j)], 10.0 * id as f64);
+            }
+        }
+        let (t, v) = d
+            .split_fraction(0.2, &mut StdRng::seed_from_u64(3))
+            .unwrap();
+        assert_eq!((t.len(), v.len()), (4, 1));
+        assert!(matches!(
+            d.split(6, &mut StdRng::seed_from_u64(3)),
+            Err(Error::InvalidHyperparameter {
+                name: "validation",
+                ..
+            })
+        ));
+        for bad in [-0.1, 1.5, f64::NAN] {
+            assert!(d
+                .split_fraction(bad, &mut StdRng::seed_from_u64(3))
+                .is_err());
+        }
+    }
+}
