@@ -7,6 +7,7 @@
 //! ```
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use nn::ndarray::ShapeBuilder;
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -23,9 +24,10 @@ fn bench_step<F: Float>(c: &mut Criterion, name: &str) {
     for sizes in [&[784usize, 16, 16, 10][..], &[2, 3, 2][..]] {
         let mut rng = StdRng::seed_from_u64(0);
         let mut net = network::<F>(sizes, &mut rng);
-        // A pool of samples, so that the step does not see the same input every time.
+        // A pool of samples, so that the step does not see the same input every time,
+        // stored one contiguous column per sample as nn-data's datasets are.
         let samples = 64;
-        let x = Array2::from_shape_simple_fn((sizes[0], samples), || {
+        let x = Array2::from_shape_simple_fn((sizes[0], samples).f(), || {
             F::from_f64(rng.random_range(0.0..1.0))
         });
         let outs = *sizes.last().unwrap();

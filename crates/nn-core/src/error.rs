@@ -61,7 +61,9 @@ pub enum Error {
     },
 
     /// A class index is not smaller than the number of outputs.
-    #[error("sample {sample} has class {class}, but there are only {classes} classes (0..{classes})")]
+    #[error(
+        "sample {sample} has class {class}, but there are only {classes} classes (0..{classes})"
+    )]
     ClassOutOfRange {
         /// Index of the sample (column) in the batch.
         sample: usize,

@@ -2,9 +2,35 @@
 
 use ndarray::NdFloat;
 
-mod sealed {
-    pub trait Sealed {}
+pub(crate) mod sealed {
+    /// Seals [`super::Float`], and carries the explicitly vectorised kernels of each type
+    /// (implemented in `kernels.rs`).
+    pub trait Sealed: Sized + Copy {
+        /// AVX2/FMA dot product.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot_avx2(a: &[Self], b: &[Self]) -> Self;
+
+        /// AVX2/FMA `y += alpha·x`.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn axpy_avx2(alpha: Self, x: &[Self], y: &mut [Self]);
+
+        /// AVX2 `max |v_i|`, NaN if an entry is not finite.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn max_abs_avx2(v: &[Self]) -> Self;
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
     impl Sealed for f32 {}
+    #[cfg(not(target_arch = "x86_64"))]
     impl Sealed for f64 {}
 }
 

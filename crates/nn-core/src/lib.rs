@@ -38,6 +38,7 @@ mod activation;
 mod error;
 mod float;
 mod init;
+pub mod kernels;
 mod loss;
 pub mod tensor;
 

@@ -12,13 +12,13 @@ pub fn column<F: Float>(values: &[F]) -> Array2<F> {
 
 /// The first non-finite entry of `a` in row-major order, as `(row, column, value)`.
 pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
-    // `v * 0` is 0 for a finite `v` and NaN otherwise, so this sum is NaN exactly when
-    // some entry is not finite; it vectorises, so the common all-finite case costs one
-    // cheap pass and the search below runs only when there is something to find.
-    if a.iter()
-        .fold(F::zero(), |s, &v| s + v * F::zero())
-        .is_finite()
-    {
+    // One vectorised pass finds whether there is anything to look for; the search for
+    // its place runs only then.
+    let all_finite = match a.as_slice_memory_order() {
+        Some(values) => crate::kernels::max_abs(values).is_finite(),
+        None => a.iter().all(|v| v.is_finite()),
+    };
+    if all_finite {
         return None;
     }
     a.indexed_iter()

@@ -2,7 +2,7 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
-use nn_core::{tensor, Activation, Error, Float, Init, Result};
+use nn_core::{kernels, tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
 /// A dense layer with weights `W`, bias `b` and an activation `f`: `a = f(W·x + b)`.
@@ -90,6 +90,17 @@ impl<F: Float> Dense<F> {
         }
         tensor::check_finite("weights", weights.view())?;
         tensor::check_finite("bias", bias.view())?;
+        // Row-major storage lets the per-sample kernels read each row of W as one slice.
+        let weights = if weights.is_standard_layout() {
+            weights
+        } else {
+            weights.as_standard_layout().into_owned()
+        };
+        let bias = if bias.is_standard_layout() {
+            bias
+        } else {
+            bias.as_standard_layout().into_owned()
+        };
         Ok(Dense {
             weights,
             bias,
@@ -222,6 +233,76 @@ impl<F: Float> Dense<F> {
             general_mat_mul(F::one(), &self.weights.t(), &delta, F::zero(), &mut dx);
         }
     }
+    /// Forward pass on one sample held in slices: `y = W·x + b`, `a = f(y)`, with
+    /// matrix-vector kernels instead of a general matrix product.
+    ///
+    /// # Shapes
+    /// `x` has `ins` entries; `y` and `a` have `outs`.
+    ///
+    /// # Panics
+    /// If a length does not fit.
+    pub fn forward_sample(&self, x: &[F], y: &mut [F], a: &mut [F]) {
+        let bias = self.bias.as_slice().expect("bias is a contiguous column");
+        kernels::gemv_bias(self.weights.view(), x, bias, y);
+        let outs = self.outs();
+        self.activation.forward_into(
+            column_view(y, outs),
+            ArrayViewMut2::from_shape((outs, 1), a).expect("a has outs entries"),
+        );
+    }
+
+    /// Backward pass on one sample, without forming `dW`:
+    /// `delta = df(y) ⊙ upstream` and, if asked, `dx = Wᵀ·delta`. The weight gradient is
+    /// `dW = delta·xᵀ` and `db = delta`; [`Dense::sgd_update_sample`] applies them.
+    ///
+    /// # Shapes
+    /// `y`, `a`, `upstream` and `delta` have `outs` entries; `dx` has `ins`.
+    ///
+    /// # Panics
+    /// If a length does not fit.
+    pub fn backward_sample(
+        &self,
+        y: &[F],
+        a: &[F],
+        upstream: &[F],
+        delta: &mut [F],
+        dx: Option<&mut [F]>,
+    ) {
+        let outs = self.outs();
+        self.activation.backward_into(
+            column_view(y, outs),
+            column_view(a, outs),
+            column_view(upstream, outs),
+            ArrayViewMut2::from_shape((outs, 1), &mut *delta).expect("delta has outs entries"),
+        );
+        if let Some(dx) = dx {
+            kernels::gemv_t(self.weights.view(), delta, dx);
+        }
+    }
+
+    /// The SGD step of one sample from its `delta`: `W -= learning_rate·delta·xᵀ` as a
+    /// rank-1 update (no `dW` matrix is formed) and `b -= learning_rate·delta`.
+    ///
+    /// # Shapes
+    /// `x` has `ins` entries and `delta` has `outs`.
+    ///
+    /// # Panics
+    /// If a length does not fit.
+    pub fn sgd_update_sample(&mut self, x: &[F], delta: &[F], learning_rate: F) {
+        kernels::rank1_update(self.weights.view_mut(), -learning_rate, delta, x);
+        let bias = self
+            .bias
+            .as_slice_mut()
+            .expect("bias is a contiguous column");
+        for (b, &d) in bias.iter_mut().zip(delta) {
+            *b -= learning_rate * d;
+        }
+    }
+}
+
+/// A slice as a column view `(len, 1)`.
+fn column_view<F>(values: &[F], len: usize) -> ArrayView2<'_, F> {
+    ArrayView2::from_shape((len, 1), values).expect("slice has len entries")
 }
 
 #[cfg(test)]

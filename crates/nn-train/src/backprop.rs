@@ -2,7 +2,7 @@
 //! and the reverse loop that turns `dloss` into the gradients of every layer.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{Float, Loss, Target};
+use nn_core::{kernels, Float, Loss, Target};
 use nn_layers::Dense;
 
 /// The gradients of the loss from one backward pass, in the article's terms.
@@ -44,6 +44,8 @@ pub(crate) struct Workspace<F> {
     /// `delta_i = ∂L/∂y_i = df_i(y_i) ⊙ dxs[i + 1]`, `(outs_i, batch)`.
     deltas: Vec<Array2<F>>,
     pub(crate) gradients: Gradients<F>,
+    /// A contiguous copy of a one-sample input whose column is strided in memory.
+    input: Array2<F>,
 }
 
 impl<F: Float> Workspace<F> {
@@ -61,6 +63,7 @@ impl<F: Float> Workspace<F> {
                 dws: Vec::new(),
                 dbs: Vec::new(),
             },
+            input: Array2::zeros((0, 0)),
         }
     }
 
@@ -100,6 +103,7 @@ impl<F: Float> Workspace<F> {
             .collect();
         self.batch = batch;
         self.input_gradient = input_gradient;
+        self.input = Array2::zeros((layers[0].ins(), 1));
     }
 
     /// The network's output `xs[n]` from the last forward pass.
@@ -155,4 +159,119 @@ impl<F: Float> Workspace<F> {
         self.gradients.loss = value;
         value
     }
+}
+
+impl<F: Float> Workspace<F> {
+    /// The original algorithm on one sample with plain SGD, fused: forward with
+    /// matrix-vector products, backward computing every `delta` (and `dx` for all but the
+    /// first layer, whose input gradient training never needs), then the updates
+    /// `W -= learning_rate·delta·xᵀ` as rank-1 updates, with no `dW` matrix formed.
+    ///
+    /// Every `delta` is computed before any parameter changes, so `dx` uses `W` as it was
+    /// in the forward pass, and a non-finite loss or gradient leaves the parameters as
+    /// they were: the returned error names what was not finite.
+    ///
+    /// The workspace must be sized for `batch = 1` without the input gradient.
+    pub(crate) fn train_sample_sgd(
+        &mut self,
+        layers: &mut [Dense<F>],
+        loss: &dyn Loss<F>,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        learning_rate: F,
+        check_gradients: bool,
+    ) -> Result<F, SampleFailure<F>> {
+        let n = layers.len();
+        let x = match x.as_slice() {
+            Some(x) => x,
+            None => {
+                self.input.column_mut(0).assign(&x.column(0));
+                self.input.as_slice().expect("input buffer is contiguous")
+            }
+        };
+        let x_max = if check_gradients {
+            let m = kernels::max_abs(x);
+            if !m.is_finite() {
+                return Err(SampleFailure::Input);
+            }
+            m
+        } else {
+            F::zero()
+        };
+        for (i, layer) in layers.iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let input = if i == 0 { x } else { slice(&before[i - 1]) };
+            layer.forward_sample(input, slice_mut(&mut self.ys[i]), slice_mut(&mut rest[0]));
+        }
+        let output = self.outputs[n - 1].view();
+        let value = loss.evaluate(output, target);
+        if !value.is_finite() {
+            return Err(SampleFailure::NonFinite {
+                what: "the loss".into(),
+                value,
+            });
+        }
+        loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
+        for i in (0..n).rev() {
+            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
+            let dx = (i > 0).then(|| slice_mut(&mut dx_below[i]));
+            layers[i].backward_sample(
+                slice(&self.ys[i]),
+                slice(&self.outputs[i]),
+                slice(&dx_above[0]),
+                slice_mut(&mut self.deltas[i]),
+                dx,
+            );
+        }
+        if check_gradients {
+            // The update of W_i is `-learning_rate·delta_i·x_iᵀ`: every entry is finite
+            // when `learning_rate·max|delta_i|·max|x_i|` is, which costs one pass over
+            // each (short) delta and input instead of one over each weight matrix.
+            for i in (0..n).rev() {
+                let input_max = if i == 0 {
+                    x_max
+                } else {
+                    kernels::max_abs(slice(&self.outputs[i - 1]))
+                };
+                let bound = learning_rate * kernels::max_abs(slice(&self.deltas[i])) * input_max;
+                if !bound.is_finite() {
+                    return Err(SampleFailure::NonFinite {
+                        what: format!("the weight gradient of layer {i}"),
+                        value: bound,
+                    });
+                }
+            }
+        }
+        for (i, layer) in layers.iter_mut().enumerate() {
+            let input = if i == 0 {
+                x
+            } else {
+                slice(&self.outputs[i - 1])
+            };
+            layer.sgd_update_sample(input, slice(&self.deltas[i]), learning_rate);
+        }
+        self.gradients.loss = value;
+        Ok(value)
+    }
+}
+
+/// Why a fused per-sample step stopped before changing any parameter.
+pub(crate) enum SampleFailure<F> {
+    /// The input holds NaN or an infinity (the caller locates it).
+    Input,
+    /// A loss or gradient is not finite.
+    NonFinite {
+        /// What, e.g. "the loss".
+        what: String,
+        /// The offending value (or a bound of it).
+        value: F,
+    },
+}
+
+fn slice<F>(a: &Array2<F>) -> &[F] {
+    a.as_slice().expect("workspace buffers are contiguous")
+}
+
+fn slice_mut<F>(a: &mut Array2<F>) -> &mut [F] {
+    a.as_slice_mut().expect("workspace buffers are contiguous")
 }

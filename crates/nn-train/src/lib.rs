@@ -9,7 +9,8 @@
 //!    and pre-activation `y_i = W_i·xs[i] + b_i`, then the reverse loop
 //!    `db = df(y) ⊙ dx`, `dx = Wᵀ·db`, `dW = db·xᵀ`, and returns the [`Gradients`]: the
 //!    article's lists `dxs`, `dWs` and `dbs`, for a learner to inspect and verify.
-//! 2. An optimizer applies them: [`Sgd`] does `θ ← θ - learning_rate·∇θ`.
+//! 2. An [`Optimizer`] applies them: [`Sgd`] does `θ ← θ - learning_rate·∇θ` (with
+//!    optional momentum, Nesterov and weight decay), [`Adam`] is Adam or AdamW.
 //!
 //! [`NeuralNetwork::train`] is the original's `train(x, t)`: both steps on one sample (or a
 //! mini-batch, whose gradient is the mean of its samples'), with buffers reused from step
@@ -42,10 +43,17 @@
 //! ```
 #![deny(missing_docs)]
 
+mod adam;
 mod backprop;
+mod model_file;
 mod network;
+mod optimizer;
+mod schedule;
 mod sgd;
 
+pub use adam::Adam;
 pub use backprop::Gradients;
 pub use network::NeuralNetwork;
-pub use sgd::{check_learning_rate, Sgd};
+pub use optimizer::{check_learning_rate, Optimizer};
+pub use schedule::Schedule;
+pub use sgd::Sgd;

@@ -4,7 +4,8 @@ use ndarray::{Array2, ArrayView2};
 use nn_core::{tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
-use crate::backprop::{Gradients, Workspace};
+use crate::backprop::{Gradients, SampleFailure, Workspace};
+use crate::optimizer::{check_range, Optimizer};
 use crate::sgd::Sgd;
 
 /// The original framework's `NeuralNetwork`: a stack of dense layers, a loss function and
@@ -41,8 +42,15 @@ use crate::sgd::Sgd;
 pub struct NeuralNetwork<F: Float> {
     layers: Vec<Dense<F>>,
     loss: Box<dyn Loss<F>>,
-    sgd: Sgd<F>,
+    optimizer: Box<dyn Optimizer<F>>,
+    /// The optimizer's state of each parameter: `2·i` for `W_i`, `2·i + 1` for `b_i`;
+    /// allocated at the first step.
+    optimizer_state: Vec<Vec<Array2<F>>>,
+    /// Updates made by the current optimizer (Adam's `t`).
+    optimizer_steps: u64,
     steps: u64,
+    max_gradient_norm: Option<F>,
+    check_finite: bool,
     workspace: Workspace<F>,
 }
 
@@ -84,10 +92,60 @@ impl<F: Float> NeuralNetwork<F> {
         Ok(NeuralNetwork {
             layers,
             loss,
-            sgd: Sgd::new(learning_rate)?,
+            optimizer: Box::new(Sgd::new(learning_rate)?),
+            optimizer_state: Vec::new(),
+            optimizer_steps: 0,
             steps: 0,
+            max_gradient_norm: None,
+            check_finite: true,
             workspace: Workspace::empty(),
         })
+    }
+
+    /// Replaces the optimizer (plain SGD at the constructor's learning rate by default) and
+    /// resets its state, e.g. `net.set_optimizer(Adam::new(1e-3)?)`.
+    pub fn set_optimizer<O: Optimizer<F> + 'static>(&mut self, optimizer: O) {
+        self.set_boxed_optimizer(Box::new(optimizer));
+    }
+
+    /// As [`NeuralNetwork::set_optimizer`], for an optimizer chosen at run time.
+    pub fn set_boxed_optimizer(&mut self, optimizer: Box<dyn Optimizer<F>>) {
+        self.optimizer = optimizer;
+        self.optimizer_state.clear();
+        self.optimizer_steps = 0;
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &dyn Optimizer<F> {
+        self.optimizer.as_ref()
+    }
+
+    /// Clips gradients by their global norm before each update: when
+    /// `‖g‖ = sqrt(Σ over every dW and db of g²)` exceeds `max_norm`, every gradient is
+    /// scaled by `max_norm/‖g‖`. `None` (the default) turns clipping off.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] unless `max_norm` is finite and positive.
+    pub fn set_max_gradient_norm(&mut self, max_norm: Option<F>) -> Result<()> {
+        if let Some(m) = max_norm {
+            check_range(
+                "max_gradient_norm",
+                m,
+                |m| m > 0.0,
+                "must be finite and positive",
+            )?;
+        }
+        self.max_gradient_norm = max_norm;
+        Ok(())
+    }
+
+    /// Turns the check of inputs and gradients for NaN and infinities on (the default) or
+    /// off. With it on, [`NeuralNetwork::train`] rejects non-finite inputs and stops with
+    /// [`Error::Diverged`], before any update, when a gradient is not finite. The loss is
+    /// checked either way. Turning it off saves a pass over the inputs and the gradients
+    /// per step (see the `finite_check` bench).
+    pub fn set_check_finite(&mut self, check: bool) {
+        self.check_finite = check;
     }
 
     /// The layers, first to last.
@@ -109,18 +167,17 @@ impl<F: Float> NeuralNetwork<F> {
         self.loss.as_ref()
     }
 
-    /// The learning rate of the SGD step.
+    /// The optimizer's learning rate.
     pub fn learning_rate(&self) -> F {
-        self.sgd.learning_rate()
+        self.optimizer.learning_rate()
     }
 
-    /// Changes the learning rate (for schedules).
+    /// Changes the optimizer's learning rate (for schedules); its state is kept.
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] unless it is finite and positive.
     pub fn set_learning_rate(&mut self, learning_rate: F) -> Result<()> {
-        self.sgd = Sgd::new(learning_rate)?;
-        Ok(())
+        self.optimizer.set_learning_rate(learning_rate)
     }
 
     /// Number of inputs of the first layer.
@@ -193,42 +250,120 @@ impl<F: Float> NeuralNetwork<F> {
         Ok(workspace.gradients)
     }
 
-    /// One step of stochastic gradient descent on `x` (one sample, or a mini-batch whose
-    /// gradient is the mean of its samples'), exactly as the original's `train`:
-    /// backpropagate, then `W_i -= learning_rate·dW_i` and `b_i -= learning_rate·db_i` for
-    /// every layer. Every gradient is computed before any update, so `dx` is propagated
-    /// through `W_i` as it was in the forward pass.
+    /// One training step on `x` (one sample, or a mini-batch whose gradient is the mean of
+    /// its samples'): backpropagate, then let the optimizer update every `W_i` and `b_i`.
+    /// With the default plain SGD this is exactly the original's `train`:
+    /// `W_i -= learning_rate·dW_i`, `b_i -= learning_rate·db_i`. Every gradient is computed
+    /// before any update, so `dx` is propagated through `W_i` as it was in the forward pass.
     ///
     /// Returns the loss before the step. Buffers are kept from step to step, so a run of
-    /// steps with the same batch size allocates nothing after the first.
+    /// steps with the same batch size allocates nothing after the first. On one sample with
+    /// plain SGD, the step takes a fused path that applies `dW = delta·xᵀ` as a rank-1
+    /// update without forming it; it computes the same update as the general path.
     ///
     /// # Errors
-    /// As [`NeuralNetwork::backprop`], and [`Error::Diverged`] if the loss is not finite, in
-    /// which case no parameter is changed.
+    /// As [`NeuralNetwork::backprop`], and [`Error::Diverged`] if the loss or (with the
+    /// finiteness check on) a gradient is not finite, in which case no parameter is
+    /// changed.
     pub fn train(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
-        self.check_sample(x, target)?;
+        let batch = x.ncols();
+        let fused_rate = match (batch, self.max_gradient_norm) {
+            (1, None) => self.optimizer.plain_learning_rate(),
+            _ => None,
+        };
+        // The fused path checks the input's finiteness itself, in the pass that also
+        // bounds its gradients.
+        self.check_shapes(x, target, fused_rate.is_none() && self.check_finite)?;
         let workspace = &mut self.workspace;
-        workspace.fit(&self.layers, x.ncols(), false);
+        workspace.fit(&self.layers, batch, false);
+        if let Some(rate) = fused_rate {
+            let loss = workspace
+                .train_sample_sgd(
+                    &mut self.layers,
+                    self.loss.as_ref(),
+                    x,
+                    target,
+                    rate,
+                    self.check_finite,
+                )
+                .map_err(|failure| match failure {
+                    SampleFailure::Input => tensor::check_finite("input", x)
+                        .expect_err("max_abs found a non-finite input"),
+                    SampleFailure::NonFinite { what, value } => Error::Diverged {
+                        step: self.steps,
+                        what,
+                        value: value.as_f64(),
+                    },
+                })?;
+            self.optimizer_steps += 1;
+            self.steps += 1;
+            return Ok(loss);
+        }
         workspace.forward(&self.layers, x);
         let loss = workspace.backward(&self.layers, self.loss.as_ref(), x, target);
+        let diverged = |what: String, value: F| Error::Diverged {
+            step: self.steps,
+            what,
+            value: value.as_f64(),
+        };
         if !loss.is_finite() {
-            return Err(Error::Diverged {
-                step: self.steps,
-                what: "the loss".into(),
-                value: loss.as_f64(),
-            });
+            return Err(diverged("the loss".into(), loss));
         }
         let gradients = &workspace.gradients;
+        if self.check_finite {
+            for i in (0..self.layers.len()).rev() {
+                for (kind, g) in [("weight", &gradients.dws[i]), ("bias", &gradients.dbs[i])] {
+                    if let Some((_, _, v)) = tensor::first_non_finite(g.view()) {
+                        return Err(diverged(format!("the {kind} gradient of layer {i}"), v));
+                    }
+                }
+            }
+        }
+        let scale = match self.max_gradient_norm {
+            Some(max_norm) => {
+                let norm = gradients
+                    .dws
+                    .iter()
+                    .chain(&gradients.dbs)
+                    .map(|g| g.iter().fold(F::zero(), |s, &v| s + v * v))
+                    .fold(F::zero(), |s, v| s + v)
+                    .sqrt();
+                if norm > max_norm {
+                    max_norm / norm
+                } else {
+                    F::one()
+                }
+            }
+            None => F::one(),
+        };
+        if self.optimizer_state.is_empty() {
+            let buffers = self.optimizer.state_buffers();
+            self.optimizer_state = self
+                .layers
+                .iter()
+                .flat_map(|l| [(l.outs(), l.ins()), (l.outs(), 1)])
+                .map(|shape| (0..buffers).map(|_| Array2::zeros(shape)).collect())
+                .collect();
+        }
+        self.optimizer_steps += 1;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (weights, bias) = layer.parameters_mut();
-            self.sgd.step(weights, gradients.dws[i].view());
-            self.sgd.step(bias, gradients.dbs[i].view());
+            let (w_state, b_state) = self.optimizer_state[2 * i..2 * i + 2].split_at_mut(1);
+            let t = self.optimizer_steps;
+            self.optimizer
+                .step(weights, gradients.dws[i].view(), &mut w_state[0], t, scale);
+            self.optimizer
+                .step(bias, gradients.dbs[i].view(), &mut b_state[0], t, scale);
         }
         self.steps += 1;
         Ok(loss)
     }
 
     fn check_input(&self, x: ArrayView2<'_, F>) -> Result<()> {
+        self.check_input_shape(x, self.check_finite)
+    }
+
+    fn check_input_shape(&self, x: ArrayView2<'_, F>, finite: bool) -> Result<()> {
         if x.nrows() != self.ins() {
             return Err(Error::ShapeMismatch {
                 what: "input".into(),
@@ -241,11 +376,23 @@ impl<F: Float> NeuralNetwork<F> {
                 what: "input".into(),
             });
         }
-        tensor::check_finite("input", x)
+        if finite {
+            tensor::check_finite("input", x)?;
+        }
+        Ok(())
     }
 
     fn check_sample(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
-        self.check_input(x)?;
+        self.check_shapes(x, target, self.check_finite)
+    }
+
+    fn check_shapes(
+        &self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        finite: bool,
+    ) -> Result<()> {
+        self.check_input_shape(x, finite)?;
         target.check(self.outs(), x.ncols())
     }
 }

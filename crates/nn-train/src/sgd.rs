@@ -1,57 +1,150 @@
-//! Plain stochastic gradient descent, the original's update rule.
+//! Stochastic gradient descent, the original's update rule, with optional momentum,
+//! Nesterov momentum and L2 weight decay.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
-use nn_core::{Error, Float, Result};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use nn_core::{Float, Result};
 
-/// Stochastic gradient descent: `θ ← θ - learning_rate · ∇θ`, applied to each parameter
-/// matrix with its gradient.
+use crate::optimizer::{check_learning_rate, check_range, Optimizer};
+
+/// Stochastic gradient descent.
 ///
-/// The step is pure arithmetic on a parameter and its gradient; it holds no state.
+/// Plain, as the original: `θ ← θ - learning_rate·g`. With weight decay `λ`, momentum `μ`
+/// and a velocity `v` kept per parameter (PyTorch's formulation):
+///
+/// - `g ← g + λ·θ`
+/// - `v ← μ·v + g`
+/// - `θ ← θ - learning_rate·v`, or with Nesterov momentum `θ ← θ - learning_rate·(g + μ·v)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd<F> {
     learning_rate: F,
+    momentum: F,
+    nesterov: bool,
+    weight_decay: F,
 }
 
 impl<F: Float> Sgd<F> {
-    /// SGD with the given learning rate.
+    /// Plain SGD with the given learning rate.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] unless `learning_rate` is finite and positive.
+    /// [`nn_core::Error::InvalidHyperparameter`] unless `learning_rate` is finite and
+    /// positive.
     pub fn new(learning_rate: F) -> Result<Self> {
         check_learning_rate(learning_rate)?;
-        Ok(Sgd { learning_rate })
+        Ok(Sgd {
+            learning_rate,
+            momentum: F::zero(),
+            nesterov: false,
+            weight_decay: F::zero(),
+        })
     }
 
-    /// The learning rate.
-    pub fn learning_rate(&self) -> F {
-        self.learning_rate
+    /// The same optimizer with momentum `μ` in `[0, 1)`.
+    ///
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] for `μ` outside `[0, 1)`.
+    pub fn with_momentum(mut self, momentum: F) -> Result<Self> {
+        check_range(
+            "momentum",
+            momentum,
+            |m| (0.0..1.0).contains(&m),
+            "must be in [0, 1)",
+        )?;
+        self.momentum = momentum;
+        Ok(self)
     }
 
-    /// One update, `parameter -= learning_rate · gradient`, in place.
+    /// The same optimizer with Nesterov momentum (which needs a non-zero momentum to
+    /// matter).
+    pub fn with_nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// The same optimizer with L2 weight decay `λ ≥ 0` (added to the gradient as `λ·θ`).
     ///
-    /// # Shapes
-    /// `parameter` and `gradient` have the same shape.
-    ///
-    /// # Panics
-    /// If the shapes differ (a broken invariant of the caller).
-    pub fn step(&self, mut parameter: ArrayViewMut2<'_, F>, gradient: ArrayView2<'_, F>) {
-        parameter.scaled_add(-self.learning_rate, &gradient);
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] for a negative or non-finite `λ`.
+    pub fn with_weight_decay(mut self, weight_decay: F) -> Result<Self> {
+        check_range(
+            "weight_decay",
+            weight_decay,
+            |w| w >= 0.0,
+            "must be finite and non-negative",
+        )?;
+        self.weight_decay = weight_decay;
+        Ok(self)
+    }
+
+    /// The momentum `μ` (0 for plain SGD).
+    pub fn momentum(&self) -> F {
+        self.momentum
     }
 }
 
-/// Checks that a learning rate is finite and positive.
-///
-/// # Errors
-/// [`Error::InvalidHyperparameter`] naming `learning_rate` otherwise.
-pub fn check_learning_rate<F: Float>(learning_rate: F) -> Result<()> {
-    if learning_rate.is_finite() && learning_rate > F::zero() {
+impl<F: Float> Optimizer<F> for Sgd<F> {
+    fn name(&self) -> String {
+        let mut name = format!("sgd(lr={}", self.learning_rate);
+        if self.momentum > F::zero() {
+            name += &format!(", momentum={}", self.momentum);
+            if self.nesterov {
+                name += ", nesterov";
+            }
+        }
+        if self.weight_decay > F::zero() {
+            name += &format!(", weight_decay={}", self.weight_decay);
+        }
+        name + ")"
+    }
+
+    fn clone_box(&self) -> Box<dyn Optimizer<F>> {
+        Box::new(*self)
+    }
+
+    fn learning_rate(&self) -> F {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: F) -> Result<()> {
+        check_learning_rate(learning_rate)?;
+        self.learning_rate = learning_rate;
         Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name: "learning_rate",
-            value: learning_rate.as_f64(),
-            reason: "must be finite and positive",
-        })
+    }
+
+    fn state_buffers(&self) -> usize {
+        usize::from(self.momentum > F::zero())
+    }
+
+    fn step(
+        &self,
+        parameter: ArrayViewMut2<'_, F>,
+        gradient: ArrayView2<'_, F>,
+        state: &mut [Array2<F>],
+        _step: u64,
+        gradient_scale: F,
+    ) {
+        let (lr, decay, mu) = (self.learning_rate, self.weight_decay, self.momentum);
+        match state {
+            [] => Zip::from(parameter).and(gradient).for_each(|p, &g| {
+                let g = g * gradient_scale + decay * *p;
+                *p -= lr * g;
+            }),
+            [velocity] => {
+                let nesterov = self.nesterov;
+                Zip::from(parameter)
+                    .and(gradient)
+                    .and(velocity)
+                    .for_each(|p, &g, v| {
+                        let g = g * gradient_scale + decay * *p;
+                        *v = mu * *v + g;
+                        *p -= lr * if nesterov { g + mu * *v } else { *v };
+                    })
+            }
+            _ => panic!("SGD takes at most one state buffer"),
+        }
+    }
+
+    fn plain_learning_rate(&self) -> Option<F> {
+        (self.momentum == F::zero() && self.weight_decay == F::zero()).then_some(self.learning_rate)
     }
 }
 
@@ -59,13 +152,15 @@ pub fn check_learning_rate<F: Float>(learning_rate: F) -> Result<()> {
 mod tests {
     use super::*;
     use ndarray::array;
+    use nn_core::Error;
 
     #[test]
-    fn step_subtracts_learning_rate_times_gradient() {
+    fn plain_step_subtracts_learning_rate_times_gradient() {
         let sgd = Sgd::new(0.5f64).unwrap();
         let mut w = array![[1.0, 2.0]];
-        sgd.step(w.view_mut(), array![[2.0, -4.0]].view());
+        sgd.step(w.view_mut(), array![[2.0, -4.0]].view(), &mut [], 1, 1.0);
         assert_eq!(w, array![[0.0, 4.0]]);
+        assert_eq!(sgd.plain_learning_rate(), Some(0.5));
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert!(matches!(
                 Sgd::new(bad),
@@ -75,5 +170,33 @@ mod tests {
                 })
             ));
         }
+        assert!(Sgd::new(0.1f32).unwrap().with_momentum(1.0).is_err());
+        assert!(Sgd::new(0.1f32).unwrap().with_weight_decay(-1.0).is_err());
+    }
+
+    #[test]
+    fn momentum_matches_pytorch_formulation() {
+        // Two steps with g = 1, μ = 0.9, lr = 0.1: v = 1 then 1.9; θ = 1 - 0.1 - 0.19.
+        // Nesterov: θ -= lr·(g + μ·v) = 0.1·1.9 then 0.1·2.71.
+        for (nesterov, expected) in [(false, 1.0 - 0.1 - 0.19), (true, 1.0 - 0.19 - 0.271)] {
+            let sgd = Sgd::new(0.1f64)
+                .unwrap()
+                .with_momentum(0.9)
+                .unwrap()
+                .with_nesterov(nesterov);
+            assert_eq!(sgd.state_buffers(), 1);
+            assert_eq!(sgd.plain_learning_rate(), None);
+            let mut p = array![[1.0]];
+            let mut state = [Array2::zeros((1, 1))];
+            for t in 1..=2 {
+                sgd.step(p.view_mut(), array![[1.0]].view(), &mut state, t, 1.0);
+            }
+            approx::assert_abs_diff_eq!(p[(0, 0)], expected, epsilon = 1e-12);
+        }
+        // Weight decay adds λ·θ to the gradient; the gradient scale multiplies g only.
+        let sgd = Sgd::new(0.1f64).unwrap().with_weight_decay(0.5).unwrap();
+        let mut p = array![[2.0]];
+        sgd.step(p.view_mut(), array![[4.0]].view(), &mut [], 1, 0.5);
+        approx::assert_abs_diff_eq!(p[(0, 0)], 2.0 - 0.1 * (2.0 + 1.0), epsilon = 1e-12);
     }
 }

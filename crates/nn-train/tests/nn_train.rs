@@ -307,6 +307,15 @@ fn bad_inputs_are_errors_not_panics() {
             ..
         })
     ));
+    // One sample takes the fused path, which checks its input in its own pass.
+    assert!(matches!(
+        net.train(nan.slice(s![.., 1..2]), Target::Classes(&[0])),
+        Err(Error::NonFiniteInput {
+            row: 2,
+            column: 0,
+            ..
+        })
+    ));
     let wrong_target = random(3, 2, &mut rng);
     assert!(matches!(
         net.train(good.view(), Target::Values(wrong_target.view())),
@@ -334,4 +343,67 @@ fn a_non_finite_loss_stops_training_without_touching_parameters() {
     let err = net.train(x.view(), Target::Classes(&[0])).unwrap_err();
     assert!(matches!(err, Error::Diverged { step: 0, .. }), "{err}");
     assert_eq!(net.layers()[0].weights(), before.layers()[0].weights());
+}
+
+#[test]
+fn the_fused_per_sample_path_equals_the_general_path() {
+    let mut rng = StdRng::seed_from_u64(21);
+    for loss in [
+        Box::new(Mse) as Box<dyn nn_core::Loss<f64>>,
+        Box::new(CrossEntropy),
+    ] {
+        let mut fused = network(&[30, 9, 7, 4], activation, loss, &mut rng);
+        let mut general = fused.clone();
+        // Clipping at a norm no gradient reaches changes nothing but forces the general
+        // path, which forms dW = delta·xᵀ and hands it to the optimizer.
+        general.set_max_gradient_norm(Some(1e300)).unwrap();
+        let data = random(30, 20, &mut rng);
+        for j in 0..20 {
+            let t = [j % 4];
+            let x = data.slice(s![.., j..j + 1]);
+            let a = fused.train(x, Target::Classes(&t)).unwrap();
+            let b = general.train(x, Target::Classes(&t)).unwrap();
+            assert_relative_eq!(a, b, max_relative = 1e-12);
+        }
+        for (lf, lg) in fused.layers().iter().zip(general.layers()) {
+            assert_relative_eq!(lf.weights(), lg.weights(), max_relative = 1e-12);
+            assert_relative_eq!(lf.bias(), lg.bias(), max_relative = 1e-12);
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_gradient_stops_training_before_any_update() {
+    // A finite loss whose gradient overflows. With x = 1e300, W_0 = 1e-300 and
+    // W_1 = 1e100: the hidden units are 2, the output 4e100, the loss 1.6e201 (finite);
+    // delta_0 = W_1ᵀ·8e100 = 8e200, so dW_0 = delta_0·xᵀ = 8e500 overflows.
+    let layers = vec![
+        Dense::from_parameters(
+            Array2::from_elem((2, 2), 1e-300),
+            Array2::zeros((2, 1)),
+            Box::new(Identity),
+        )
+        .unwrap(),
+        Dense::from_parameters(
+            Array2::from_elem((1, 2), 1e100),
+            Array2::zeros((1, 1)),
+            Box::new(Identity),
+        )
+        .unwrap(),
+    ];
+    for clip in [None, Some(1e300)] {
+        let mut net = NeuralNetwork::new(layers.clone(), Mse, 1.0).unwrap();
+        net.set_max_gradient_norm(clip).unwrap();
+        let before = net.clone();
+        let x = Array2::from_elem((2, 1), 1e300);
+        let t = Array2::zeros((1, 1));
+        let err = net.train(x.view(), Target::Values(t.view())).unwrap_err();
+        match &err {
+            Error::Diverged { step: 0, what, .. } => assert!(what.contains("layer"), "{err}"),
+            other => panic!("expected Diverged, got {other}"),
+        }
+        for (a, b) in net.layers().iter().zip(before.layers()) {
+            assert_eq!(a.weights(), b.weights());
+        }
+    }
 }

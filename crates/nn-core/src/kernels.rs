@@ -1,0 +1,523 @@
+//! Vector kernels for the per-sample hot path: dot products, matrix-vector products and
+//! rank-1 updates on row-major matrices.
+//!
+//! A single sample makes every product a matrix-vector one, where a general matrix multiply
+//! spends more time packing its operands than multiplying them. These kernels work on
+//! contiguous rows instead. The portable versions use several independent accumulators so
+//! that the compiler can vectorise them; on x86-64, explicit AVX2/FMA versions of the inner
+//! loops are chosen at run time when the processor has those instructions, as
+//! `matrixmultiply` does for its kernels.
+//!
+//! Results can differ in the last bits between the two code paths (a fused multiply-add
+//! rounds once), but on one machine they are deterministic.
+
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+
+use crate::Float;
+
+/// Number of independent accumulators in a dot product: four AVX2 registers of `f32`.
+const LANES: usize = 32;
+
+/// `a·b + c` in two roundings: without FMA in the instruction set, `mul_add` would be a
+/// slow library call.
+#[inline(always)]
+fn madd<F: Float>(a: F, b: F, c: F) -> F {
+    a * b + c
+}
+
+#[inline(always)]
+fn dot_impl<F: Float>(a: &[F], b: &[F]) -> F {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [F::zero(); LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
+    for (ca, cb) in a_chunks.zip(b_chunks) {
+        for k in 0..LANES {
+            acc[k] = madd::<F>(ca[k], cb[k], acc[k]);
+        }
+    }
+    let mut tail = F::zero();
+    for (&x, &y) in a_rest.iter().zip(b_rest) {
+        tail = madd::<F>(x, y, tail);
+    }
+    // Pairwise reduction of the accumulators.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            acc[k] += acc[k + width];
+        }
+    }
+    acc[0] + tail
+}
+
+#[inline(always)]
+fn max_abs_impl<F: Float>(v: &[F]) -> F {
+    let mut max = [F::zero(); LANES];
+    // `x * 0` is 0 for finite x and NaN otherwise: these sums flag non-finite entries
+    // without a branch, so the loop vectorises.
+    let mut flags = [F::zero(); LANES];
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        let c: &[F; LANES] = c.try_into().expect("chunks_exact gives LANES items");
+        for k in 0..LANES {
+            max[k] = max[k].max(c[k].abs());
+            flags[k] += c[k] * F::zero();
+        }
+    }
+    let mut m = rest.iter().fold(F::zero(), |m, &x| m.max(x.abs()));
+    let mut flag = rest.iter().fold(F::zero(), |f, &x| f + x * F::zero());
+    for k in 0..LANES {
+        m = m.max(max[k]);
+        flag += flags[k];
+    }
+    m + flag
+}
+
+#[inline(always)]
+fn axpy_impl<F: Float>(alpha: F, x: &[F], y: &mut [F]) {
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = madd::<F>(alpha, x, *y);
+    }
+}
+
+/// `y[i] = b[i] + W[i,:]·x` for every row of a contiguous row-major `W`.
+#[inline(always)]
+fn gemv_bias_impl<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
+    for ((row, y), &b) in w.chunks_exact(cols).zip(y.iter_mut()).zip(b) {
+        *y = b + dot_impl::<F>(row, x);
+    }
+}
+
+/// `out = Wᵀ·v`, as the sum of the rows of `W` weighted by `v`.
+#[inline(always)]
+fn gemv_t_impl<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
+    out.iter_mut().for_each(|o| *o = F::zero());
+    for (row, &vi) in w.chunks_exact(cols).zip(v) {
+        axpy_impl::<F>(vi, row, out);
+    }
+}
+
+/// `W += alpha·u·vᵀ`, row by row.
+#[inline(always)]
+fn rank1_impl<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
+    for (row, &ui) in w.chunks_exact_mut(cols).zip(u) {
+        axpy_impl::<F>(alpha * ui, v, row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// Explicit AVX2 kernels: compilers vectorise the generic loops above only partly, and
+    /// these two loops are nearly all the per-sample step's time.
+    macro_rules! simd_kernels {
+        ($t:ty, $lanes:expr, $dot:ident, $axpy:ident, $max_abs:ident, $zero:ident,
+         $load:ident, $store:ident, $fmadd:ident, $add:ident, $set1:ident, $mul:ident,
+         $max:ident, $andnot:ident) => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $max_abs(v: &[$t]) -> $t {
+                const L: usize = $lanes;
+                let n = v.len();
+                let p = v.as_ptr();
+                let sign = $set1(-0.0);
+                let zero = $zero();
+                let (mut max, mut flags) = ([zero; 2], [zero; 2]);
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+L with i + L <= n.
+                unsafe {
+                    while i + 2 * L <= n {
+                        for k in 0..2 {
+                            let x = $load(p.add(i + k * L));
+                            max[k] = $max(max[k], $andnot(sign, x));
+                            // x·0 is 0 for finite x, NaN otherwise.
+                            flags[k] = $add(flags[k], $mul(x, zero));
+                        }
+                        i += 2 * L;
+                    }
+                }
+                let mut lanes = [[0.0 as $t; L]; 4];
+                // SAFETY: each array holds exactly one vector.
+                unsafe {
+                    $store(lanes[0].as_mut_ptr(), max[0]);
+                    $store(lanes[1].as_mut_ptr(), max[1]);
+                    $store(lanes[2].as_mut_ptr(), flags[0]);
+                    $store(lanes[3].as_mut_ptr(), flags[1]);
+                }
+                let mut m: $t = 0.0;
+                let mut flag: $t = 0.0;
+                for k in 0..L {
+                    m = m.max(lanes[0][k]).max(lanes[1][k]);
+                    flag += lanes[2][k] + lanes[3][k];
+                }
+                for &x in &v[i..] {
+                    m = m.max(x.abs());
+                    flag += x * 0.0;
+                }
+                m + flag
+            }
+
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $dot(a: &[$t], b: &[$t]) -> $t {
+                const L: usize = $lanes;
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = [$zero(); 4];
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+L with i + L <= n.
+                unsafe {
+                    while i + 4 * L <= n {
+                        for (k, acc) in acc.iter_mut().enumerate() {
+                            let j = i + k * L;
+                            *acc = $fmadd($load(pa.add(j)), $load(pb.add(j)), *acc);
+                        }
+                        i += 4 * L;
+                    }
+                    while i + L <= n {
+                        acc[0] = $fmadd($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                        i += L;
+                    }
+                }
+                let sum = $add($add(acc[0], acc[1]), $add(acc[2], acc[3]));
+                let mut lanes = [0.0 as $t; L];
+                // SAFETY: `lanes` holds exactly one vector.
+                unsafe { $store(lanes.as_mut_ptr(), sum) };
+                let mut total = lanes.iter().fold(0.0, |s, &v| s + v);
+                for k in i..n {
+                    total = a[k].mul_add(b[k], total);
+                }
+                total
+            }
+
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $axpy(alpha: $t, x: &[$t], y: &mut [$t]) {
+                const L: usize = $lanes;
+                let n = x.len().min(y.len());
+                let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+                let va = $set1(alpha);
+                let mut i = 0;
+                // SAFETY: every access touches lanes i..i+L with i + L <= n.
+                unsafe {
+                    while i + L <= n {
+                        $store(py.add(i), $fmadd(va, $load(px.add(i)), $load(py.add(i))));
+                        i += L;
+                    }
+                }
+                for k in i..n {
+                    y[k] = alpha.mul_add(x[k], y[k]);
+                }
+            }
+        };
+    }
+
+    simd_kernels!(
+        f32,
+        8,
+        dot_f32,
+        axpy_f32,
+        max_abs_f32,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        _mm256_fmadd_ps,
+        _mm256_add_ps,
+        _mm256_set1_ps,
+        _mm256_mul_ps,
+        _mm256_max_ps,
+        _mm256_andnot_ps
+    );
+    simd_kernels!(
+        f64,
+        4,
+        dot_f64,
+        axpy_f64,
+        max_abs_f64,
+        _mm256_setzero_pd,
+        _mm256_loadu_pd,
+        _mm256_storeu_pd,
+        _mm256_fmadd_pd,
+        _mm256_add_pd,
+        _mm256_set1_pd,
+        _mm256_mul_pd,
+        _mm256_max_pd,
+        _mm256_andnot_pd
+    );
+
+    impl crate::float::sealed::Sealed for f32 {
+        unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { dot_f32(a, b) }
+        }
+        unsafe fn axpy_avx2(alpha: f32, x: &[f32], y: &mut [f32]) {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { axpy_f32(alpha, x, y) }
+        }
+        unsafe fn max_abs_avx2(v: &[f32]) -> f32 {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { max_abs_f32(v) }
+        }
+    }
+
+    impl crate::float::sealed::Sealed for f64 {
+        unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { dot_f64(a, b) }
+        }
+        unsafe fn axpy_avx2(alpha: f64, x: &[f64], y: &mut [f64]) {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { axpy_f64(alpha, x, y) }
+        }
+        unsafe fn max_abs_avx2(v: &[f64]) -> f64 {
+            // SAFETY: the caller checked AVX2 and FMA.
+            unsafe { max_abs_f64(v) }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot<F: Float>(a: &[F], b: &[F]) -> F {
+        // SAFETY: this function's callers checked AVX2 and FMA.
+        unsafe { F::dot_avx2(a, b) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn max_abs<F: Float>(v: &[F]) -> F {
+        // SAFETY: this function's callers checked AVX2 and FMA.
+        unsafe { F::max_abs_avx2(v) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemv_bias<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
+        for ((row, y), &b) in w.chunks_exact(cols).zip(y.iter_mut()).zip(b) {
+            // SAFETY: this function's callers checked AVX2 and FMA.
+            *y = b + unsafe { F::dot_avx2(row, x) };
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn gemv_t<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
+        out.iter_mut().for_each(|o| *o = F::zero());
+        for (row, &vi) in w.chunks_exact(cols).zip(v) {
+            // SAFETY: this function's callers checked AVX2 and FMA.
+            unsafe { F::axpy_avx2(vi, row, out) };
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn rank1<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
+        for (row, &ui) in w.chunks_exact_mut(cols).zip(u) {
+            // SAFETY: this function's callers checked AVX2 and FMA.
+            unsafe { F::axpy_avx2(alpha * ui, v, row) };
+        }
+    }
+}
+
+#[inline]
+fn has_avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Runs the AVX2 version of a kernel when the processor has it, else the portable one.
+macro_rules! dispatch {
+    ($name:ident, $portable:ident ( $($arg:expr),* )) => {{
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the processor supports AVX2 and FMA, checked just above.
+            return unsafe { avx2::$name($($arg),*) };
+        }
+        $portable($($arg),*)
+    }};
+}
+
+/// The dot product `Σ_i a_i·b_i` of two slices of equal length (the extra entries of the
+/// longer one, if any, are ignored).
+pub fn dot<F: Float>(a: &[F], b: &[F]) -> F {
+    dispatch!(dot, portable_dot(a, b))
+}
+
+fn portable_dot<F: Float>(a: &[F], b: &[F]) -> F {
+    dot_impl::<F>(a, b)
+}
+
+/// The largest magnitude `max_i |v_i|` (0 for an empty slice), or NaN if some entry is
+/// NaN or infinite: one pass that both bounds and checks a vector.
+pub fn max_abs<F: Float>(v: &[F]) -> F {
+    dispatch!(max_abs, max_abs_impl(v))
+}
+
+/// `y = W·x + b`: the forward product of a dense layer on one sample.
+///
+/// # Shapes
+/// `w` is `(rows, cols)`; `x` has `cols` entries, `b` and `y` have `rows`.
+///
+/// # Panics
+/// If the lengths do not fit `w`.
+pub fn gemv_bias<F: Float>(w: ArrayView2<'_, F>, x: &[F], b: &[F], y: &mut [F]) {
+    let (rows, cols) = w.dim();
+    assert!(
+        x.len() == cols && b.len() == rows && y.len() == rows,
+        "gemv_bias shapes"
+    );
+    match w.as_slice() {
+        Some(w) => dispatch!(gemv_bias, portable_gemv_bias(w, cols, x, b, y)),
+        None => Zip::from(y)
+            .and(w.axis_iter(Axis(0)))
+            .and(b)
+            .for_each(|y, row, &b| {
+                *y = b + row.iter().zip(x).fold(F::zero(), |s, (&w, &x)| s + w * x)
+            }),
+    }
+}
+
+fn portable_gemv_bias<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
+    gemv_bias_impl::<F>(w, cols, x, b, y)
+}
+
+/// `out = Wᵀ·v`: a layer's input gradient `dx = Wᵀ·delta` on one sample.
+///
+/// # Shapes
+/// `w` is `(rows, cols)`; `v` has `rows` entries and `out` has `cols`.
+///
+/// # Panics
+/// If the lengths do not fit `w`.
+pub fn gemv_t<F: Float>(w: ArrayView2<'_, F>, v: &[F], out: &mut [F]) {
+    let (rows, cols) = w.dim();
+    assert!(v.len() == rows && out.len() == cols, "gemv_t shapes");
+    match w.as_slice() {
+        Some(w) => dispatch!(gemv_t, portable_gemv_t(w, cols, v, out)),
+        None => {
+            out.iter_mut().for_each(|o| *o = F::zero());
+            for (row, &vi) in w.axis_iter(Axis(0)).zip(v) {
+                for (o, &w) in out.iter_mut().zip(row) {
+                    *o += vi * w;
+                }
+            }
+        }
+    }
+}
+
+fn portable_gemv_t<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
+    gemv_t_impl::<F>(w, cols, v, out)
+}
+
+/// `W += alpha·u·vᵀ`: the SGD update `W -= learning_rate·delta·xᵀ` of one sample, without
+/// forming the gradient matrix.
+///
+/// # Shapes
+/// `w` is `(rows, cols)`; `u` has `rows` entries and `v` has `cols`.
+///
+/// # Panics
+/// If the lengths do not fit `w`.
+pub fn rank1_update<F: Float>(mut w: ArrayViewMut2<'_, F>, alpha: F, u: &[F], v: &[F]) {
+    let (rows, cols) = w.dim();
+    assert!(u.len() == rows && v.len() == cols, "rank1_update shapes");
+    match w.as_slice_mut() {
+        Some(w) => dispatch!(rank1, portable_rank1(w, cols, alpha, u, v)),
+        None => {
+            for (mut row, &ui) in w.axis_iter_mut(Axis(0)).zip(u) {
+                for (w, &vj) in row.iter_mut().zip(v) {
+                    *w += alpha * ui * vj;
+                }
+            }
+        }
+    }
+}
+
+fn portable_rank1<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
+    rank1_impl::<F>(w, cols, alpha, u, v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    fn data(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
+        // A small deterministic generator is enough for test data.
+        let mut s = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        Array2::from_shape_simple_fn((rows, cols), || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+    }
+
+    #[test]
+    fn kernels_agree_with_ndarray_on_every_path() {
+        for (rows, cols) in [(1, 1), (3, 31), (16, 784), (10, 16), (7, 65)] {
+            let w = data(rows, cols, 1);
+            let x = data(cols, 1, 2).into_raw_vec_and_offset().0;
+            let b = data(rows, 1, 3).into_raw_vec_and_offset().0;
+            let v = data(rows, 1, 4).into_raw_vec_and_offset().0;
+            let x_col = ndarray::aview1(&x);
+            let v_col = ndarray::aview1(&v);
+            let expected_y = w.dot(&x_col) + ndarray::aview1(&b);
+            let expected_t = w.t().dot(&v_col);
+            let mut expected_w = w.clone();
+            for i in 0..rows {
+                for j in 0..cols {
+                    expected_w[(i, j)] += 0.5 * v[i] * x[j];
+                }
+            }
+            // Both the dispatched (possibly AVX2) and the portable code, and the fallback
+            // for a non-contiguous (column-major) matrix.
+            let w_f = w.t().as_standard_layout().reversed_axes().to_owned();
+            assert_eq!(w_f, w);
+            for which in 0..3 {
+                let mut y = vec![0.0; rows];
+                let mut t = vec![0.0; cols];
+                let mut updated = if which == 2 { w_f.clone() } else { w.clone() };
+                match which {
+                    0 => {
+                        gemv_bias(w.view(), &x, &b, &mut y);
+                        gemv_t(w.view(), &v, &mut t);
+                        rank1_update(updated.view_mut(), 0.5, &v, &x);
+                    }
+                    1 => {
+                        portable_gemv_bias(w.as_slice().unwrap(), cols, &x, &b, &mut y);
+                        portable_gemv_t(w.as_slice().unwrap(), cols, &v, &mut t);
+                        portable_rank1(updated.as_slice_mut().unwrap(), cols, 0.5, &v, &x);
+                    }
+                    _ => {
+                        gemv_bias(w_f.view(), &x, &b, &mut y);
+                        gemv_t(w_f.view(), &v, &mut t);
+                        rank1_update(updated.view_mut(), 0.5, &v, &x);
+                    }
+                }
+                for (a, e) in y.iter().zip(&expected_y) {
+                    assert!(
+                        (a - e).abs() < 1e-12,
+                        "gemv_bias {rows}x{cols} path {which}"
+                    );
+                }
+                for (a, e) in t.iter().zip(&expected_t) {
+                    assert!((a - e).abs() < 1e-12, "gemv_t {rows}x{cols} path {which}");
+                }
+                for (a, e) in updated.iter().zip(&expected_w) {
+                    assert!((a - e).abs() < 1e-12, "rank1 {rows}x{cols} path {which}");
+                }
+            }
+            assert!((dot(&x, &x) - x.iter().map(|v| v * v).sum::<f64>()).abs() < 1e-12);
+            let largest = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert_eq!(max_abs(&x), largest);
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut with_bad = x.clone();
+                with_bad[cols / 2] = bad;
+                assert!(max_abs(&with_bad).is_nan(), "{bad} in {cols} entries");
+            }
+        }
+    }
+}

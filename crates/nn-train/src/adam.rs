@@ -1,0 +1,203 @@
+//! Adam and AdamW.
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use nn_core::{Float, Result};
+
+use crate::optimizer::{check_learning_rate, check_range, Optimizer};
+
+/// Adam (Kingma & Ba), with optional L2 weight decay, or AdamW's decoupled weight decay.
+///
+/// With gradient `g`, step `t ≥ 1` and moment estimates `m`, `v` kept per parameter:
+///
+/// - Adam's L2 decay: `g ← g + λ·θ`; AdamW instead shrinks `θ ← θ - learning_rate·λ·θ`
+/// - `m ← β₁·m + (1-β₁)·g`, `v ← β₂·v + (1-β₂)·g²`
+/// - `m̂ = m/(1-β₁ᵗ)`, `v̂ = v/(1-β₂ᵗ)`
+/// - `θ ← θ - learning_rate·m̂/(√v̂ + ε)`
+///
+/// Defaults as PyTorch: `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`, `λ = 0` (AdamW: `λ = 0.01`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam<F> {
+    learning_rate: F,
+    beta1: F,
+    beta2: F,
+    epsilon: F,
+    weight_decay: F,
+    decoupled: bool,
+}
+
+impl<F: Float> Adam<F> {
+    /// Adam with the given learning rate and the default `β₁`, `β₂`, `ε`.
+    ///
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] unless `learning_rate` is finite and
+    /// positive.
+    pub fn new(learning_rate: F) -> Result<Self> {
+        check_learning_rate(learning_rate)?;
+        Ok(Adam {
+            learning_rate,
+            beta1: F::from_f64(0.9),
+            beta2: F::from_f64(0.999),
+            epsilon: F::from_f64(1e-8),
+            weight_decay: F::zero(),
+            decoupled: false,
+        })
+    }
+
+    /// AdamW: Adam with decoupled weight decay `λ` (Loshchilov & Hutter).
+    ///
+    /// # Errors
+    /// As [`Adam::new`], and for a negative or non-finite `λ`.
+    pub fn adamw(learning_rate: F, weight_decay: F) -> Result<Self> {
+        let mut adam = Adam::new(learning_rate)?.with_weight_decay(weight_decay)?;
+        adam.decoupled = true;
+        Ok(adam)
+    }
+
+    /// The same optimizer with other moment decay rates, both in `[0, 1)`.
+    ///
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] for a rate outside `[0, 1)`.
+    pub fn with_betas(mut self, beta1: F, beta2: F) -> Result<Self> {
+        check_range(
+            "beta1",
+            beta1,
+            |b| (0.0..1.0).contains(&b),
+            "must be in [0, 1)",
+        )?;
+        check_range(
+            "beta2",
+            beta2,
+            |b| (0.0..1.0).contains(&b),
+            "must be in [0, 1)",
+        )?;
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        Ok(self)
+    }
+
+    /// The same optimizer with another `ε > 0`.
+    ///
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] unless `ε` is finite and positive.
+    pub fn with_epsilon(mut self, epsilon: F) -> Result<Self> {
+        check_range(
+            "epsilon",
+            epsilon,
+            |e| e > 0.0,
+            "must be finite and positive",
+        )?;
+        self.epsilon = epsilon;
+        Ok(self)
+    }
+
+    /// The same optimizer with weight decay `λ ≥ 0` (L2 for Adam, decoupled for AdamW).
+    ///
+    /// # Errors
+    /// [`nn_core::Error::InvalidHyperparameter`] for a negative or non-finite `λ`.
+    pub fn with_weight_decay(mut self, weight_decay: F) -> Result<Self> {
+        check_range(
+            "weight_decay",
+            weight_decay,
+            |w| w >= 0.0,
+            "must be finite and non-negative",
+        )?;
+        self.weight_decay = weight_decay;
+        Ok(self)
+    }
+}
+
+impl<F: Float> Optimizer<F> for Adam<F> {
+    fn name(&self) -> String {
+        let kind = if self.decoupled { "adamw" } else { "adam" };
+        format!(
+            "{kind}(lr={}, betas=({}, {}), eps={}, weight_decay={})",
+            self.learning_rate, self.beta1, self.beta2, self.epsilon, self.weight_decay
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn Optimizer<F>> {
+        Box::new(*self)
+    }
+
+    fn learning_rate(&self) -> F {
+        self.learning_rate
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: F) -> Result<()> {
+        check_learning_rate(learning_rate)?;
+        self.learning_rate = learning_rate;
+        Ok(())
+    }
+
+    fn state_buffers(&self) -> usize {
+        2
+    }
+
+    fn step(
+        &self,
+        parameter: ArrayViewMut2<'_, F>,
+        gradient: ArrayView2<'_, F>,
+        state: &mut [Array2<F>],
+        step: u64,
+        gradient_scale: F,
+    ) {
+        let [m, v] = state else {
+            panic!("Adam takes two state buffers")
+        };
+        let one = F::one();
+        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.epsilon, self.learning_rate);
+        // Bias corrections folded into the step size: lr·m̂/(√v̂ + ε) with
+        // m̂ = m/c1 and v̂ = v/c2.
+        let t = step.min(i32::MAX as u64) as i32;
+        let (c1, c2) = (one - b1.powi(t), one - b2.powi(t));
+        let (l2, shrink) = if self.decoupled {
+            (F::zero(), one - lr * self.weight_decay)
+        } else {
+            (self.weight_decay, one)
+        };
+        Zip::from(parameter)
+            .and(gradient)
+            .and(m)
+            .and(v)
+            .for_each(|p, &g, m, v| {
+                let g = g * gradient_scale + l2 * *p;
+                *m = b1 * *m + (one - b1) * g;
+                *v = b2 * *v + (one - b2) * g * g;
+                *p = *p * shrink - lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn adam_matches_a_hand_computed_reference() {
+        // Reference computed by hand from the formulas (the same as torch.optim.Adam):
+        // step 1, g = 2: m = 0.2, v = 0.004, m̂ = 2, v̂ = 4, θ = 1 - 0.1·2/(2 + 1e-8).
+        let adam = Adam::new(0.1f64).unwrap();
+        let mut p = array![[1.0]];
+        let mut state = [Array2::zeros((1, 1)), Array2::zeros((1, 1))];
+        adam.step(p.view_mut(), array![[2.0]].view(), &mut state, 1, 1.0);
+        approx::assert_abs_diff_eq!(p[(0, 0)], 1.0 - 0.1 * 2.0 / (2.0 + 1e-8), epsilon = 1e-12);
+        // Step 2, g = -1: m = 0.08, v = 0.004996; m̂ = 0.08/0.19, v̂ = 0.004996/0.001999.
+        let before = p[(0, 0)];
+        adam.step(p.view_mut(), array![[-1.0]].view(), &mut state, 2, 1.0);
+        let expected = before - 0.1 * (0.08 / 0.19) / ((0.004996f64 / 0.001999).sqrt() + 1e-8);
+        approx::assert_abs_diff_eq!(p[(0, 0)], expected, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn adamw_decays_weights_apart_from_the_gradient() {
+        // With a zero gradient Adam's update is 0, so AdamW only shrinks: θ(1 - lr·λ).
+        let adamw = Adam::adamw(0.1f64, 0.5).unwrap();
+        let mut p = array![[2.0]];
+        let mut state = [Array2::zeros((1, 1)), Array2::zeros((1, 1))];
+        adamw.step(p.view_mut(), array![[0.0]].view(), &mut state, 1, 1.0);
+        approx::assert_abs_diff_eq!(p[(0, 0)], 2.0 * (1.0 - 0.05), epsilon = 1e-12);
+        assert!(Adam::new(0.1f32).unwrap().with_betas(0.9, 1.0).is_err());
+        assert!(Adam::new(0.1f32).unwrap().with_epsilon(0.0).is_err());
+    }
+}
