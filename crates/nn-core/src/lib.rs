@@ -40,6 +40,7 @@ mod float;
 mod init;
 pub mod kernels;
 mod loss;
+pub mod matmul;
 pub mod tensor;
 
 pub use activation::Activation;

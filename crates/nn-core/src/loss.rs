@@ -30,6 +30,17 @@ impl<'a, F: Float> Target<'a, F> {
         }
     }
 
+    /// The targets of samples `start..end` (a view, no copy).
+    ///
+    /// # Panics
+    /// If `start > end` or `end` exceeds [`Target::batch_size`].
+    pub fn samples(&self, start: usize, end: usize) -> Target<'a, F> {
+        match *self {
+            Target::Values(v) => Target::Values(v.slice_move(ndarray::s![.., start..end])),
+            Target::Classes(c) => Target::Classes(&c[start..end]),
+        }
+    }
+
     /// Checks that the target fits an output of shape `(outs, batch)`: same shape for
     /// values, one class in `0..outs` per sample for classes, and finite values.
     ///

@@ -1,8 +1,7 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
-use nn_core::{kernels, tensor, Activation, Error, Float, Init, Result};
+use nn_core::{kernels, matmul::matmul, tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
 /// A dense layer with weights `W`, bias `b` and an activation `f`: `a = f(W·x + b)`.
@@ -166,12 +165,13 @@ impl<F: Float> Dense<F> {
         }
         let mut y = Array2::zeros((self.outs(), x.ncols()));
         let mut a = Array2::zeros((self.outs(), x.ncols()));
-        self.forward_into(x, y.view_mut(), a.view_mut());
+        self.forward_into(x, y.view_mut(), a.view_mut(), 1);
         Ok(a)
     }
 
     /// Forward pass into caller-owned buffers: the pre-activation `y = W·x + b` (kept for
-    /// the backward pass, so it is never recomputed) and the output `a = f(y)`.
+    /// the backward pass, so it is never recomputed) and the output `a = f(y)`. The matrix
+    /// product is split over up to `threads` threads (see [`matmul`]).
     ///
     /// # Shapes
     /// `x` is `(ins, batch)`; `y` and `a` are `(outs, batch)`.
@@ -184,12 +184,20 @@ impl<F: Float> Dense<F> {
         x: ArrayView2<'_, F>,
         mut y: ArrayViewMut2<'_, F>,
         a: ArrayViewMut2<'_, F>,
+        threads: usize,
     ) {
         // b is written into every column first, so that the product accumulates onto it
         // (beta = 1) and no second pass adds the bias.
         let bias = self.bias.broadcast(y.dim()).expect("bias is (outs, 1)");
         y.assign(&bias);
-        general_mat_mul(F::one(), &self.weights, &x, F::one(), &mut y);
+        matmul(
+            F::one(),
+            self.weights.view(),
+            x,
+            F::one(),
+            y.view_mut(),
+            threads,
+        );
         self.activation.forward_into(y.view(), a);
     }
 
@@ -203,7 +211,8 @@ impl<F: Float> Dense<F> {
     ///
     /// On a batch, `upstream` already carries the loss's `1/batch` factor (see `Loss`), so
     /// the sums over columns give the gradient of the mean loss. `dx` is optional because
-    /// the first layer's input gradient is not needed for training.
+    /// the first layer's input gradient is not needed for training. Matrix products are
+    /// split over up to `threads` threads.
     ///
     /// # Shapes
     /// `x` and `dx` are `(ins, batch)`; `y`, `a`, `upstream` and `delta` are
@@ -222,15 +231,30 @@ impl<F: Float> Dense<F> {
         mut dw: ArrayViewMut2<'_, F>,
         mut db: ArrayViewMut2<'_, F>,
         dx: Option<ArrayViewMut2<'_, F>>,
+        threads: usize,
     ) {
         self.activation
             .backward_into(y, a, upstream, delta.view_mut());
-        general_mat_mul(F::one(), &delta, &x.t(), F::zero(), &mut dw);
+        matmul(
+            F::one(),
+            delta.view(),
+            x.t(),
+            F::zero(),
+            dw.view_mut(),
+            threads,
+        );
         Zip::from(db.column_mut(0))
             .and(delta.rows())
             .for_each(|db, row| *db = row.sum());
-        if let Some(mut dx) = dx {
-            general_mat_mul(F::one(), &self.weights.t(), &delta, F::zero(), &mut dx);
+        if let Some(dx) = dx {
+            matmul(
+                F::one(),
+                self.weights.t(),
+                delta.view(),
+                F::zero(),
+                dx,
+                threads,
+            );
         }
     }
     /// Forward pass on one sample held in slices: `y = W·x + b`, `a = f(y)`, with
@@ -380,7 +404,7 @@ mod tests {
         let loss = |l: &Dense<f64>, x: &Array2<f64>| (&l.forward(x.view()).unwrap() * &c).sum();
 
         let (mut y, mut a) = (Array2::zeros((3, 5)), Array2::zeros((3, 5)));
-        layer.forward_into(x.view(), y.view_mut(), a.view_mut());
+        layer.forward_into(x.view(), y.view_mut(), a.view_mut(), 2);
         let (mut delta, mut dw, mut db, mut dx) = (
             Array2::zeros((3, 5)),
             Array2::zeros((3, 4)),
@@ -396,6 +420,7 @@ mod tests {
             dw.view_mut(),
             db.view_mut(),
             Some(dx.view_mut()),
+            2,
         );
         let h = 1e-6;
         for ((i, j), &g) in dw.indexed_iter() {

@@ -1,9 +1,9 @@
 //! Adam and AdamW.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use nn_core::{Float, Result};
 
-use crate::optimizer::{check_learning_rate, check_range, Optimizer};
+use crate::optimizer::{check_learning_rate, check_range, zip4, Optimizer};
 
 /// Adam (Kingma & Ba), with optional L2 weight decay, or AdamW's decoupled weight decay.
 ///
@@ -145,26 +145,26 @@ impl<F: Float> Optimizer<F> for Adam<F> {
             panic!("Adam takes two state buffers")
         };
         let one = F::one();
-        let (b1, b2, eps, lr) = (self.beta1, self.beta2, self.epsilon, self.learning_rate);
-        // Bias corrections folded into the step size: lr·m̂/(√v̂ + ε) with
-        // m̂ = m/c1 and v̂ = v/c2.
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.epsilon);
+        // The bias corrections m̂ = m/c1 and v̂ = v/c2 are folded into two constants:
+        // lr·m̂/(√v̂ + ε) = step·m/(√v·inv_sqrt_c2 + ε), one square root and one division
+        // per entry.
         let t = step.min(i32::MAX as u64) as i32;
         let (c1, c2) = (one - b1.powi(t), one - b2.powi(t));
+        let step_size = self.learning_rate / c1;
+        let inv_sqrt_c2 = one / c2.sqrt();
         let (l2, shrink) = if self.decoupled {
-            (F::zero(), one - lr * self.weight_decay)
+            (F::zero(), one - self.learning_rate * self.weight_decay)
         } else {
             (self.weight_decay, one)
         };
-        Zip::from(parameter)
-            .and(gradient)
-            .and(m)
-            .and(v)
-            .for_each(|p, &g, m, v| {
-                let g = g * gradient_scale + l2 * *p;
-                *m = b1 * *m + (one - b1) * g;
-                *v = b2 * *v + (one - b2) * g * g;
-                *p = *p * shrink - lr * (*m / c1) / ((*v / c2).sqrt() + eps);
-            });
+        let (m, v) = (m.view_mut(), v.view_mut());
+        zip4(parameter, gradient, m, v, |p, g, m, v| {
+            let g = g * gradient_scale + l2 * *p;
+            *m = b1 * *m + (one - b1) * g;
+            *v = b2 * *v + (one - b2) * g * g;
+            *p = *p * shrink - step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
+        });
     }
 }
 

@@ -48,6 +48,51 @@ pub(crate) struct Workspace<F> {
     input: Array2<F>,
 }
 
+/// Columns `start..end` of share `p` when `batch` columns are cut into `parts` shares
+/// whose sizes differ by at most one.
+pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
+    (batch * p / parts, batch * (p + 1) / parts)
+}
+
+/// The workspaces of one thread's share of the batches: one for the current batch size
+/// and a spare for a second, so that epochs whose last batch is smaller do not reallocate
+/// twice per epoch.
+#[derive(Clone, Debug)]
+pub(crate) struct Buffers<F> {
+    current: Workspace<F>,
+    spare: Workspace<F>,
+}
+
+impl<F: Float> Default for Buffers<F> {
+    fn default() -> Self {
+        Buffers {
+            current: Workspace::empty(),
+            spare: Workspace::empty(),
+        }
+    }
+}
+
+impl<F: Float> Buffers<F> {
+    /// The workspace sized for `batch` training steps (no input gradient).
+    pub(crate) fn for_batch(&mut self, layers: &[Dense<F>], batch: usize) -> &mut Workspace<F> {
+        if self.current.batch != batch {
+            std::mem::swap(&mut self.current, &mut self.spare);
+        }
+        self.current.fit(layers, batch, false);
+        &mut self.current
+    }
+
+    /// The workspace of the last step.
+    pub(crate) fn current(&self) -> &Workspace<F> {
+        &self.current
+    }
+
+    /// The workspace of the last step, mutably.
+    pub(crate) fn current_mut(&mut self) -> &mut Workspace<F> {
+        &mut self.current
+    }
+}
+
 impl<F: Float> Workspace<F> {
     /// An unsized workspace; [`Workspace::fit`] sizes it before use.
     pub(crate) fn empty() -> Self {
@@ -112,13 +157,37 @@ impl<F: Float> Workspace<F> {
     }
 
     /// Step 1 of the article's algorithm: the forward pass, keeping every layer's input
-    /// `xs[i]` and pre-activation `y_i` for the backward pass.
-    pub(crate) fn forward(&mut self, layers: &[Dense<F>], x: ArrayView2<'_, F>) {
+    /// `xs[i]` and pre-activation `y_i` for the backward pass. One sample goes through
+    /// matrix-vector kernels, a batch through matrix products split over `threads`.
+    pub(crate) fn forward(&mut self, layers: &[Dense<F>], x: ArrayView2<'_, F>, threads: usize) {
+        if self.batch == 1 {
+            let x = self.contiguous_input(x);
+            for (i, layer) in layers.iter().enumerate() {
+                let (before, rest) = self.outputs.split_at_mut(i);
+                let input = if i == 0 {
+                    slice(&x)
+                } else {
+                    slice(&before[i - 1])
+                };
+                layer.forward_sample(input, slice_mut(&mut self.ys[i]), slice_mut(&mut rest[0]));
+            }
+            self.input = x;
+            return;
+        }
         for (i, layer) in layers.iter().enumerate() {
             let (before, rest) = self.outputs.split_at_mut(i);
             let input = if i == 0 { x } else { before[i - 1].view() };
-            layer.forward_into(input, self.ys[i].view_mut(), rest[0].view_mut());
+            layer.forward_into(input, self.ys[i].view_mut(), rest[0].view_mut(), threads);
         }
+    }
+
+    /// The workspace's input buffer holding `x` (one column), taken out of the workspace
+    /// so that it can be read while the other buffers are written; the caller puts it
+    /// back.
+    fn contiguous_input(&mut self, x: ArrayView2<'_, F>) -> Array2<F> {
+        let mut input = std::mem::take(&mut self.input);
+        input.assign(&x);
+        input
     }
 
     /// Steps 2 and 3: `dxs[n] = dloss(xs[n], t)`, then for each layer from last to first,
@@ -132,11 +201,17 @@ impl<F: Float> Workspace<F> {
         loss: &dyn Loss<F>,
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
+        threads: usize,
     ) -> F {
         let n = layers.len();
         let output = self.outputs[n - 1].view();
         let value = loss.evaluate(output, target);
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
+        self.gradients.loss = value;
+        if self.batch == 1 {
+            self.backward_sample(layers);
+            return value;
+        }
         for i in (0..n).rev() {
             let input = if i == 0 {
                 x
@@ -154,10 +229,35 @@ impl<F: Float> Workspace<F> {
                 self.gradients.dws[i].view_mut(),
                 self.gradients.dbs[i].view_mut(),
                 dx,
+                threads,
             );
         }
-        self.gradients.loss = value;
         value
+    }
+
+    /// The backward loop on one sample (input in `self.input`, as `forward` left it), with
+    /// matrix-vector kernels: `dW = delta·xᵀ` is formed as an outer product.
+    fn backward_sample(&mut self, layers: &[Dense<F>]) {
+        for i in (0..layers.len()).rev() {
+            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
+            let dx = (i > 0 || self.input_gradient).then(|| slice_mut(&mut dx_below[i]));
+            layers[i].backward_sample(
+                slice(&self.ys[i]),
+                slice(&self.outputs[i]),
+                slice(&dx_above[0]),
+                slice_mut(&mut self.deltas[i]),
+                dx,
+            );
+            let input = if i == 0 {
+                slice(&self.input)
+            } else {
+                slice(&self.outputs[i - 1])
+            };
+            let mut dw = self.gradients.dws[i].view_mut();
+            dw.fill(F::zero());
+            kernels::rank1_update(dw, F::one(), slice(&self.deltas[i]), input);
+            self.gradients.dbs[i].assign(&self.deltas[i]);
+        }
     }
 }
 

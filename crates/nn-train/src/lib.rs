@@ -45,6 +45,8 @@
 
 mod adam;
 mod backprop;
+mod fit;
+mod metrics;
 mod model_file;
 mod network;
 mod optimizer;
@@ -53,6 +55,8 @@ mod sgd;
 
 pub use adam::Adam;
 pub use backprop::Gradients;
+pub use fit::{EarlyStopping, EpochReport, FitOptions, History, Progress, Samples};
+pub use metrics::{accuracy, ConfusionMatrix, Evaluation};
 pub use network::NeuralNetwork;
 pub use optimizer::{check_learning_rate, Optimizer};
 pub use schedule::Schedule;

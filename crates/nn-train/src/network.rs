@@ -4,9 +4,12 @@ use ndarray::{Array2, ArrayView2};
 use nn_core::{tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
-use crate::backprop::{Gradients, SampleFailure, Workspace};
+use crate::backprop::{share, Buffers, Gradients, SampleFailure, Workspace};
+use crate::metrics::count_correct;
 use crate::optimizer::{check_range, Optimizer};
 use crate::sgd::Sgd;
+use ndarray::s;
+use rayon::prelude::*;
 
 /// The original framework's `NeuralNetwork`: a stack of dense layers, a loss function and
 /// a learning rate, trained by backpropagation and stochastic gradient descent.
@@ -51,7 +54,11 @@ pub struct NeuralNetwork<F: Float> {
     steps: u64,
     max_gradient_norm: Option<F>,
     check_finite: bool,
-    workspace: Workspace<F>,
+    threads: usize,
+    /// Buffers of each thread's share of a batch (one share unless the step is split).
+    buffers: Vec<Buffers<F>>,
+    /// Into how many shares the last training step was split.
+    last_parts: usize,
 }
 
 impl<F: Float> NeuralNetwork<F> {
@@ -98,7 +105,9 @@ impl<F: Float> NeuralNetwork<F> {
             steps: 0,
             max_gradient_norm: None,
             check_finite: true,
-            workspace: Workspace::empty(),
+            threads: default_threads(),
+            buffers: vec![Buffers::default()],
+            last_parts: 1,
         })
     }
 
@@ -137,6 +146,33 @@ impl<F: Float> NeuralNetwork<F> {
         }
         self.max_gradient_norm = max_norm;
         Ok(())
+    }
+
+    /// Sets how many threads a batched step may use for its matrix products (at least 1;
+    /// the default is the number of cores, as `std::thread::available_parallelism` sees
+    /// them). Products are cut into independent blocks, so results do not depend on it.
+    /// One sample is always computed on the calling thread: its products are too small to
+    /// share.
+    ///
+    /// The threads are those of rayon's global pool, whose size `RAYON_NUM_THREADS` sets.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for 0.
+    pub fn set_threads(&mut self, threads: usize) -> Result<()> {
+        if threads == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "threads",
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        self.threads = threads;
+        Ok(())
+    }
+
+    /// The number of threads a batched step may use.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// Turns the check of inputs and gradients for NaN and infinities on (the default) or
@@ -212,7 +248,7 @@ impl<F: Float> NeuralNetwork<F> {
         self.check_input(x)?;
         let mut workspace = Workspace::empty();
         workspace.fit(&self.layers, x.ncols(), false);
-        workspace.forward(&self.layers, x);
+        workspace.forward(&self.layers, x, self.threads);
         Ok(workspace.output().to_owned())
     }
 
@@ -245,8 +281,8 @@ impl<F: Float> NeuralNetwork<F> {
         self.check_sample(x, target)?;
         let mut workspace = Workspace::empty();
         workspace.fit(&self.layers, x.ncols(), true);
-        workspace.forward(&self.layers, x);
-        workspace.backward(&self.layers, self.loss.as_ref(), x, target);
+        workspace.forward(&self.layers, x, self.threads);
+        workspace.backward(&self.layers, self.loss.as_ref(), x, target, self.threads);
         Ok(workspace.gradients)
     }
 
@@ -274,9 +310,8 @@ impl<F: Float> NeuralNetwork<F> {
         // The fused path checks the input's finiteness itself, in the pass that also
         // bounds its gradients.
         self.check_shapes(x, target, fused_rate.is_none() && self.check_finite)?;
-        let workspace = &mut self.workspace;
-        workspace.fit(&self.layers, batch, false);
         if let Some(rate) = fused_rate {
+            let workspace = self.buffers[0].for_batch(&self.layers, 1);
             let loss = workspace
                 .train_sample_sgd(
                     &mut self.layers,
@@ -295,12 +330,12 @@ impl<F: Float> NeuralNetwork<F> {
                         value: value.as_f64(),
                     },
                 })?;
+            self.last_parts = 1;
             self.optimizer_steps += 1;
             self.steps += 1;
             return Ok(loss);
         }
-        workspace.forward(&self.layers, x);
-        let loss = workspace.backward(&self.layers, self.loss.as_ref(), x, target);
+        let loss = self.backprop_shares(x, target);
         let diverged = |what: String, value: F| Error::Diverged {
             step: self.steps,
             what,
@@ -309,6 +344,7 @@ impl<F: Float> NeuralNetwork<F> {
         if !loss.is_finite() {
             return Err(diverged("the loss".into(), loss));
         }
+        let workspace = self.buffers[0].current();
         let gradients = &workspace.gradients;
         if self.check_finite {
             for i in (0..self.layers.len()).rev() {
@@ -359,6 +395,92 @@ impl<F: Float> NeuralNetwork<F> {
         Ok(loss)
     }
 
+    /// Forward and backward passes of a batch, leaving the gradients of the mean loss in
+    /// `self.buffers[0]` and returning the loss.
+    ///
+    /// A large enough batch is cut into one share of columns per thread; each thread runs
+    /// the whole forward and backward pass on its share with its own buffers, and the
+    /// shares' gradients are then averaged, weighted by their sizes:
+    /// `g = Σ_p (B_p/B)·g_p`. One hand-off per step instead of one per matrix product keeps
+    /// both cores busy, where waking a thread for each small product costs a fifth of the
+    /// time. Results are deterministic for a given number of threads.
+    fn backprop_shares(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> F {
+        let batch = x.ncols();
+        let parts = self.shares_for(batch);
+        if self.buffers.len() < parts {
+            self.buffers.resize_with(parts, Buffers::default);
+        }
+        self.last_parts = parts;
+        let (layers, loss) = (&self.layers, self.loss.as_ref());
+        if parts == 1 {
+            let threads = self.threads;
+            let workspace = self.buffers[0].for_batch(layers, batch);
+            workspace.forward(layers, x, threads);
+            return workspace.backward(layers, loss, x, target, threads);
+        }
+        self.buffers[..parts]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(p, buffers)| {
+                let (start, end) = share(batch, parts, p);
+                let xs = x.slice(s![.., start..end]);
+                let workspace = buffers.for_batch(layers, end - start);
+                workspace.forward(layers, xs, 1);
+                workspace.backward(layers, loss, xs, target.samples(start, end), 1);
+            });
+        let (first, rest) = self.buffers[..parts].split_at_mut(1);
+        let total = first[0].current_mut();
+        let weight = |p: usize| {
+            let (start, end) = share(batch, parts, p);
+            F::from_f64((end - start) as f64 / batch as f64)
+        };
+        let mut loss_sum = total.gradients.loss * weight(0);
+        for (i, (dw, db)) in total
+            .gradients
+            .dws
+            .iter_mut()
+            .zip(total.gradients.dbs.iter_mut())
+            .enumerate()
+        {
+            let w0 = weight(0);
+            dw.mapv_inplace(|g| g * w0);
+            db.mapv_inplace(|g| g * w0);
+            for (p, other) in rest.iter().enumerate() {
+                let g = &other.current().gradients;
+                dw.scaled_add(weight(p + 1), &g.dws[i]);
+                db.scaled_add(weight(p + 1), &g.dbs[i]);
+            }
+        }
+        for (p, other) in rest.iter().enumerate() {
+            loss_sum += other.current().gradients.loss * weight(p + 1);
+        }
+        total.gradients.loss = loss_sum;
+        loss_sum
+    }
+
+    /// Into how many shares to cut a batch: one per thread when each share still has
+    /// enough columns and work to keep a core's matrix products efficient.
+    fn shares_for(&self, batch: usize) -> usize {
+        const MIN_COLUMNS: usize = 8;
+        const MIN_WORK: usize = 1 << 20;
+        if self.threads < 2 || batch * self.parameter_count() < MIN_WORK {
+            return 1;
+        }
+        self.threads.min(batch / MIN_COLUMNS).max(1)
+    }
+
+    /// Number of columns of the last training step's output whose largest entry is at the
+    /// given class (the step's correct predictions, before its update).
+    pub(crate) fn count_correct_last(&self, classes: &[usize]) -> usize {
+        let batch = classes.len();
+        (0..self.last_parts)
+            .map(|p| {
+                let (start, end) = share(batch, self.last_parts, p);
+                count_correct(self.buffers[p].current().output(), &classes[start..end])
+            })
+            .sum()
+    }
+
     fn check_input(&self, x: ArrayView2<'_, F>) -> Result<()> {
         self.check_input_shape(x, self.check_finite)
     }
@@ -382,7 +504,7 @@ impl<F: Float> NeuralNetwork<F> {
         Ok(())
     }
 
-    fn check_sample(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
+    pub(crate) fn check_sample(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
         self.check_shapes(x, target, self.check_finite)
     }
 
@@ -395,4 +517,9 @@ impl<F: Float> NeuralNetwork<F> {
         self.check_input_shape(x, finite)?;
         target.check(self.outs(), x.ncols())
     }
+}
+
+/// The number of cores, or 1 if it cannot be told.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

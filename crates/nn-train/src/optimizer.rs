@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use nn_core::{Error, Float, Result};
 
 /// An update rule for a parameter matrix given its gradient.
@@ -97,4 +97,72 @@ pub(crate) fn check_range<F: Float>(
             reason,
         })
     }
+}
+
+// Elementwise loops of the optimizers. Parameters, gradients and states are contiguous
+// arrays of one shape, so the loops run over plain slices, which the compiler vectorises
+// (ndarray's `Zip` over three or four arrays does not); other layouts fall back to `Zip`.
+
+/// Applies `f(p, g)` to every parameter entry and its gradient.
+pub(crate) fn zip2<F: Float>(
+    mut p: ArrayViewMut2<'_, F>,
+    g: ArrayView2<'_, F>,
+    f: impl Fn(&mut F, F),
+) {
+    if let (Some(ps), Some(gs)) = (p.as_slice_mut(), g.as_slice()) {
+        if ps.len() == gs.len() {
+            ps.iter_mut().zip(gs).for_each(|(p, &g)| f(p, g));
+            return;
+        }
+    }
+    Zip::from(p).and(g).for_each(|p, &g| f(p, g));
+}
+
+/// Applies `f(p, g, s)` with one state entry.
+pub(crate) fn zip3<F: Float>(
+    mut p: ArrayViewMut2<'_, F>,
+    g: ArrayView2<'_, F>,
+    mut s: ArrayViewMut2<'_, F>,
+    f: impl Fn(&mut F, F, &mut F),
+) {
+    if let (Some(ps), Some(gs), Some(ss)) = (p.as_slice_mut(), g.as_slice(), s.as_slice_mut()) {
+        if ps.len() == gs.len() && ps.len() == ss.len() {
+            ps.iter_mut()
+                .zip(gs)
+                .zip(ss)
+                .for_each(|((p, &g), s)| f(p, g, s));
+            return;
+        }
+    }
+    Zip::from(p).and(g).and(s).for_each(|p, &g, s| f(p, g, s));
+}
+
+/// Applies `f(p, g, s, t)` with two state entries.
+pub(crate) fn zip4<F: Float>(
+    mut p: ArrayViewMut2<'_, F>,
+    g: ArrayView2<'_, F>,
+    mut s: ArrayViewMut2<'_, F>,
+    mut t: ArrayViewMut2<'_, F>,
+    f: impl Fn(&mut F, F, &mut F, &mut F),
+) {
+    if let (Some(ps), Some(gs), Some(ss), Some(ts)) = (
+        p.as_slice_mut(),
+        g.as_slice(),
+        s.as_slice_mut(),
+        t.as_slice_mut(),
+    ) {
+        if ps.len() == gs.len() && ps.len() == ss.len() && ps.len() == ts.len() {
+            ps.iter_mut()
+                .zip(gs)
+                .zip(ss)
+                .zip(ts)
+                .for_each(|(((p, &g), s), t)| f(p, g, s, t));
+            return;
+        }
+    }
+    Zip::from(p)
+        .and(g)
+        .and(s)
+        .and(t)
+        .for_each(|p, &g, s, t| f(p, g, s, t));
 }

@@ -1,10 +1,10 @@
 //! Stochastic gradient descent, the original's update rule, with optional momentum,
 //! Nesterov momentum and L2 weight decay.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use nn_core::{Float, Result};
 
-use crate::optimizer::{check_learning_rate, check_range, Optimizer};
+use crate::optimizer::{check_learning_rate, check_range, zip2, zip3, Optimizer};
 
 /// Stochastic gradient descent.
 ///
@@ -124,20 +124,17 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
     ) {
         let (lr, decay, mu) = (self.learning_rate, self.weight_decay, self.momentum);
         match state {
-            [] => Zip::from(parameter).and(gradient).for_each(|p, &g| {
+            [] => zip2(parameter, gradient, |p, g| {
                 let g = g * gradient_scale + decay * *p;
                 *p -= lr * g;
             }),
             [velocity] => {
                 let nesterov = self.nesterov;
-                Zip::from(parameter)
-                    .and(gradient)
-                    .and(velocity)
-                    .for_each(|p, &g, v| {
-                        let g = g * gradient_scale + decay * *p;
-                        *v = mu * *v + g;
-                        *p -= lr * if nesterov { g + mu * *v } else { *v };
-                    })
+                zip3(parameter, gradient, velocity.view_mut(), |p, g, v| {
+                    let g = g * gradient_scale + decay * *p;
+                    *v = mu * *v + g;
+                    *p -= lr * if nesterov { g + mu * *v } else { *v };
+                })
             }
             _ => panic!("SGD takes at most one state buffer"),
         }

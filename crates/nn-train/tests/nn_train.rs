@@ -407,3 +407,354 @@ fn a_non_finite_gradient_stops_training_before_any_update() {
         }
     }
 }
+
+/// Counts the allocations of the current thread, to prove that training steps reuse their
+/// buffers.
+mod counting {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    pub struct Counting;
+
+    thread_local! {
+        pub static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    // SAFETY: every call is forwarded to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: forwarded with the caller's layout.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded with the caller's pointer and layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: forwarded with the caller's arguments.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    pub fn count() -> usize {
+        ALLOCATIONS.with(|c| c.get())
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn training_steps_reuse_their_buffers() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let batch_data = random(20, 64, &mut rng);
+    let classes: Vec<usize> = (0..64).map(|j| j % 5).collect();
+    let optimizers: Vec<Box<dyn nn_train::Optimizer<f64>>> = vec![
+        Box::new(nn_train::Sgd::new(0.01).unwrap()),
+        Box::new(
+            nn_train::Sgd::new(0.01)
+                .unwrap()
+                .with_momentum(0.9)
+                .unwrap(),
+        ),
+        Box::new(nn_train::Adam::new(0.001).unwrap()),
+    ];
+    for optimizer in optimizers {
+        let mut net = network(
+            &[20, 16, 12, 5],
+            |_| Box::new(Relu),
+            Box::new(CrossEntropy),
+            &mut rng,
+        );
+        net.set_boxed_optimizer(optimizer);
+        for batch in [1, 32] {
+            let step = |net: &mut NeuralNetwork<f64>, j: usize| {
+                let cols = j * batch % 32..j * batch % 32 + batch;
+                net.train(
+                    batch_data.slice(s![.., cols.clone()]),
+                    Target::Classes(&classes[cols]),
+                )
+                .unwrap();
+            };
+            step(&mut net, 0);
+            let before = counting::count();
+            for j in 1..20 {
+                step(&mut net, j);
+            }
+            let per_step = (counting::count() - before) as f64 / 19.0;
+            if batch == 1 {
+                // One sample runs on nn's own kernels: nothing is allocated.
+                assert_eq!(per_step, 0.0, "{} allocated", net.optimizer().name());
+            } else {
+                // A batch allocates only inside the gemm crate, which takes a packing
+                // buffer for each of the step's 8 matrix products (3 forward, 3 dW, 2 dx);
+                // nn's own buffers are all reused.
+                assert!(per_step <= 2.0 * 8.0, "{per_step} allocations per step");
+            }
+        }
+    }
+}
+
+#[test]
+fn splitting_a_batch_over_threads_gives_the_same_training() {
+    // Large enough (64 samples × 22 000 parameters) for the batch to be cut into shares.
+    let mut rng = StdRng::seed_from_u64(30);
+    let mut one = network(
+        &[100, 200, 10],
+        |i| activation(i),
+        Box::new(CrossEntropy),
+        &mut rng,
+    );
+    one.set_optimizer(
+        nn_train::Sgd::new(0.05)
+            .unwrap()
+            .with_momentum(0.9)
+            .unwrap(),
+    );
+    let mut two = one.clone();
+    let mut three = one.clone();
+    one.set_threads(1).unwrap();
+    two.set_threads(2).unwrap();
+    three.set_threads(3).unwrap();
+    let data = random(100, 64, &mut rng);
+    let classes: Vec<usize> = (0..64).map(|j| (j * 7) % 10).collect();
+    for _ in 0..5 {
+        let a = one.train(data.view(), Target::Classes(&classes)).unwrap();
+        let b = two.train(data.view(), Target::Classes(&classes)).unwrap();
+        let c = three.train(data.view(), Target::Classes(&classes)).unwrap();
+        assert_relative_eq!(a, b, max_relative = 1e-12);
+        assert_relative_eq!(a, c, max_relative = 1e-12);
+    }
+    for net in [&two, &three] {
+        for (la, lb) in one.layers().iter().zip(net.layers()) {
+            assert_relative_eq!(
+                la.weights(),
+                lb.weights(),
+                max_relative = 1e-10,
+                epsilon = 1e-13
+            );
+            assert_relative_eq!(la.bias(), lb.bias(), max_relative = 1e-10, epsilon = 1e-13);
+        }
+    }
+    assert!(one.set_threads(0).is_err());
+}
+
+mod fit {
+    use super::*;
+    use nn_train::{EarlyStopping, FitOptions, Progress, Samples, Schedule};
+    use std::ops::ControlFlow;
+
+    /// Points of the plane, class 1 where x·y > 0, as in the article's quadrants.
+    fn quadrants(n: usize, rng: &mut StdRng) -> (Array2<f64>, Vec<usize>) {
+        let x = random(2, n, rng);
+        let classes = x
+            .columns()
+            .into_iter()
+            .map(|p| usize::from(p[0] * p[1] > 0.0))
+            .collect();
+        (x, classes)
+    }
+
+    fn classifier(rng: &mut StdRng) -> NeuralNetwork<f64> {
+        network(
+            &[2, 16, 16, 2],
+            |i| activation(if i < 2 { 2 } else { 4 }),
+            Box::new(CrossEntropy),
+            rng,
+        )
+    }
+
+    #[test]
+    fn fit_learns_and_is_reproducible_from_a_seed() {
+        let run = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let (x, classes) = quadrants(2000, &mut rng);
+            let (vx, vclasses) = quadrants(500, &mut rng);
+            let mut net = classifier(&mut rng);
+            net.set_optimizer(nn_train::Sgd::new(0.2).unwrap().with_momentum(0.9).unwrap());
+            let options = FitOptions {
+                epochs: 15,
+                batch_size: 32,
+                schedule: Schedule::Cosine {
+                    epochs: 15,
+                    min_factor: 0.05,
+                },
+                ..FitOptions::default()
+            };
+            let mut epochs_seen = 0;
+            let history = net
+                .fit(
+                    Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+                    Some(Samples::new(vx.view(), Target::Classes(&vclasses)).unwrap()),
+                    &options,
+                    &mut rng,
+                    |p| {
+                        if let Progress::Epoch(_) = p {
+                            epochs_seen += 1;
+                        }
+                        ControlFlow::Continue(())
+                    },
+                )
+                .unwrap();
+            assert_eq!(epochs_seen, 15);
+            (net, history)
+        };
+        let (a, history) = run(1);
+        let (b, _) = run(1);
+        let last = history.epochs.last().unwrap();
+        assert!(last.validation_accuracy.unwrap() > 0.95, "{last:?}");
+        assert!(last.train_loss < history.epochs[0].train_loss);
+        assert_relative_eq!(
+            history.epochs[14].learning_rate,
+            0.2 * (0.05 + 0.95 * (1.0 + (std::f64::consts::PI * 14.0 / 15.0).cos()) / 2.0)
+        );
+        assert_eq!(a.learning_rate(), 0.2, "the base rate is restored");
+        for (la, lb) in a.layers().iter().zip(b.layers()) {
+            assert_eq!(la.weights(), lb.weights());
+        }
+    }
+
+    #[test]
+    fn early_stopping_restores_the_best_epoch() {
+        // Validation labels are the opposite of the training labels: the better the
+        // network learns, the worse its validation loss, so the best epoch is the first.
+        let mut rng = StdRng::seed_from_u64(2);
+        let (x, classes) = quadrants(1000, &mut rng);
+        let flipped: Vec<usize> = classes.iter().map(|c| 1 - c).collect();
+        let train = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+        let validation = Samples::new(x.view(), Target::Classes(&flipped)).unwrap();
+        let mut net = classifier(&mut rng);
+        let mut one_epoch = net.clone();
+        let options = FitOptions {
+            epochs: 20,
+            batch_size: 16,
+            early_stopping: Some(EarlyStopping {
+                patience: 2,
+                min_delta: 0.0,
+            }),
+            ..FitOptions::default()
+        };
+        let seed = 5;
+        let history = net
+            .fit(
+                train,
+                Some(validation),
+                &options,
+                &mut StdRng::seed_from_u64(seed),
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        assert!(history.stopped_early);
+        assert_eq!(history.best_epoch, Some(0));
+        assert_eq!(history.epochs.len(), 3);
+        // The network holds the parameters it had after epoch 0.
+        let options = FitOptions {
+            epochs: 1,
+            ..options
+        };
+        one_epoch
+            .fit(
+                train,
+                None,
+                &options,
+                &mut StdRng::seed_from_u64(seed),
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        for (la, lb) in net.layers().iter().zip(one_epoch.layers()) {
+            assert_eq!(la.weights(), lb.weights());
+        }
+    }
+
+    #[test]
+    fn the_callback_can_stop_training_and_reports_batches() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let (x, classes) = quadrants(100, &mut rng);
+        let mut net = classifier(&mut rng);
+        let mut batches = Vec::new();
+        let options = FitOptions {
+            epochs: 5,
+            batch_size: 10,
+            report_every: 4,
+            ..FitOptions::default()
+        };
+        let history = net
+            .fit(
+                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+                None,
+                &options,
+                &mut rng,
+                |p| match p {
+                    Progress::Batch {
+                        batch,
+                        batches: total,
+                        ..
+                    } => {
+                        batches.push((batch, total));
+                        ControlFlow::Continue(())
+                    }
+                    Progress::Epoch(report) if report.epoch == 1 => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                },
+            )
+            .unwrap();
+        assert_eq!(history.epochs.len(), 2);
+        assert!(history.stopped_early);
+        assert_eq!(batches, vec![(4, 10), (8, 10), (4, 10), (8, 10)]);
+    }
+
+    #[test]
+    fn fit_rejects_bad_options_and_data_before_training() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (x, classes) = quadrants(10, &mut rng);
+        let mut net = classifier(&mut rng);
+        let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+        let go = |_: Progress<'_>| ControlFlow::Continue(());
+        for options in [
+            FitOptions {
+                epochs: 0,
+                ..FitOptions::default()
+            },
+            FitOptions {
+                batch_size: 0,
+                ..FitOptions::default()
+            },
+            FitOptions {
+                early_stopping: Some(EarlyStopping {
+                    patience: 0,
+                    min_delta: 0.0,
+                }),
+                ..FitOptions::default()
+            },
+            FitOptions {
+                schedule: Schedule::StepDecay {
+                    every: 0,
+                    factor: 0.5,
+                },
+                ..FitOptions::default()
+            },
+        ] {
+            assert!(matches!(
+                net.fit(data, None, &options, &mut rng, go),
+                Err(Error::InvalidHyperparameter { .. })
+            ));
+        }
+        let wrong = [0, 1, 2, 0, 1, 0, 1, 0, 1, 0];
+        let bad = Samples::new(x.view(), Target::Classes(&wrong)).unwrap();
+        assert!(matches!(
+            net.fit(bad, None, &FitOptions::default(), &mut rng, go),
+            Err(Error::ClassOutOfRange { sample: 2, .. })
+        ));
+        assert!(Samples::new(x.view(), Target::Classes(&wrong[..3])).is_err());
+        assert_eq!(net.steps(), 0);
+        let evaluation = net.evaluate(data, 3).unwrap();
+        assert_eq!(evaluation.samples, 10);
+        assert!(evaluation.accuracy.is_some());
+        let probabilities = net.predict_probabilities(x.view()).unwrap();
+        for column in probabilities.columns() {
+            assert_relative_eq!(column.sum(), 1.0, epsilon = 1e-12);
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The fit loop: epochs of shuffled mini-batches, a learning-rate schedule, validation,
+//! early stopping and progress callbacks.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
+use nn_core::{Error, Float, Result, Target};
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+use crate::{NeuralNetwork, Schedule};
+
+/// A data set: inputs, one sample per column, and their targets.
+///
+/// # Shapes
+/// `inputs` is `(features, n)`; the target describes `n` samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Samples<'a, F> {
+    inputs: ArrayView2<'a, F>,
+    targets: Target<'a, F>,
+}
+
+impl<'a, F: Float> Samples<'a, F> {
+    /// Pairs inputs with their targets.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] for no sample, [`Error::ShapeMismatch`] if the target does not
+    /// describe as many samples as `inputs` has columns.
+    pub fn new(inputs: ArrayView2<'a, F>, targets: Target<'a, F>) -> Result<Self> {
+        if inputs.ncols() == 0 {
+            return Err(Error::EmptyBatch {
+                what: "data set".into(),
+            });
+        }
+        if targets.batch_size() != inputs.ncols() {
+            return Err(Error::ShapeMismatch {
+                what: "targets".into(),
+                expected: (1, inputs.ncols()),
+                actual: (1, targets.batch_size()),
+            });
+        }
+        Ok(Samples { inputs, targets })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.ncols()
+    }
+
+    /// Always false: a `Samples` holds at least one sample.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The inputs, `(features, n)`.
+    pub fn inputs(&self) -> ArrayView2<'a, F> {
+        self.inputs
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> Target<'a, F> {
+        self.targets
+    }
+}
+
+/// Stop when the monitored loss (validation loss if there is a validation set, else the
+/// training loss) has not improved by more than `min_delta` for `patience` epochs, and
+/// restore the parameters of the best epoch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStopping {
+    /// Epochs without improvement before stopping (at least 1).
+    pub patience: usize,
+    /// The smallest decrease that counts as an improvement (≥ 0).
+    pub min_delta: f64,
+}
+
+/// Options of [`NeuralNetwork::fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Number of passes over the training set (at least 1).
+    pub epochs: usize,
+    /// Samples per mini-batch (at least 1); the last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Whether to visit the samples in a new random order each epoch (drawn from the RNG
+    /// passed to `fit`).
+    pub shuffle: bool,
+    /// How the learning rate changes per epoch, as a factor of the optimizer's rate when
+    /// `fit` starts.
+    pub schedule: Schedule,
+    /// Early stopping, off by default.
+    pub early_stopping: Option<EarlyStopping>,
+    /// Call the progress callback every this many batches (0: only after each epoch).
+    pub report_every: usize,
+}
+
+impl Default for FitOptions {
+    /// One shuffled epoch of batches of 32, constant learning rate, no early stopping.
+    fn default() -> Self {
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            schedule: Schedule::Constant,
+            early_stopping: None,
+            report_every: 0,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Checks the options.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for zero epochs or batch size, an invalid schedule,
+    /// or early stopping with zero patience or a negative `min_delta`.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |name, value: usize, reason| Error::InvalidHyperparameter {
+            name,
+            value: value as f64,
+            reason,
+        };
+        if self.epochs == 0 {
+            return Err(invalid("epochs", 0, "must be at least 1"));
+        }
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", 0, "must be at least 1"));
+        }
+        self.schedule.validate()?;
+        if let Some(stop) = self.early_stopping {
+            if stop.patience == 0 {
+                return Err(invalid("patience", 0, "must be at least 1"));
+            }
+            if !(stop.min_delta >= 0.0 && stop.min_delta.is_finite()) {
+                return Err(Error::InvalidHyperparameter {
+                    name: "min_delta",
+                    value: stop.min_delta,
+                    reason: "must be finite and non-negative",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    /// The epoch's index, from 0.
+    pub epoch: usize,
+    /// The learning rate used in this epoch.
+    pub learning_rate: f64,
+    /// Mean training loss over the epoch, each batch's loss taken before its update.
+    pub train_loss: f64,
+    /// Training accuracy over the epoch (predictions before each batch's update), for class
+    /// targets.
+    pub train_accuracy: Option<f64>,
+    /// Loss on the validation set after the epoch, if there is one.
+    pub validation_loss: Option<f64>,
+    /// Accuracy on the validation set after the epoch, for class targets.
+    pub validation_accuracy: Option<f64>,
+    /// Wall-clock seconds the epoch's training took (validation excluded).
+    pub seconds: f64,
+}
+
+/// A progress event passed to the callback of [`NeuralNetwork::fit`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Progress<'a> {
+    /// Every `report_every` batches.
+    Batch {
+        /// The epoch, from 0.
+        epoch: usize,
+        /// Batches done in this epoch.
+        batch: usize,
+        /// Batches per epoch.
+        batches: usize,
+        /// Mean training loss over the epoch's batches so far.
+        loss: f64,
+    },
+    /// After each epoch, with its report.
+    Epoch(&'a EpochReport),
+}
+
+/// Copies of every layer's `(W, b)`, to restore the best epoch's parameters.
+type Snapshot<F> = Vec<(Array2<F>, Array2<F>)>;
+
+/// The record of a [`NeuralNetwork::fit`] run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// One report per epoch run.
+    pub epochs: Vec<EpochReport>,
+    /// With early stopping: the epoch whose parameters the network holds at the end.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping (or the callback) ended training before the last epoch.
+    pub stopped_early: bool,
+}
+
+impl<F: Float> NeuralNetwork<F> {
+    /// Trains on `train` for `options.epochs` epochs of mini-batches, with the network's
+    /// optimizer, and returns the per-epoch history.
+    ///
+    /// Each epoch draws a new order of the samples from `rng` (so a seed fixes the whole
+    /// run), gathers each batch into buffers reused for the whole run, and takes one
+    /// [`NeuralNetwork::train`] step per batch. After each epoch it evaluates `validation`
+    /// if given, and calls `on_progress`; returning `ControlFlow::Break(())` from it stops
+    /// training. With early stopping, the parameters of the best epoch are restored at the
+    /// end. The optimizer's learning rate is set back to its starting value at the end.
+    ///
+    /// # Errors
+    /// The errors of [`FitOptions::validate`]; of [`NeuralNetwork::train`] for data that
+    /// does not fit the network, with nothing trained; and [`Error::Diverged`] if training
+    /// produces a non-finite loss or gradient, the parameters keeping their last finite
+    /// values.
+    pub fn fit<R: Rng + ?Sized>(
+        &mut self,
+        train: Samples<'_, F>,
+        validation: Option<Samples<'_, F>>,
+        options: &FitOptions,
+        rng: &mut R,
+        mut on_progress: impl FnMut(Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<History> {
+        options.validate()?;
+        // Check every sample once here, so that no epoch fails half-way on bad data.
+        self.check_sample(train.inputs(), train.targets())?;
+        if let Some(v) = validation {
+            self.check_sample(v.inputs(), v.targets())?;
+        }
+        let base_rate = self.learning_rate();
+        let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
+        self.set_learning_rate(base_rate)?;
+        result
+    }
+
+    fn fit_epochs<R: Rng + ?Sized>(
+        &mut self,
+        train: Samples<'_, F>,
+        validation: Option<Samples<'_, F>>,
+        options: &FitOptions,
+        rng: &mut R,
+        on_progress: &mut impl FnMut(Progress<'_>) -> ControlFlow<()>,
+        base_rate: F,
+    ) -> Result<History> {
+        let (n, batch) = (train.len(), options.batch_size.min(train.len()));
+        let batches = n.div_ceil(batch);
+        let (inputs, targets) = (train.inputs(), train.targets());
+        let mut order: Vec<usize> = (0..n).collect();
+        // Column-major buffers: each gathered sample is one contiguous copy.
+        let mut x = Array2::zeros((inputs.nrows(), batch).f());
+        let mut classes = vec![0; batch];
+        let mut values = match targets {
+            Target::Values(v) => Array2::zeros((v.nrows(), batch).f()),
+            Target::Classes(_) => Array2::zeros((0, 0)),
+        };
+        let mut history = History::default();
+        let mut best: Option<(f64, Snapshot<F>)> = None;
+
+        for epoch in 0..options.epochs {
+            let rate = base_rate.as_f64() * options.schedule.factor(epoch);
+            self.set_learning_rate(F::from_f64(rate))?;
+            if options.shuffle {
+                order.shuffle(rng);
+            }
+            let started = Instant::now();
+            let (mut loss_sum, mut correct) = (0.0, 0usize);
+            for (b, chunk) in order.chunks(batch).enumerate() {
+                let m = chunk.len();
+                for (k, &j) in chunk.iter().enumerate() {
+                    x.column_mut(k).assign(&inputs.column(j));
+                }
+                let target = match targets {
+                    Target::Classes(all) => {
+                        for (k, &j) in chunk.iter().enumerate() {
+                            classes[k] = all[j];
+                        }
+                        Target::Classes(&classes[..m])
+                    }
+                    Target::Values(all) => {
+                        for (k, &j) in chunk.iter().enumerate() {
+                            values.column_mut(k).assign(&all.column(j));
+                        }
+                        Target::Values(values.slice(s![.., ..m]))
+                    }
+                };
+                let loss = self.train(x.slice(s![.., ..m]), target)?;
+                loss_sum += loss.as_f64() * m as f64;
+                if let Target::Classes(c) = target {
+                    correct += self.count_correct_last(c);
+                }
+                if options.report_every > 0 && (b + 1) % options.report_every == 0 {
+                    let seen = (b * batch + m) as f64;
+                    let event = Progress::Batch {
+                        epoch,
+                        batch: b + 1,
+                        batches,
+                        loss: loss_sum / seen,
+                    };
+                    if on_progress(event).is_break() {
+                        history.stopped_early = true;
+                        return Ok(history);
+                    }
+                }
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            let evaluation = validation
+                .map(|v| self.evaluate(v, batch.max(256)))
+                .transpose()?;
+            let report = EpochReport {
+                epoch,
+                learning_rate: rate,
+                train_loss: loss_sum / n as f64,
+                train_accuracy: matches!(targets, Target::Classes(_))
+                    .then(|| correct as f64 / n as f64),
+                validation_loss: evaluation.map(|e| e.loss),
+                validation_accuracy: evaluation.and_then(|e| e.accuracy),
+                seconds,
+            };
+            let stop_requested = on_progress(Progress::Epoch(&report)).is_break();
+            let monitored = report.validation_loss.unwrap_or(report.train_loss);
+            history.epochs.push(report);
+
+            if let Some(stop) = options.early_stopping {
+                let improved = best
+                    .as_ref()
+                    .is_none_or(|(loss, _)| monitored < loss - stop.min_delta);
+                if improved {
+                    best = Some((monitored, self.parameters_snapshot()));
+                    history.best_epoch = Some(epoch);
+                } else if epoch - history.best_epoch.unwrap_or(0) >= stop.patience {
+                    history.stopped_early = epoch + 1 < options.epochs;
+                    break;
+                }
+            }
+            if stop_requested {
+                history.stopped_early = epoch + 1 < options.epochs;
+                break;
+            }
+        }
+        if let Some((_, parameters)) = best {
+            self.restore_parameters(&parameters);
+        }
+        Ok(history)
+    }
+
+    fn parameters_snapshot(&self) -> Snapshot<F> {
+        self.layers()
+            .iter()
+            .map(|l| (l.weights().to_owned(), l.bias().to_owned()))
+            .collect()
+    }
+
+    fn restore_parameters(&mut self, parameters: &[(Array2<F>, Array2<F>)]) {
+        for (i, (w, b)) in parameters.iter().enumerate() {
+            let (mut weights, mut bias) = self.parameters_mut(i).expect("one entry per layer");
+            weights.assign(w);
+            bias.assign(b);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Evaluation: accuracy, the confusion matrix, the mean loss over a data set, predicted
+//! classes and class probabilities.
+
+use std::fmt;
+
+use ndarray::{Array2, ArrayView2, Axis};
+use nn_core::{tensor, Error, Float, Result, Target};
+use nn_loss::softmax_into;
+
+use crate::backprop::Workspace;
+use crate::fit::Samples;
+use crate::NeuralNetwork;
+
+/// The fraction of `predicted` classes equal to `labels` (0 for empty slices).
+///
+/// # Panics
+/// If the slices have different lengths.
+pub fn accuracy(predicted: &[usize], labels: &[usize]) -> f64 {
+    assert_eq!(predicted.len(), labels.len(), "one prediction per label");
+    if labels.is_empty() {
+        return 0.0;
+    }
+    let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
+    correct as f64 / labels.len() as f64
+}
+
+/// Counts of (true class, predicted class) pairs: `counts[(t, p)]` samples of class `t`
+/// were predicted as `p`. The diagonal holds the correct predictions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfusionMatrix {
+    counts: Array2<usize>,
+}
+
+impl ConfusionMatrix {
+    /// The confusion matrix of `predicted` against `labels` over `classes` classes.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the slices differ in length, [`Error::ClassOutOfRange`]
+    /// if a class is not below `classes`.
+    pub fn new(predicted: &[usize], labels: &[usize], classes: usize) -> Result<Self> {
+        if predicted.len() != labels.len() {
+            return Err(Error::ShapeMismatch {
+                what: "predictions".into(),
+                expected: (1, labels.len()),
+                actual: (1, predicted.len()),
+            });
+        }
+        let mut counts = Array2::zeros((classes, classes));
+        for (sample, (&p, &t)) in predicted.iter().zip(labels).enumerate() {
+            let class = p.max(t);
+            if class >= classes {
+                return Err(Error::ClassOutOfRange {
+                    sample,
+                    class,
+                    classes,
+                });
+            }
+            counts[(t, p)] += 1;
+        }
+        Ok(ConfusionMatrix { counts })
+    }
+
+    /// The counts, `(classes, classes)`, rows indexed by true class.
+    pub fn counts(&self) -> ArrayView2<'_, usize> {
+        self.counts.view()
+    }
+
+    /// Overall accuracy: the diagonal's sum over the total.
+    pub fn accuracy(&self) -> f64 {
+        let total = self.counts.sum();
+        if total == 0 {
+            return 0.0;
+        }
+        self.counts.diag().sum() as f64 / total as f64
+    }
+
+    /// Recall of each class: correct predictions of the class over its samples (NaN for a
+    /// class with no sample).
+    pub fn recall(&self) -> Vec<f64> {
+        self.counts
+            .axis_iter(Axis(0))
+            .enumerate()
+            .map(|(t, row)| row[t] as f64 / row.sum() as f64)
+            .collect()
+    }
+}
+
+impl fmt::Display for ConfusionMatrix {
+    /// A table: one row per true class, one column per predicted class.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self
+            .counts
+            .iter()
+            .max()
+            .map_or(1, |m| m.to_string().len())
+            .max(3);
+        write!(f, "true\\pred")?;
+        for p in 0..self.counts.ncols() {
+            write!(f, " {p:>width$}")?;
+        }
+        writeln!(f)?;
+        for (t, row) in self.counts.axis_iter(Axis(0)).enumerate() {
+            write!(f, "{t:>9}")?;
+            for c in row {
+                write!(f, " {c:>width$}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of [`NeuralNetwork::evaluate`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss over the samples.
+    pub loss: f64,
+    /// Fraction of samples whose predicted class (largest output) is the target class, for
+    /// class targets; `None` for value targets.
+    pub accuracy: Option<f64>,
+    /// Number of samples evaluated.
+    pub samples: usize,
+}
+
+impl<F: Float> NeuralNetwork<F> {
+    /// The mean loss, and the accuracy for class targets, over a data set, computed in
+    /// batches of `batch_size` samples with buffers allocated once per call.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for `batch_size = 0`, and the errors of
+    /// [`NeuralNetwork::forward_pass`] and [`Target::check`] for data that does not fit.
+    pub fn evaluate(&self, data: Samples<'_, F>, batch_size: usize) -> Result<Evaluation> {
+        if batch_size == 0 {
+            return Err(Error::InvalidHyperparameter {
+                name: "batch_size",
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        let (x, target) = (data.inputs(), data.targets());
+        self.check_sample(x, target)?;
+        let n = x.ncols();
+        let mut workspace = Workspace::empty();
+        let (mut loss_sum, mut correct) = (0.0, 0usize);
+        for start in (0..n).step_by(batch_size) {
+            let end = (start + batch_size).min(n);
+            let (xb, tb) = (
+                x.slice(ndarray::s![.., start..end]),
+                target.samples(start, end),
+            );
+            workspace.fit(self.layers(), end - start, false);
+            workspace.forward(self.layers(), xb, self.threads());
+            let output = workspace.output();
+            loss_sum += self.loss_function().evaluate(output, tb).as_f64() * (end - start) as f64;
+            if let Target::Classes(classes) = tb {
+                correct += count_correct(output, classes);
+            }
+        }
+        Ok(Evaluation {
+            loss: loss_sum / n as f64,
+            accuracy: matches!(target, Target::Classes(_)).then(|| correct as f64 / n as f64),
+            samples: n,
+        })
+    }
+
+    /// Class probabilities: the softmax of each output column,
+    /// `p_i = e^{v_i} / Σ_j e^{v_j}` (for networks whose outputs are logits, as with
+    /// cross-entropy).
+    ///
+    /// # Shapes
+    /// `x` is `(ins, batch)`; the result is `(outs, batch)`, each column summing to 1.
+    ///
+    /// # Errors
+    /// As [`NeuralNetwork::forward_pass`].
+    pub fn predict_probabilities(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        let logits = self.forward_pass(x)?;
+        let mut probabilities = Array2::zeros(logits.dim());
+        for (v, p) in logits
+            .columns()
+            .into_iter()
+            .zip(probabilities.columns_mut())
+        {
+            softmax_into(v, p);
+        }
+        Ok(probabilities)
+    }
+}
+
+/// Number of columns of `output` whose largest entry is at the given class.
+pub(crate) fn count_correct<F: Float>(output: ArrayView2<'_, F>, classes: &[usize]) -> usize {
+    tensor::argmax_columns(output)
+        .iter()
+        .zip(classes)
+        .filter(|(p, c)| p == c)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confusion_matrix_counts_pairs() {
+        let m = ConfusionMatrix::new(&[0, 1, 1, 2], &[0, 1, 2, 2], 3).unwrap();
+        assert_eq!(m.counts()[(2, 1)], 1);
+        assert_eq!(m.counts().diag().sum(), 3);
+        assert_eq!(m.accuracy(), 0.75);
+        assert_eq!(m.recall(), vec![1.0, 1.0, 0.5]);
+        assert_eq!(accuracy(&[0, 1, 1, 2], &[0, 1, 2, 2]), 0.75);
+        assert!(m.to_string().lines().count() == 4);
+        assert!(matches!(
+            ConfusionMatrix::new(&[3], &[0], 3),
+            Err(Error::ClassOutOfRange { class: 3, .. })
+        ));
+    }
+}
