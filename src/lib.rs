@@ -13,7 +13,8 @@
 //! | [`core`] | `nn-core` | the [`Float`] trait, the [`Activation`] and [`Loss`] traits, [`Error`], [`Init`], array helpers |
 //! | [`layers`] | `nn-layers` | [`Dense`] and the activations |
 //! | [`loss`] | `nn-loss` | [`Mse`] and [`CrossEntropy`] |
-//! | [`train`] | `nn-train` | [`NeuralNetwork`], backpropagation, [`Sgd`] |
+//! | [`train`] | `nn-train` | [`NeuralNetwork`], backpropagation, optimizers, the fit loop, evaluation, model files |
+//! | [`data`] | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
 //!
 //! # Example
 //!
@@ -42,6 +43,7 @@
 #![deny(missing_docs)]
 
 pub use nn_core as core;
+pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_loss as loss;
 pub use nn_train as train;
@@ -51,7 +53,7 @@ pub use nn_core::rand;
 pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
 pub use nn_layers::Dense;
 pub use nn_loss::{CrossEntropy, Mse};
-pub use nn_train::{Gradients, NeuralNetwork, Sgd};
+pub use nn_train::{Adam, Gradients, NeuralNetwork, Sgd};
 
 /// Everything a training program needs, in one import: `use nn::prelude::*;`.
 pub mod prelude {
@@ -60,7 +62,7 @@ pub mod prelude {
     pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
     pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
     pub use nn_loss::{CrossEntropy, Mse};
-    pub use nn_train::{Gradients, NeuralNetwork, Sgd};
+    pub use nn_train::{Adam, FitOptions, Gradients, NeuralNetwork, Samples, Sgd};
 }
 
 /// The README's usage example, compiled and run as a doctest.

@@ -1,0 +1,194 @@
+//! `nn`'s side of the comparison with NumPy, PyTorch and scikit-learn: the same workloads
+//! as `workloads.py`, printed as the same `RESULT {...}` lines so that `run.sh` can put the
+//! figures side by side.
+//!
+//! ```text
+//! cargo bench --bench compare -- [--only per-sample|epoch|accuracy] [--quick] [--data-dir DIR]
+//! ```
+//!
+//! - `per-sample`: one SGD step on one sample, 784→16→16→10 LeakyReLU(0.1), MSE on one-hot
+//!   targets, learning rate 0.001, f32, the original's initialisation; median over 5 runs
+//!   of 5 000 steps on Fashion-MNIST images /255, after 200 warm-up steps.
+//! - `epoch`: one epoch of the 60 000 training images /255, 784→256→128→10 ReLU,
+//!   cross-entropy, batches of 128 reshuffled each epoch, on the machine's cores: SGD with
+//!   momentum 0.9 (learning rate 0.01) and Adam (1e-3); median of 3 epochs after a warm-up.
+//! - `accuracy`: the SGD-momentum workload for 5 epochs with seeds 0, 1, 2; test accuracy
+//!   per seed and the median.
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use nn::prelude::*;
+use nn::rand::{rngs::StdRng, SeedableRng};
+use nn::train::{Adam, FitOptions, Samples};
+use nn_data::Dataset;
+
+struct Options {
+    only: Option<String>,
+    quick: bool,
+    data_dir: PathBuf,
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let options = parse_args()?;
+    let (train, test) = nn_data::load_mnist_dir::<f32>(&options.data_dir)?;
+    let (train, test) = (train.scaled(1.0 / 255.0), test.scaled(1.0 / 255.0));
+    let wants = |w: &str| options.only.as_deref().is_none_or(|o| o == w);
+    if wants("per-sample") {
+        per_sample(&train, &options)?;
+    }
+    if wants("epoch") {
+        epoch(&train, &options)?;
+    }
+    if wants("accuracy") {
+        accuracy(&train, &test, &options)?;
+    }
+    Ok(())
+}
+
+fn result(workload: &str, unit: &str, value: f64, extra: &str, quick: bool) {
+    println!(
+        "RESULT {{\"framework\": \"nn\", \"workload\": \"{workload}\", \"unit\": \"{unit}\", \
+         \"value\": {value}{extra}, \"quick\": {quick}}}"
+    );
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
+    let mut rng = StdRng::seed_from_u64(0);
+    let layers = [784, 16, 16, 10]
+        .windows(2)
+        .map(|w| Dense::new(w[0], w[1], LeakyRelu::default(), Init::Original, &mut rng))
+        .collect::<nn::Result<Vec<_>>>()?;
+    let mut net = NeuralNetwork::new(layers, Mse, 0.001)?;
+    let (x, labels) = (train.inputs(), train.labels());
+    let (repeats, steps) = if options.quick { (3, 1_000) } else { (5, 5_000) };
+    let mut j = 0;
+    let mut step = |net: &mut NeuralNetwork<f32>| -> nn::Result<()> {
+        net.train(x.slice(s![.., j..j + 1]), Target::Classes(&labels[j..j + 1]))?;
+        j = (j + 1) % x.ncols();
+        Ok(())
+    };
+    for _ in 0..200 {
+        step(&mut net)?;
+    }
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let started = Instant::now();
+        for _ in 0..steps {
+            step(&mut net)?;
+        }
+        times.push(started.elapsed().as_secs_f64() / steps as f64 * 1e6);
+    }
+    let value = median(times.clone());
+    eprintln!("nn per-sample step: {value:.2} µs (runs: {times:.2?})");
+    result("per_sample_step", "us", value, &format!(", \"steps\": {steps}, \"threads\": 1"), options.quick);
+    Ok(())
+}
+
+/// 784→256→128→10, ReLU then logits, He-uniform weights.
+fn modern(seed: u64) -> nn::Result<NeuralNetwork<f32>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let layers = vec![
+        Dense::new(784, 256, Relu, Init::HeUniform, &mut rng)?,
+        Dense::new(256, 128, Relu, Init::HeUniform, &mut rng)?,
+        Dense::new(128, 10, Identity, Init::HeUniform, &mut rng)?,
+    ];
+    let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.01)?;
+    net.set_optimizer(Sgd::new(0.01)?.with_momentum(0.9)?);
+    Ok(net)
+}
+
+fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
+    let data = Samples::new(train.inputs().view(), Target::Classes(train.labels()))?;
+    let fit_options = FitOptions {
+        epochs: 1,
+        batch_size: 128,
+        ..FitOptions::default()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for workload in ["epoch_sgd_momentum", "epoch_adam"] {
+        let mut net = modern(0)?;
+        if workload == "epoch_adam" {
+            net.set_optimizer(Adam::new(1e-3)?);
+        }
+        let mut rng = StdRng::seed_from_u64(1);
+        let measured = if options.quick { 1 } else { 3 };
+        let mut times = Vec::new();
+        for run in 0..=measured {
+            let started = Instant::now();
+            net.fit(data, None, &fit_options, &mut rng, |_| ControlFlow::Continue(()))?;
+            if run > 0 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        let value = median(times.clone());
+        eprintln!("nn {workload}: {value:.3} s (runs: {times:.3?})");
+        result(workload, "s", value, &format!(", \"threads\": {threads}"), options.quick);
+    }
+    Ok(())
+}
+
+fn accuracy(train: &Dataset<f32>, test: &Dataset<f32>, options: &Options) -> nn::Result<()> {
+    let data = Samples::new(train.inputs().view(), Target::Classes(train.labels()))?;
+    let test_data = Samples::new(test.inputs().view(), Target::Classes(test.labels()))?;
+    let fit_options = FitOptions {
+        epochs: if options.quick { 1 } else { 5 },
+        batch_size: 128,
+        ..FitOptions::default()
+    };
+    let mut accuracies = Vec::new();
+    for seed in 0..3 {
+        let mut net = modern(seed)?;
+        let mut rng = StdRng::seed_from_u64(seed + 100);
+        net.fit(data, None, &fit_options, &mut rng, |_| ControlFlow::Continue(()))?;
+        let accuracy = 100.0 * net.evaluate(test_data, 1000)?.accuracy.unwrap_or(0.0);
+        eprintln!("nn accuracy, seed {seed}: {accuracy:.2}%");
+        result("accuracy", "%", accuracy, &format!(", \"seed\": {seed}"), options.quick);
+        accuracies.push(accuracy);
+    }
+    let value = median(accuracies);
+    eprintln!("nn accuracy, median: {value:.2}%");
+    result("accuracy", "%", value, ", \"seed\": \"median\"", options.quick);
+    Ok(())
+}
+
+fn parse_args() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut options = Options {
+        only: None,
+        quick: false,
+        data_dir: std::env::var_os("FASHION_MNIST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/share/datasets/fashion-mnist")),
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("only") => options.only = Some(parser.value()?.string()?),
+            Long("quick") => options.quick = true,
+            Long("data-dir") => options.data_dir = parser.value()?.into(),
+            // `cargo bench` passes --bench to every bench binary.
+            Long("bench") => {}
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(options)
+}
