@@ -10,6 +10,25 @@ pub fn column<F: Float>(values: &[F]) -> Array2<F> {
         .expect("a (len, 1) shape always fits len values")
 }
 
+/// Checks that a batch `x` has `rows` rows and at least one column.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] naming `what` for another number of rows, [`Error::EmptyBatch`]
+/// for no column.
+pub fn check_batch<F>(what: &str, x: ArrayView2<'_, F>, rows: usize) -> Result<()> {
+    if x.nrows() != rows {
+        return Err(Error::ShapeMismatch {
+            what: what.into(),
+            expected: (rows, x.ncols()),
+            actual: x.dim(),
+        });
+    }
+    if x.ncols() == 0 {
+        return Err(Error::EmptyBatch { what: what.into() });
+    }
+    Ok(())
+}
+
 /// The first non-finite entry of `a` in row-major order, as `(row, column, value)`.
 pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
     // One vectorised pass finds whether there is anything to look for; the search for

@@ -151,18 +151,7 @@ impl<F: Float> Dense<F> {
     /// [`Error::ShapeMismatch`] if `x` does not have `ins` rows, [`Error::EmptyBatch`] if it
     /// has no column.
     pub fn forward(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
-        if x.nrows() != self.ins() {
-            return Err(Error::ShapeMismatch {
-                what: "input".into(),
-                expected: (self.ins(), x.ncols()),
-                actual: x.dim(),
-            });
-        }
-        if x.ncols() == 0 {
-            return Err(Error::EmptyBatch {
-                what: "input".into(),
-            });
-        }
+        tensor::check_batch("input", x, self.ins())?;
         let mut y = Array2::zeros((self.outs(), x.ncols()));
         let mut a = Array2::zeros((self.outs(), x.ncols()));
         self.forward_into(x, y.view_mut(), a.view_mut(), 1);

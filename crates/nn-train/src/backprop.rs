@@ -238,16 +238,8 @@ impl<F: Float> Workspace<F> {
     /// The backward loop on one sample (input in `self.input`, as `forward` left it), with
     /// matrix-vector kernels: `dW = delta·xᵀ` is formed as an outer product.
     fn backward_sample(&mut self, layers: &[Dense<F>]) {
+        self.deltas_sample(layers);
         for i in (0..layers.len()).rev() {
-            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let dx = (i > 0 || self.input_gradient).then(|| slice_mut(&mut dx_below[i]));
-            layers[i].backward_sample(
-                slice(&self.ys[i]),
-                slice(&self.outputs[i]),
-                slice(&dx_above[0]),
-                slice_mut(&mut self.deltas[i]),
-                dx,
-            );
             let input = if i == 0 {
                 slice(&self.input)
             } else {
@@ -262,6 +254,22 @@ impl<F: Float> Workspace<F> {
 }
 
 impl<F: Float> Workspace<F> {
+    /// The reverse loop on one sample, from `dxs[n]`: `delta_i = df(y_i) ⊙ dxs[i+1]` and
+    /// `dxs[i] = W_iᵀ·delta_i` (for `i = 0` only when the input gradient is wanted).
+    fn deltas_sample(&mut self, layers: &[Dense<F>]) {
+        for i in (0..layers.len()).rev() {
+            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
+            let dx = (i > 0 || self.input_gradient).then(|| slice_mut(&mut dx_below[i]));
+            layers[i].backward_sample(
+                slice(&self.ys[i]),
+                slice(&self.outputs[i]),
+                slice(&dx_above[0]),
+                slice_mut(&mut self.deltas[i]),
+                dx,
+            );
+        }
+    }
+
     /// The original algorithm on one sample with plain SGD, fused: forward with
     /// matrix-vector products, backward computing every `delta` (and `dx` for all but the
     /// first layer, whose input gradient training never needs), then the updates
@@ -281,14 +289,35 @@ impl<F: Float> Workspace<F> {
         learning_rate: F,
         check_gradients: bool,
     ) -> Result<F, SampleFailure<F>> {
+        if let Some(x) = x.as_slice() {
+            return self.train_slice_sgd(layers, loss, x, target, learning_rate, check_gradients);
+        }
+        // A strided column is copied into the input buffer, taken out of the workspace
+        // while the other buffers are written.
+        let input = self.contiguous_input(x);
+        let result = self.train_slice_sgd(
+            layers,
+            loss,
+            slice(&input),
+            target,
+            learning_rate,
+            check_gradients,
+        );
+        self.input = input;
+        result
+    }
+
+    /// [`Workspace::train_sample_sgd`] on a contiguous sample.
+    fn train_slice_sgd(
+        &mut self,
+        layers: &mut [Dense<F>],
+        loss: &dyn Loss<F>,
+        x: &[F],
+        target: Target<'_, F>,
+        learning_rate: F,
+        check_gradients: bool,
+    ) -> Result<F, SampleFailure<F>> {
         let n = layers.len();
-        let x = match x.as_slice() {
-            Some(x) => x,
-            None => {
-                self.input.column_mut(0).assign(&x.column(0));
-                self.input.as_slice().expect("input buffer is contiguous")
-            }
-        };
         let x_max = if check_gradients {
             let m = kernels::max_abs(x);
             if !m.is_finite() {
@@ -312,17 +341,7 @@ impl<F: Float> Workspace<F> {
             });
         }
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
-        for i in (0..n).rev() {
-            let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let dx = (i > 0).then(|| slice_mut(&mut dx_below[i]));
-            layers[i].backward_sample(
-                slice(&self.ys[i]),
-                slice(&self.outputs[i]),
-                slice(&dx_above[0]),
-                slice_mut(&mut self.deltas[i]),
-                dx,
-            );
-        }
+        self.deltas_sample(layers);
         if check_gradients {
             // The update of W_i is `-learning_rate·delta_i·x_iᵀ`: every entry is finite
             // when `learning_rate·max|delta_i|·max|x_i|` is, which costs one pass over

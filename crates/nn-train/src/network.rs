@@ -486,18 +486,7 @@ impl<F: Float> NeuralNetwork<F> {
     }
 
     fn check_input_shape(&self, x: ArrayView2<'_, F>, finite: bool) -> Result<()> {
-        if x.nrows() != self.ins() {
-            return Err(Error::ShapeMismatch {
-                what: "input".into(),
-                expected: (self.ins(), x.ncols()),
-                actual: x.dim(),
-            });
-        }
-        if x.ncols() == 0 {
-            return Err(Error::EmptyBatch {
-                what: "input".into(),
-            });
-        }
+        tensor::check_batch("input", x, self.ins())?;
         if finite {
             tensor::check_finite("input", x)?;
         }
