@@ -1,5 +1,5 @@
-//! Training for `nn`: the [`NeuralNetwork`], backpropagation and stochastic gradient
-//! descent.
+//! Training for `nn`: the [`NeuralNetwork`], backpropagation, optimizers, the fit loop,
+//! evaluation and model files.
 //!
 //! # Design
 //!
@@ -15,6 +15,30 @@
 //! [`NeuralNetwork::train`] is the original's `train(x, t)`: both steps on one sample (or a
 //! mini-batch, whose gradient is the mean of its samples'), with buffers reused from step
 //! to step.
+//!
+//! # Speed
+//!
+//! The algorithm stays the article's; how it is computed depends on the batch:
+//!
+//! - **One sample** runs on matrix-vector kernels (`nn_core::kernels`, AVX2/FMA when the
+//!   processor has them), on the calling thread, allocating nothing. With plain SGD the
+//!   update `W -= learning_rate·delta·xᵀ` is applied as a rank-1 update without forming
+//!   `dW` (tested equal to the general path).
+//! - **A batch** runs on matrix products (`nn_core::matmul`, the `gemm` crate). A large
+//!   batch is cut into one share of columns per thread ([`NeuralNetwork::set_threads`]),
+//!   each share's forward and backward pass running on its own core, and the shares'
+//!   gradients are averaged.
+//!
+//! With the finiteness check on (the default), a step whose loss or gradient is not
+//! finite returns [`nn_core::Error::Diverged`] before any parameter changes.
+//!
+//! # Around the step
+//!
+//! [`NeuralNetwork::fit`] runs epochs of shuffled mini-batches with a [`Schedule`],
+//! validation, [`EarlyStopping`] and a progress callback; [`NeuralNetwork::evaluate`],
+//! [`ConfusionMatrix`] and [`NeuralNetwork::predict_probabilities`] measure a network;
+//! [`NeuralNetwork::save`] and [`NeuralNetwork::load`] keep it in a safetensors file that
+//! Python's `safetensors` also reads.
 //!
 //! # Example
 //!
@@ -47,7 +71,7 @@ mod adam;
 mod backprop;
 mod fit;
 mod metrics;
-mod model_file;
+pub mod model_file;
 mod network;
 mod optimizer;
 mod schedule;
