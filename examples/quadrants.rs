@@ -12,12 +12,23 @@
 //!   then 0.05 for the last three; it reaches at least 98% whatever the seed (99.4% or
 //!   more on seeds 0 to 40).
 //!
+//!
+//! `--plot FILE.png` draws the predicted class of each test point before and after
+//! training, side by side: the picture the article's commented-out matplotlib code was
+//! meant to show.
+//!
 //! ```text
-//! cargo run --release --example quadrants [-- --seed N --config better]
+//! cargo run --release --example quadrants [-- --seed N --config better --plot FILE.png]
 //! ```
+
+use std::path::{Path, PathBuf};
 
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
+use plotters::prelude::*;
+
+#[path = "common/plot.rs"]
+mod plot;
 
 const POINTS: usize = 100_000;
 const TEST: usize = 1_000;
@@ -36,7 +47,11 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let (seed, config) = parse_args()?;
+    let (seed, config, plot_path) = parse_args()?;
+    // Check the plot's path now, before any training.
+    if let Some(path) = &plot_path {
+        plot::check_png_path(path)?;
+    }
     let mut rng = StdRng::seed_from_u64(seed);
 
     // The points, one per column, and their classes.
@@ -69,15 +84,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         )?,
     };
 
-    let correct = |net: &NeuralNetwork<f32>| -> nn::Result<usize> {
-        let predicted = net.predict(test)?;
-        Ok(predicted
+    // The predicted class of each test point, and how many are right.
+    let correct = |predicted: &[usize]| -> usize {
+        predicted
             .iter()
             .zip(test_classes)
             .filter(|(p, c)| p == c)
-            .count())
+            .count()
     };
-    let before = correct(&net)?;
+    let predicted_before = net.predict(test)?;
+    let before = correct(&predicted_before);
 
     match config {
         Config::Article => {
@@ -108,7 +124,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let after = correct(&net)?;
+    let predicted_after = net.predict(test)?;
+    let after = correct(&predicted_after);
 
     let percent = |c: usize| 100.0 * c as f64 / TEST as f64;
     let name = if config == Config::Article {
@@ -116,6 +133,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         "better"
     };
+    if let Some(path) = &plot_path {
+        let panels = [
+            (
+                format!("before training: {:.1}% right", percent(before)),
+                &predicted_before,
+            ),
+            (
+                format!("after training: {:.1}% right", percent(after)),
+                &predicted_after,
+            ),
+        ];
+        plot_predictions(
+            path,
+            &format!("quadrants, config {name}, seed {seed}"),
+            test,
+            &panels,
+        )?;
+        println!("plotted the predictions to {}", path.display());
+    }
     println!(
         "seed {seed}, config {name}: {} parameters",
         net.parameter_count()
@@ -129,9 +165,62 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn parse_args() -> Result<(u64, Config), lexopt::Error> {
+/// `--plot`: one panel per set of predictions, each test point coloured by its predicted
+/// class (blue for class 0, where `x·y > 0`; orange for class 1). A perfect network paints
+/// the first and third quadrants blue and the others orange.
+fn plot_predictions(
+    path: &Path,
+    title: &str,
+    points: ArrayView2<'_, f32>,
+    panels: &[(String, &Vec<usize>)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
+    let root = plot::Canvas::new(path, (1100, 600))?.into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 26))?;
+    for (area, (caption, predicted)) in root.split_evenly((1, panels.len())).iter().zip(panels) {
+        let mut chart = ChartBuilder::on(area)
+            .caption(caption, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(-2.0f32..2.0, -2.0f32..2.0)?;
+        chart.configure_mesh().light_line_style(WHITE).draw()?;
+        // The true boundary between the classes: the two axes.
+        for axis in [[(-2.0, 0.0), (2.0, 0.0)], [(0.0, -2.0), (0.0, 2.0)]] {
+            chart.draw_series(std::iter::once(PathElement::new(
+                axis,
+                BLACK.stroke_width(1),
+            )))?;
+        }
+        for (class, &color) in colors.iter().enumerate() {
+            chart
+                .draw_series(
+                    points
+                        .columns()
+                        .into_iter()
+                        .zip(predicted.iter())
+                        .filter(|(_, &p)| p == class)
+                        .map(|(x, _)| Circle::new((x[0], x[1]), 3, color.filled())),
+                )?
+                .label(format!("predicted class {class}"))
+                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()
+        .map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))?;
+    Ok(())
+}
+
+fn parse_args() -> Result<(u64, Config, Option<PathBuf>), lexopt::Error> {
     use lexopt::prelude::*;
-    let (mut seed, mut config) = (0, Config::Article);
+    let (mut seed, mut config, mut plot) = (0, Config::Article, None);
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         match arg {
@@ -145,12 +234,13 @@ fn parse_args() -> Result<(u64, Config), lexopt::Error> {
                     }
                 }
             }
+            Long("plot") => plot = Some(parser.value()?.into()),
             Long("help") => {
-                println!("usage: quadrants [--seed N] [--config article|better]");
+                println!("usage: quadrants [--seed N] [--config article|better] [--plot FILE.png]");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected()),
         }
     }
-    Ok((seed, config))
+    Ok((seed, config, plot))
 }

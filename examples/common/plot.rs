@@ -1,0 +1,230 @@
+//! What the examples that draw plots share: a bitmap backend for plotters that draws its
+//! text itself, and a check of the output path made before training, so that a bad path
+//! fails in a second rather than after the training.
+//!
+//! Why draw text ourselves: plotters' default text support (font-kit) loads the system's
+//! fonts through fontconfig and freetype, which a fresh machine may lack; its pure-Rust
+//! `ab_glyph` feature keeps a process-wide font table that every plotters user must fill
+//! before drawing text, and since Cargo unifies features, turning it on for the examples
+//! would turn it on for the criterion benches too, whose plots would then fail. So plotters
+//! is built without a font feature, and [`Canvas`] wraps its bitmap backend, taking over
+//! the two text methods of the `DrawingBackend` trait: it lays out and rasterises the text
+//! with ab_glyph, from the bytes of DejaVu Sans that the `dejavu` crate embeds with
+//! `include_bytes!`. Plotting needs no system library and no system file.
+
+use std::path::Path;
+
+use ab_glyph::{point, Font, FontRef, Glyph, PxScale, ScaleFont};
+use plotters::prelude::*;
+use plotters_backend::text_anchor::{HPos, VPos};
+use plotters_backend::{
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
+};
+
+/// A PNG file to draw on: plotters' `BitMapBackend`, with text drawn in DejaVu Sans.
+pub struct Canvas<'a> {
+    bitmap: BitMapBackend<'a>,
+    font: FontRef<'static>,
+}
+
+impl<'a> Canvas<'a> {
+    /// A canvas of `(width, height)` pixels, written to `path` as a PNG image by
+    /// `present()`.
+    pub fn new(path: &'a Path, size: (u32, u32)) -> Result<Self, String> {
+        let font = FontRef::try_from_slice(dejavu::sans::regular())
+            .map_err(|e| format!("the embedded DejaVu Sans font cannot be read: {e}"))?;
+        Ok(Canvas {
+            bitmap: BitMapBackend::new(path, size),
+            font,
+        })
+    }
+
+    /// Places the glyphs of `text`, `size` pixels high, along a line: the text's box has
+    /// its top-left corner at (0, 0) and the baseline at the font's ascent. Returns the
+    /// glyphs and the box's width and height.
+    fn layout(&self, text: &str, size: f64) -> (Vec<Glyph>, (i32, i32)) {
+        let scale = PxScale::from(size as f32);
+        let font = self.font.as_scaled(scale);
+        let mut glyphs = Vec::with_capacity(text.len());
+        let (mut x, mut previous) = (0.0, None);
+        for c in text.chars() {
+            let id = font.glyph_id(c);
+            if let Some(previous) = previous {
+                x += font.kern(previous, id);
+            }
+            glyphs.push(id.with_scale_and_position(scale, point(x, font.ascent())));
+            x += font.h_advance(id);
+            previous = Some(id);
+        }
+        let height = font.ascent() - font.descent();
+        (glyphs, (x.ceil() as i32, height.ceil() as i32))
+    }
+}
+
+impl<'a> DrawingBackend for Canvas<'a> {
+    type ErrorType = <BitMapBackend<'a> as DrawingBackend>::ErrorType;
+
+    /// Draws `text` as plotters' default implementation does with a font backend: the box
+    /// placed by the style's anchor, then turned by its transform (the rotated label of a
+    /// vertical axis), each pixel blended by the glyph's coverage.
+    fn draw_text<S: BackendTextStyle>(
+        &mut self,
+        text: &str,
+        style: &S,
+        pos: BackendCoord,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        let color = style.color();
+        if color.alpha == 0.0 {
+            return Ok(());
+        }
+        let (glyphs, (width, height)) = self.layout(text, style.size());
+        let dx = match style.anchor().h_pos {
+            HPos::Left => 0,
+            HPos::Center => -width / 2,
+            HPos::Right => -width,
+        };
+        let dy = match style.anchor().v_pos {
+            VPos::Top => 0,
+            VPos::Center => -height / 2,
+            VPos::Bottom => -height,
+        };
+        let transform = style.transform();
+        let (w, h) = self.bitmap.get_size();
+        let mut pixels = Vec::new();
+        for glyph in glyphs {
+            // A space has no outline.
+            let Some(outline) = self.font.outline_glyph(glyph) else {
+                continue;
+            };
+            let corner = outline.px_bounds().min;
+            outline.draw(|x, y, coverage| {
+                pixels.push((
+                    corner.x as i32 + x as i32,
+                    corner.y as i32 + y as i32,
+                    coverage,
+                ))
+            });
+        }
+        for (x, y, coverage) in pixels {
+            let (x, y) = transform.transform(x + dx, y + dy);
+            let (x, y) = (pos.0 + x, pos.1 + y);
+            if coverage > 0.0 && x >= 0 && y >= 0 && x < w as i32 && y < h as i32 {
+                let alpha = color.alpha * f64::from(coverage.min(1.0));
+                self.bitmap
+                    .draw_pixel((x, y), BackendColor { alpha, ..color })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn estimate_text_size<S: BackendTextStyle>(
+        &self,
+        text: &str,
+        style: &S,
+    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+        let (_, (width, height)) = self.layout(text, style.size());
+        Ok((width.max(0) as u32, height.max(0) as u32))
+    }
+
+    // Everything else is the bitmap backend's.
+
+    fn get_size(&self) -> (u32, u32) {
+        self.bitmap.get_size()
+    }
+
+    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.ensure_prepared()
+    }
+
+    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.present()
+    }
+
+    fn draw_pixel(
+        &mut self,
+        point: BackendCoord,
+        color: BackendColor,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_pixel(point, color)
+    }
+
+    fn draw_line<S: BackendStyle>(
+        &mut self,
+        from: BackendCoord,
+        to: BackendCoord,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_line(from, to, style)
+    }
+
+    fn draw_rect<S: BackendStyle>(
+        &mut self,
+        upper_left: BackendCoord,
+        bottom_right: BackendCoord,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_rect(upper_left, bottom_right, style, fill)
+    }
+
+    fn draw_path<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        path: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_path(path, style)
+    }
+
+    fn draw_circle<S: BackendStyle>(
+        &mut self,
+        center: BackendCoord,
+        radius: u32,
+        style: &S,
+        fill: bool,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.draw_circle(center, radius, style, fill)
+    }
+
+    fn fill_polygon<S: BackendStyle, I: IntoIterator<Item = BackendCoord>>(
+        &mut self,
+        vertices: I,
+        style: &S,
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.fill_polygon(vertices, style)
+    }
+
+    fn blit_bitmap(
+        &mut self,
+        pos: BackendCoord,
+        size: (u32, u32),
+        src: &[u8],
+    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+        self.bitmap.blit_bitmap(pos, size, src)
+    }
+}
+
+/// Checks that `path` names a `.png` file in an existing directory.
+pub fn check_png_path(path: &Path) -> Result<(), String> {
+    let is_png = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !is_png {
+        return Err(format!(
+            "{}: --plot writes a PNG image, so the file name must end in .png",
+            path.display()
+        ));
+    }
+    check_directory(path)
+}
+
+/// Checks that the directory `path` would be written in exists.
+pub fn check_directory(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
+            "{}: the directory {} does not exist",
+            path.display(),
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
