@@ -2,8 +2,9 @@
 //!
 //! The label is a class index and the pixels are integers in `0..=255` (784 of them for
 //! MNIST). A header line such as `label,pixel0,...` or `label,1x1,...` may come first; it is
-//! recognised by its first field not being a number, and skipped. Blank lines are skipped;
-//! every other line must have as many fields as the first data line.
+//! recognised by its first field not being a number, and skipped. A UTF-8 byte-order mark at
+//! the start of the file is skipped too. Blank lines are skipped; every other line must have
+//! as many fields as the first data line.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -90,7 +91,12 @@ pub fn parse_csv<R: Read>(reader: R, path: impl AsRef<Path>, classes: usize) -> 
         }
         bytes_read += n as u64;
         line_no += 1;
-        let line = trim(&buf);
+        // A UTF-8 byte-order mark (as spreadsheet exports write) is not part of the first
+        // field: left there, it would make a first data line look like a header.
+        let line = match buf.strip_prefix(UTF8_BOM) {
+            Some(rest) if line_no == 1 => trim(rest),
+            _ => trim(&buf),
+        };
         if line.is_empty() {
             continue;
         }
@@ -152,6 +158,9 @@ pub fn parse_csv<R: Read>(reader: R, path: impl AsRef<Path>, classes: usize) -> 
         }),
     }
 }
+
+/// The UTF-8 encoding of U+FEFF, which some programs write at the start of a text file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Strips ASCII whitespace (including the `\r` of a `\r\n` line end) from both ends.
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -381,5 +390,21 @@ mod tests {
             Err(Error::Io { path: p, .. }) => assert_eq!(p, path),
             other => panic!("expected Error::Io, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_hide_the_first_line() {
+        // With the mark read as part of the label, "\u{feff}5" is not a number, and the
+        // first data line was silently skipped as a header.
+        let data = parse_csv("\u{feff}5,1,2\n7,3,4\n".as_bytes(), "bom.csv", 10).unwrap();
+        assert_eq!(data.labels, [5, 7]);
+        assert_eq!(data.pixels, [1, 2, 3, 4]);
+        let data = parse_csv("\u{feff}label,a,b\r\n5,1,2\r\n".as_bytes(), "bom.csv", 10).unwrap();
+        assert_eq!(data.labels, [5]);
+        // Only at the start of the file.
+        let result = parse_csv("5,1,2\n\u{feff}7,3,4\n".as_bytes(), "bom.csv", 10);
+        let (_, line, message) = line_error(result);
+        assert_eq!(line, 2);
+        assert!(message.contains("is not a number"), "{message}");
     }
 }

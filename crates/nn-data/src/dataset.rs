@@ -152,6 +152,10 @@ impl<F: Float> Dataset<F> {
 
     /// The one-hot targets: a `(classes, n)` matrix with a 1 at `(labels[j], j)` and 0
     /// elsewhere, the targets of the first MNIST article's MSE training.
+    ///
+    /// # Panics
+    /// If `classes · n` entries cannot be addressed or allocated, as with `classes` near
+    /// `usize::MAX` (which [`new`](Self::new) accepts, for labels that are arbitrary ids).
     pub fn one_hot(&self) -> Array2<F> {
         let mut out = Array2::zeros((self.classes, self.len()));
         for (j, &class) in self.labels.iter().enumerate() {

@@ -341,6 +341,7 @@ fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
     // n ≤ rest, so it fits in usize and 8 + n ≤ bytes.len().
     let n = n as usize;
     let header = &bytes[PREFIX..PREFIX + n];
+    check_offsets(header, rest - n, path, PREFIX + n)?;
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| {
         let offset = match &e {
             SafeTensorError::HeaderTooSmall
@@ -357,6 +358,38 @@ fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
         format_error(path, offset, format!("not a valid safetensors file: {e}"))
     })?;
     Ok((PREFIX + n, metadata))
+}
+
+/// Rejects a tensor whose `data_offsets` lie past the end of the data section, of
+/// `data_len` bytes, which starts at byte `data_start`.
+///
+/// The safetensors crate checks this too, but only after adding the offsets up without
+/// checking for overflow, which panics in builds with overflow checks on a file whose
+/// offsets add up to nearly 2^64. A header that is not a JSON object is left for the
+/// crate to report.
+fn check_offsets(header: &[u8], data_len: usize, path: &Path, data_start: usize) -> Result<()> {
+    let Ok(serde_json::Value::Object(tensors)) = serde_json::from_slice(header) else {
+        return Ok(());
+    };
+    for (name, info) in tensors.iter().filter(|(name, _)| *name != "__metadata__") {
+        let Some(offsets) = info.get("data_offsets").and_then(|o| o.as_array()) else {
+            continue;
+        };
+        if offsets
+            .iter()
+            .any(|o| o.as_u64().is_some_and(|o| o > data_len as u64))
+        {
+            return Err(format_error(
+                path,
+                data_start,
+                format!(
+                    "not a valid safetensors file: the data_offsets of tensor {name:?} lie \
+                     past the end of the {data_len}-byte data section"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Byte offset in `text` of serde_json's 1-based `line` and `column`.

@@ -671,3 +671,39 @@ fn saving_refuses_files_that_would_not_load_back() {
     ));
     assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn tensor_offsets_that_overflow_the_address_space_are_an_error() {
+    // Eight U8 tensors of 2^61 - 1 bytes each, chained, declare a data section ending at
+    // 2^64 - 8. The safetensors crate (0.8) adds the 8-byte prefix to that end without
+    // checking for overflow, which panics in builds with overflow checks (debug builds):
+    // such offsets must be rejected before the file reaches it.
+    let size: u64 = (1 << 61) - 1;
+    let mut header = serde_json::Map::new();
+    for k in 0..8 {
+        header.insert(
+            format!("layers.{k}.weight"),
+            json!({"dtype": "U8", "shape": [size], "data_offsets": [k * size, (k + 1) * size]}),
+        );
+    }
+    let header = Value::Object(header).to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    for result in [
+        NeuralNetwork::<f32>::from_safetensors_bytes(&bytes, "huge").map(|_| ()),
+        NeuralNetwork::<f64>::from_safetensors_bytes(&bytes, "huge").map(|_| ()),
+    ] {
+        match result {
+            Err(Error::Format {
+                path,
+                offset,
+                message,
+            }) => {
+                assert_eq!(path, Path::new("huge"));
+                assert_eq!(offset, 8 + header.len() as u64, "{message}");
+                assert!(message.contains("layers.0.weight"), "{message}");
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Property tests (proptest) of the readers: `parse_idx` and `parse_csv` never panic on
+//! arbitrary bytes, plain or gzip-compressed, and valid generated files read back exactly;
+//! datasets built from arbitrary parts give an error or batches that visit every sample
+//! once.
+
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use nn_data::{parse_csv, parse_idx, CsvData, Dataset, Error, IdxArray};
+use proptest::prelude::*;
+use proptest::test_runner::Config;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+/// `cases` cases, and no failure files written into the source tree (a failure prints its
+/// minimal input; `PROPTEST_CASES` overrides the count for longer runs).
+fn config(cases: u32) -> Config {
+    Config {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(cases),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// An IDX file: magic `0 0 type ndims`, the dimensions, then `data`.
+fn idx(element_type: u8, dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, element_type, dims.len() as u8];
+    for d in dims {
+        out.extend(d.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}
+
+/// A valid array: 1 to 4 dimensions of 1 to 6, and its data.
+fn idx_array() -> impl Strategy<Value = (Vec<u32>, Vec<u8>)> {
+    prop::collection::vec(1u32..=6, 1..=4).prop_flat_map(|dims| {
+        let n = dims.iter().product::<u32>() as usize;
+        (Just(dims), prop::collection::vec(any::<u8>(), n))
+    })
+}
+
+/// Bytes that look like the start of an IDX file often enough to get past the magic.
+fn idx_like() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..64),
+        (
+            prop_oneof![Just(8u8), any::<u8>()],
+            0u8..6,
+            prop::collection::vec(prop_oneof![0u32..8, Just(u32::MAX), any::<u32>()], 0..6),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(t, n, dims, data)| {
+                let mut bytes = vec![0, 0, t, n];
+                for d in dims {
+                    bytes.extend(d.to_be_bytes());
+                }
+                bytes.extend(data);
+                bytes
+            }),
+    ]
+}
+
+fn assert_idx_error(result: Result<IdxArray, Error>) -> Result<(), TestCaseError> {
+    match result {
+        Err(Error::Format { path, .. }) => prop_assert_eq!(path.to_str(), Some("mem")),
+        other => prop_assert!(false, "expected a format error, got {:?}", other),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Arbitrary bytes, plain, gzip-compressed, or gzip cut short: an array or an error.
+    #[test]
+    fn parse_idx_never_panics(bytes in idx_like(), cut in any::<usize>()) {
+        let plain = parse_idx(&bytes[..], "mem");
+        let zipped = gzip(&bytes);
+        // The gzip stream holds the same bytes, so it reads the same (unless the bytes
+        // were gzip themselves, and the plain read inflated them).
+        if !bytes.starts_with(&[0x1f, 0x8b]) {
+            let from_gzip = parse_idx(&zipped[..], "mem");
+            match (&plain, &from_gzip) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                _ => prop_assert!(false, "plain {:?}, gzip {:?}", plain, from_gzip),
+            }
+        }
+        let _ = parse_idx(&zipped[..cut % (zipped.len() + 1)], "mem");
+        let _ = parse_idx(&bytes[..cut % (bytes.len() + 1)], "mem");
+    }
+
+    /// A valid file reads back exactly, plain and gzip; one byte short or one too many is
+    /// a format error.
+    #[test]
+    fn valid_idx_round_trips((dims, data) in idx_array(), extra in any::<u8>()) {
+        let file = idx(8, &dims, &data);
+        let expected = IdxArray {
+            dims: dims.iter().map(|&d| d as usize).collect(),
+            data: data.clone(),
+        };
+        prop_assert_eq!(&parse_idx(&file[..], "mem").unwrap(), &expected);
+        prop_assert_eq!(&parse_idx(&gzip(&file)[..], "mem").unwrap(), &expected);
+        prop_assert_eq!(expected.data_offset(), 4 + 4 * dims.len() as u64);
+
+        assert_idx_error(parse_idx(&file[..file.len() - 1], "mem"))?;
+        assert_idx_error(parse_idx(&gzip(&file[..file.len() - 1])[..], "mem"))?;
+        let mut longer = file.clone();
+        longer.push(extra);
+        assert_idx_error(parse_idx(&longer[..], "mem"))?;
+        assert_idx_error(parse_idx(&gzip(&longer)[..], "mem"))?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CSV.
+
+/// Text built from the characters a CSV file of numbers is made of, and a few others.
+fn csv_like() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(vec![
+            "0", "1", "7", "9", "12", "255", "256", "-1", "3.0", "2.5", "1e2", "1e400", "nan",
+            "inf", "-0", "003", "18446744073709551616", "label", "x", " ", "\t",
+        ]),
+        2 => Just(","),
+        1 => prop::sample::select(vec!["\n", "\r\n", "\r", "\n\n"]),
+        1 => Just("\u{ff}"),
+    ];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..128),
+        prop::collection::vec(piece, 0..40).prop_map(|p| p.concat().into_bytes()),
+    ]
+}
+
+/// A valid file: labels below `classes`, `features` pixels per line, with or without a
+/// header, `\n` or `\r\n` line ends, and spaces around some fields.
+#[derive(Clone, Debug)]
+struct CsvFile {
+    classes: usize,
+    data: CsvData,
+    header: bool,
+    crlf: bool,
+    padded: bool,
+}
+
+impl CsvFile {
+    fn text(&self) -> String {
+        let end = if self.crlf { "\r\n" } else { "\n" };
+        let pad = |s: String| if self.padded { format!(" {s} ") } else { s };
+        let mut text = String::new();
+        if self.header {
+            text += "label";
+            for k in 0..self.data.features {
+                text += &format!(",pixel{k}");
+            }
+            text += end;
+        }
+        let rows = self.data.pixels.chunks(self.data.features);
+        for (label, pixels) in self.data.labels.iter().zip(rows) {
+            text += &pad(label.to_string());
+            for p in pixels {
+                text += ",";
+                text += &pad(p.to_string());
+            }
+            text += end;
+        }
+        text
+    }
+}
+
+fn csv_file() -> impl Strategy<Value = CsvFile> {
+    (1usize..=20, 1usize..=6, 1usize..=8)
+        .prop_flat_map(|(classes, features, rows)| {
+            (
+                Just(classes),
+                Just(features),
+                prop::collection::vec(0..classes, rows),
+                prop::collection::vec(any::<u8>(), rows * features),
+                any::<(bool, bool, bool)>(),
+            )
+        })
+        .prop_map(
+            |(classes, features, labels, pixels, (header, crlf, padded))| CsvFile {
+                classes,
+                data: CsvData {
+                    features,
+                    labels,
+                    pixels,
+                },
+                header,
+                crlf,
+                padded,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    #[test]
+    fn parse_csv_never_panics(bytes in csv_like(), classes in prop_oneof![0usize..12, Just(usize::MAX)]) {
+        if let Ok(data) = parse_csv(&bytes[..], "mem.csv", classes) {
+            prop_assert!(data.features >= 1 && !data.labels.is_empty());
+            prop_assert_eq!(data.pixels.len(), data.features * data.labels.len());
+            prop_assert!(data.labels.iter().all(|&l| l < classes));
+        }
+    }
+
+    #[test]
+    fn valid_csv_round_trips(file in csv_file()) {
+        let text = file.text();
+        let parsed = parse_csv(text.as_bytes(), "mem.csv", file.classes).unwrap();
+        prop_assert_eq!(&parsed, &file.data);
+        // One class fewer than the largest label needs: an error naming a line.
+        let largest = *file.data.labels.iter().max().unwrap();
+        let result = parse_csv(text.as_bytes(), "mem.csv", largest);
+        prop_assert!(matches!(result, Err(Error::Line { .. })), "{:?}", result);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Datasets.
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// `Dataset::from_bytes` on parts that may not fit: an error, or a dataset whose
+    /// shuffled and in-order batches visit every sample exactly once.
+    #[test]
+    fn datasets_from_arbitrary_parts(
+        features in 0usize..5,
+        pixels in prop::collection::vec(any::<u8>(), 0..24),
+        labels in prop::collection::vec(prop_oneof![0usize..4, Just(usize::MAX)], 0..8),
+        classes in 0usize..5,
+        batch_size in 0usize..6,
+        seed in any::<u64>(),
+        (start, end) in (0usize..10, 0usize..10),
+    ) {
+        let Ok(data) = Dataset::<f32>::from_bytes(features, &pixels, labels, classes) else {
+            return Ok(());
+        };
+        prop_assert_eq!(data.inputs().dim(), (features, data.len()));
+        prop_assert_eq!(data.one_hot().dim(), (classes, data.len()));
+        let _ = data.subset(start..end);
+        let _ = data.split(start, &mut StdRng::seed_from_u64(seed));
+        let mut rng = StdRng::seed_from_u64(seed);
+        for shuffled in [true, false] {
+            let batches = if shuffled {
+                data.batches(batch_size, &mut rng)
+            } else {
+                data.batches_in_order(batch_size)
+            };
+            let Ok(mut batches) = batches else {
+                prop_assert_eq!(batch_size, 0);
+                continue;
+            };
+            let mut seen = vec![0; data.len()];
+            while let Some(batch) = batches.next_batch() {
+                prop_assert!(batch.labels.len() <= batch_size);
+                prop_assert_eq!(batch.inputs.dim(), (features, batch.labels.len()));
+                for (k, &j) in batch.indices.iter().enumerate() {
+                    seen[j] += 1;
+                    prop_assert_eq!(batch.labels[k], data.labels()[j]);
+                    prop_assert_eq!(batch.inputs.column(k), data.inputs().column(j));
+                }
+            }
+            prop_assert!(seen.iter().all(|&s| s == 1));
+        }
+    }
+}
