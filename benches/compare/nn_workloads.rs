@@ -79,10 +79,17 @@ fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
         .collect::<nn::Result<Vec<_>>>()?;
     let mut net = NeuralNetwork::new(layers, Mse, 0.001)?;
     let (x, labels) = (train.inputs(), train.labels());
-    let (repeats, steps) = if options.quick { (3, 1_000) } else { (5, 5_000) };
+    let (repeats, steps) = if options.quick {
+        (3, 1_000)
+    } else {
+        (5, 5_000)
+    };
     let mut j = 0;
     let mut step = |net: &mut NeuralNetwork<f32>| -> nn::Result<()> {
-        net.train(x.slice(s![.., j..j + 1]), Target::Classes(&labels[j..j + 1]))?;
+        net.train(
+            x.slice(s![.., j..j + 1]),
+            Target::Classes(&labels[j..j + 1]),
+        )?;
         j = (j + 1) % x.ncols();
         Ok(())
     };
@@ -99,7 +106,13 @@ fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
     }
     let value = median(times.clone());
     eprintln!("nn per-sample step: {value:.2} µs (runs: {times:.2?})");
-    result("per_sample_step", "us", value, &format!(", \"steps\": {steps}, \"threads\": 1"), options.quick);
+    result(
+        "per_sample_step",
+        "us",
+        value,
+        &format!(", \"steps\": {steps}, \"threads\": 1"),
+        options.quick,
+    );
     Ok(())
 }
 
@@ -134,14 +147,22 @@ fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
         let mut times = Vec::new();
         for run in 0..=measured {
             let started = Instant::now();
-            net.fit(data, None, &fit_options, &mut rng, |_| ControlFlow::Continue(()))?;
+            net.fit(data, None, &fit_options, &mut rng, |_| {
+                ControlFlow::Continue(())
+            })?;
             if run > 0 {
                 times.push(started.elapsed().as_secs_f64());
             }
         }
         let value = median(times.clone());
         eprintln!("nn {workload}: {value:.3} s (runs: {times:.3?})");
-        result(workload, "s", value, &format!(", \"threads\": {threads}"), options.quick);
+        result(
+            workload,
+            "s",
+            value,
+            &format!(", \"threads\": {threads}"),
+            options.quick,
+        );
     }
     Ok(())
 }
@@ -158,15 +179,29 @@ fn accuracy(train: &Dataset<f32>, test: &Dataset<f32>, options: &Options) -> nn:
     for seed in 0..3 {
         let mut net = modern(seed)?;
         let mut rng = StdRng::seed_from_u64(seed + 100);
-        net.fit(data, None, &fit_options, &mut rng, |_| ControlFlow::Continue(()))?;
+        net.fit(data, None, &fit_options, &mut rng, |_| {
+            ControlFlow::Continue(())
+        })?;
         let accuracy = 100.0 * net.evaluate(test_data, 1000)?.accuracy.unwrap_or(0.0);
         eprintln!("nn accuracy, seed {seed}: {accuracy:.2}%");
-        result("accuracy", "%", accuracy, &format!(", \"seed\": {seed}"), options.quick);
+        result(
+            "accuracy",
+            "%",
+            accuracy,
+            &format!(", \"seed\": {seed}"),
+            options.quick,
+        );
         accuracies.push(accuracy);
     }
     let value = median(accuracies);
     eprintln!("nn accuracy, median: {value:.2}%");
-    result("accuracy", "%", value, ", \"seed\": \"median\"", options.quick);
+    result(
+        "accuracy",
+        "%",
+        value,
+        ", \"seed\": \"median\"",
+        options.quick,
+    );
     Ok(())
 }
 

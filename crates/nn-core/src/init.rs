@@ -64,6 +64,7 @@ impl Init {
     /// Draws the bias `b` of shape `(outs, 1)`: zeros, except for [`Init::Original`].
     pub fn bias<F: Float, R: Rng + ?Sized>(&self, outs: usize, rng: &mut R) -> Array2<F> {
         match self {
+            _ if outs == 0 => Array2::zeros((0, 1)),
             Init::Original => normal((outs, 1), 1.0 / outs as f64, rng).mapv(F::from_f64),
             _ => Array2::zeros((outs, 1)),
         }

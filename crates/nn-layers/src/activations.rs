@@ -220,9 +220,10 @@ pub fn parse_activation<F: Float>(name: &str) -> Result<Box<dyn Activation<F>>> 
             let alpha = other
                 .strip_prefix("leaky_relu(")
                 .and_then(|rest| rest.strip_suffix(')'))
-                .and_then(|a| a.trim().parse::<f64>().ok())
+                .and_then(|a| F::from_str_radix(a.trim(), 10).ok())
                 .ok_or_else(unknown)?;
-            Box::new(LeakyRelu::new(F::from_f64(alpha))?)
+            // Parsed in F itself: an f32 slope read through f64 could round twice.
+            Box::new(LeakyRelu::new(alpha)?)
         }
     })
 }

@@ -208,8 +208,10 @@ impl<F: Float> NeuralNetwork<F> {
     /// end. The optimizer's learning rate is set back to its starting value at the end.
     ///
     /// # Errors
-    /// The errors of [`FitOptions::validate`]; of [`NeuralNetwork::train`] for data that
-    /// does not fit the network, with nothing trained; and [`Error::Diverged`] if training
+    /// The errors of [`FitOptions::validate`]; [`Error::InvalidHyperparameter`] if the
+    /// schedule brings the learning rate to 0 in some epoch; the errors of
+    /// [`NeuralNetwork::train`] for data that does not fit the network, with nothing
+    /// trained; and [`Error::Diverged`] if training
     /// produces a non-finite loss or gradient, the parameters keeping their last finite
     /// values.
     pub fn fit<R: Rng + ?Sized>(
@@ -227,6 +229,12 @@ impl<F: Float> NeuralNetwork<F> {
             self.check_sample(v.inputs(), v.targets())?;
         }
         let base_rate = self.learning_rate();
+        // A schedule may bring the rate to 0 (a cosine down to 0, a decay that underflows):
+        // refuse before training rather than fail at that epoch.
+        for epoch in 0..options.epochs {
+            let rate = F::from_f64(base_rate.as_f64() * options.schedule.factor(epoch));
+            crate::check_learning_rate(rate)?;
+        }
         let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
         self.set_learning_rate(base_rate)?;
         result

@@ -741,6 +741,22 @@ mod fit {
                 Err(Error::InvalidHyperparameter { .. })
             ));
         }
+        // A cosine that reaches 0 at epoch 2 of 3 is refused before any training.
+        let to_zero = FitOptions {
+            epochs: 3,
+            schedule: Schedule::Cosine {
+                epochs: 2,
+                min_factor: 0.0,
+            },
+            ..FitOptions::default()
+        };
+        assert!(matches!(
+            net.fit(data, None, &to_zero, &mut rng, go),
+            Err(Error::InvalidHyperparameter {
+                name: "learning_rate",
+                ..
+            })
+        ));
         let wrong = [0, 1, 2, 0, 1, 0, 1, 0, 1, 0];
         let bad = Samples::new(x.view(), Target::Classes(&wrong)).unwrap();
         assert!(matches!(
