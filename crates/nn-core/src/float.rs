@@ -13,6 +13,13 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn dot_avx2(a: &[Self], b: &[Self]) -> Self;
 
+        /// AVX2/FMA dot products of four rows with one vector.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot4_avx2(rows: [&[Self]; 4], x: &[Self]) -> [Self; 4];
+
         /// AVX2/FMA `y += alpha·x`.
         ///
         /// # Safety
