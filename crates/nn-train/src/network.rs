@@ -459,9 +459,11 @@ impl<F: Float> NeuralNetwork<F> {
     }
 
     /// Into how many shares to cut a batch: one per thread when each share still has
-    /// enough columns and work to keep a core's matrix products efficient.
+    /// enough columns and work to pay for handing it to another thread. Measured on
+    /// 784→256→128→10 (f32, 2 cores): a batch of 32 takes 210 µs on one thread and 335 µs
+    /// on two, 64 takes 353 µs and 311 µs, 128 takes 667 µs and 447 µs.
     fn shares_for(&self, batch: usize) -> usize {
-        const MIN_COLUMNS: usize = 8;
+        const MIN_COLUMNS: usize = 32;
         const MIN_WORK: usize = 1 << 20;
         if self.threads < 2 || batch * self.parameter_count() < MIN_WORK {
             return 1;

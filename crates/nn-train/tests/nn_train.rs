@@ -499,7 +499,8 @@ fn training_steps_reuse_their_buffers() {
 
 #[test]
 fn splitting_a_batch_over_threads_gives_the_same_training() {
-    // Large enough (64 samples × 22 000 parameters) for the batch to be cut into shares.
+    // Large enough (64 samples × 22 000 parameters) for the batch to be cut into shares
+    // (two: each share needs 32 columns, so three threads still make two shares).
     let mut rng = StdRng::seed_from_u64(30);
     let mut one = network(
         &[100, 200, 10],
