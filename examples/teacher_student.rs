@@ -113,23 +113,28 @@ fn run() -> Result<(), Box<dyn Error>> {
         )
     });
     let mut results = Vec::new();
-    for rate in STUDENT_RATES {
-        let mut student = student(Mse, rate, &mut rng)?;
-        let trained = one_pass(
-            &mut student,
-            inputs,
-            |j| Target::Values(targets.slice(s![.., j..j + 1])),
-            &bar,
-        );
-        results.push(report(
-            &bar,
-            rate,
-            trained,
-            &student,
-            &test,
-            &teacher_predictions,
-        )?);
-    }
+    let mut students =
+        |loss: &dyn Loss<f32>, targets: &Array2<f32>| -> Result<(), Box<dyn Error>> {
+            for rate in STUDENT_RATES {
+                let mut student = student(loss, rate, &mut rng)?;
+                let trained = one_pass(
+                    &mut student,
+                    inputs,
+                    |j| Target::Values(targets.slice(s![.., j..j + 1])),
+                    &bar,
+                );
+                results.push(report(
+                    &bar,
+                    rate,
+                    trained,
+                    &student,
+                    &test,
+                    &teacher_predictions,
+                )?);
+            }
+            Ok(())
+        };
+    students(&Mse, &targets)?;
 
     // Step 4 (--distill): the students learn the teacher's probabilities, softened by the
     // temperature, with cross-entropy.
@@ -143,23 +148,7 @@ fn run() -> Result<(), Box<dyn Error>> {
                 "distilled students 784→10 LeakyReLU, cross-entropy on softmax(outputs/{temperature}), one pass each:"
             )
         });
-        for rate in STUDENT_RATES {
-            let mut student = student(CrossEntropy, rate, &mut rng)?;
-            let trained = one_pass(
-                &mut student,
-                inputs,
-                |j| Target::Values(softened.slice(s![.., j..j + 1])),
-                &bar,
-            );
-            results.push(report(
-                &bar,
-                rate,
-                trained,
-                &student,
-                &test,
-                &teacher_predictions,
-            )?);
-        }
+        students(&CrossEntropy, &softened)?;
     }
     bar.finish_and_clear();
 
@@ -173,13 +162,9 @@ fn run() -> Result<(), Box<dyn Error>> {
 }
 
 /// A student: 784→10 LeakyReLU with the original's initialisation.
-fn student<L: Loss<f32> + 'static>(
-    loss: L,
-    rate: f32,
-    rng: &mut StdRng,
-) -> nn::Result<NeuralNetwork<f32>> {
+fn student(loss: &dyn Loss<f32>, rate: f32, rng: &mut StdRng) -> nn::Result<NeuralNetwork<f32>> {
     let layer = Dense::new(784, 10, LeakyRelu::default(), Init::Original, rng)?;
-    NeuralNetwork::new(vec![layer], loss, rate)
+    NeuralNetwork::with_boxed_loss(vec![layer], loss.clone_box(), rate)
 }
 
 /// One ordered pass over the training images, one SGD step per image: `target(j)` is the
