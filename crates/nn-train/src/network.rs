@@ -292,10 +292,12 @@ impl<F: Float> NeuralNetwork<F> {
     /// `W_i -= learning_rate·dW_i`, `b_i -= learning_rate·db_i`. Every gradient is computed
     /// before any update, so `dx` is propagated through `W_i` as it was in the forward pass.
     ///
-    /// Returns the loss before the step. Buffers are kept from step to step, so a run of
-    /// steps with the same batch size allocates nothing after the first. On one sample with
-    /// plain SGD, the step takes a fused path that applies `dW = delta·xᵀ` as a rank-1
-    /// update without forming it; it computes the same update as the general path.
+    /// Returns the loss before the step. Buffers are kept from step to step (for two batch
+    /// sizes at a time), so a run of one-sample steps allocates nothing after the first; a
+    /// batch step allocates only the packing buffers the `gemm` crate takes for each matrix
+    /// product. On one sample with plain SGD, the step takes a fused path that applies
+    /// `dW = delta·xᵀ` as a rank-1 update without forming it; it computes the same update
+    /// as the general path.
     ///
     /// # Errors
     /// As [`NeuralNetwork::backprop`], and [`Error::Diverged`] if the loss or (with the
