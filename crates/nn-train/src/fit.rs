@@ -290,7 +290,8 @@ impl<F: Float> NeuralNetwork<F> {
                         Target::Values(values.slice(s![.., ..m]))
                     }
                 };
-                let loss = self.train(x.slice(s![.., ..m]), target)?;
+                // The data set was checked on entry; its copy needs no second scan.
+                let loss = self.train_step(x.slice(s![.., ..m]), target, false)?;
                 loss_sum += loss.as_f64() * m as f64;
                 if let Target::Classes(c) = target {
                     correct += self.count_correct_last(c);

@@ -304,6 +304,18 @@ impl<F: Float> NeuralNetwork<F> {
     /// finiteness check on) a gradient is not finite, in which case no parameter is
     /// changed.
     pub fn train(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
+        self.train_step(x, target, true)
+    }
+
+    /// [`NeuralNetwork::train`], scanning `x` for non-finite values only if `scan_input`:
+    /// `fit` checks its whole data set once and so skips the scan of each batch it copies
+    /// from it.
+    pub(crate) fn train_step(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        scan_input: bool,
+    ) -> Result<F> {
         let batch = x.ncols();
         let fused_rate = match (batch, self.max_gradient_norm) {
             (1, None) => self.optimizer.plain_learning_rate(),
@@ -311,7 +323,11 @@ impl<F: Float> NeuralNetwork<F> {
         };
         // The fused path checks the input's finiteness itself, in the pass that also
         // bounds its gradients.
-        self.check_shapes(x, target, fused_rate.is_none() && self.check_finite)?;
+        self.check_shapes(
+            x,
+            target,
+            scan_input && fused_rate.is_none() && self.check_finite,
+        )?;
         if let Some(rate) = fused_rate {
             let workspace = self.buffers[0].for_batch(&self.layers, 1);
             let loss = workspace
