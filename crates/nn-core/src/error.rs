@@ -109,6 +109,43 @@ pub enum Error {
         value: f64,
     },
 
+    /// Inference produced a non-finite value: layer `layer` turned finite inputs into NaN or
+    /// an infinity (its weights, or the values reaching it, are too large for the float
+    /// type).
+    #[error("layer {layer} produced the non-finite value {value} at row {row}, column {column} from finite inputs")]
+    NonFiniteOutput {
+        /// Index of the first layer whose output is not finite.
+        layer: usize,
+        /// Row (output unit) of the first non-finite entry.
+        row: usize,
+        /// Column (sample) of the first non-finite entry.
+        column: usize,
+        /// The entry itself (NaN, `inf` or `-inf`).
+        value: f64,
+    },
+
+    /// A target is finite but impossible for the loss, e.g. a cross-entropy target column
+    /// that is not a probability distribution.
+    #[error("target column {column} is invalid: {reason}")]
+    InvalidTarget {
+        /// Column (sample) of the offending target.
+        column: usize,
+        /// What is wrong with it, with the offending value.
+        reason: String,
+    },
+
+    /// A size given by the caller (a layer's inputs and outputs, a batch, a data set) needs
+    /// more memory than the address space or the allocator can give.
+    #[error("{what} of {rows}×{columns} entries is too large to allocate")]
+    TooLarge {
+        /// What was to be allocated, e.g. `"weights of layer 0"`.
+        what: String,
+        /// Rows requested.
+        rows: usize,
+        /// Columns requested.
+        columns: usize,
+    },
+
     /// A name in a model file or a command line does not denote a known activation or loss.
     #[error("unknown {kind} {name:?}")]
     Unknown {
