@@ -124,6 +124,14 @@ pub enum Error {
         value: f64,
     },
 
+    /// A loss came out NaN or infinite although its values and target are finite: they are
+    /// too large for the float type (an MSE of outputs near 1e200 in f64 overflows).
+    #[error("the loss is not finite ({value}) although the values and target are: they are too large for the float type")]
+    NonFiniteLoss {
+        /// The loss computed.
+        value: f64,
+    },
+
     /// A target is finite but impossible for the loss, e.g. a cross-entropy target column
     /// that is not a probability distribution.
     #[error("target column {column} is invalid: {reason}")]

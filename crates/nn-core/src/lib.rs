@@ -47,7 +47,7 @@ pub use activation::Activation;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use init::Init;
-pub use loss::{Loss, Target};
+pub use loss::{finite_loss, Loss, Target};
 
 /// The random number generator crate `nn` is built against (the version `ndarray-rand`
 /// uses), re-exported so that applications seed the same types.

@@ -116,14 +116,29 @@ pub trait Loss<F: Float>: fmt::Debug + Send + Sync {
         grad: ArrayViewMut2<'_, F>,
     );
 
+    /// Checks what this loss needs of a target beyond fitting the values' shape (for
+    /// cross-entropy: value targets must be probability distributions). Called by the
+    /// checked entry points after [`Target::check`]; the default accepts every target.
+    ///
+    /// # Errors
+    /// [`Error::InvalidTarget`] naming the first offending column.
+    fn check_target(&self, target: Target<'_, F>) -> Result<()> {
+        let _ = target;
+        Ok(())
+    }
+
     /// The mean loss over the batch (checked).
     ///
     /// # Errors
-    /// [`Error::EmptyBatch`] for a batch of zero samples, and the errors of
-    /// [`Target::check`] when the target does not fit `values`.
+    /// [`Error::EmptyBatch`] for a batch of zero samples, [`Error::NonFiniteInput`] for NaN
+    /// or infinite values, the errors of [`Target::check`] and [`Loss::check_target`] when
+    /// the target does not fit `values`, and [`Error::NonFiniteLoss`] when the loss of
+    /// finite values overflows.
     fn loss(&self, values: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
         check_values(values, target)?;
-        Ok(self.evaluate(values, target))
+        self.check_target(target)?;
+        crate::tensor::check_finite("values", values)?;
+        finite_loss(self.evaluate(values, target))
     }
 
     /// The gradient of the mean batch loss with respect to `values` (checked).
@@ -135,9 +150,27 @@ pub trait Loss<F: Float>: fmt::Debug + Send + Sync {
     /// As [`Loss::loss`].
     fn dloss(&self, values: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<Array2<F>> {
         check_values(values, target)?;
+        self.check_target(target)?;
+        crate::tensor::check_finite("values", values)?;
         let mut grad = Array2::zeros(values.dim());
         self.gradient_into(values, target, grad.view_mut());
         Ok(grad)
+    }
+}
+
+/// `Ok(loss)` if the loss is finite, else [`Error::NonFiniteLoss`]: for callers that
+/// computed a loss of checked, finite values and targets, a non-finite result means the
+/// values are too large for the float type.
+///
+/// # Errors
+/// [`Error::NonFiniteLoss`] for NaN or an infinity.
+pub fn finite_loss<F: Float>(loss: F) -> Result<F> {
+    if loss.is_finite() {
+        Ok(loss)
+    } else {
+        Err(Error::NonFiniteLoss {
+            value: loss.as_f64(),
+        })
     }
 }
 

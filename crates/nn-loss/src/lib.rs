@@ -54,15 +54,19 @@ mod tests {
     use rand::{rngs::StdRng, SeedableRng};
 
     /// Checks `dloss` against central finite differences of `loss`, entry by entry, in f64.
+    /// It calls the unchecked `evaluate` and `gradient_into`, so that the formulas are also
+    /// proven on targets that the checked entry points refuse (cross-entropy on columns
+    /// that do not sum to 1).
     fn check_gradient(loss: &dyn Loss<f64>, values: &Array2<f64>, target: Target<'_, f64>) {
-        let grad = loss.dloss(values.view(), target).unwrap();
+        let mut grad = Array2::zeros(values.dim());
+        loss.gradient_into(values.view(), target, grad.view_mut());
         let h = 1e-6;
         for ((i, j), &g) in grad.indexed_iter() {
             let (mut plus, mut minus) = (values.clone(), values.clone());
             plus[(i, j)] += h;
             minus[(i, j)] -= h;
-            let numeric = (loss.loss(plus.view(), target).unwrap()
-                - loss.loss(minus.view(), target).unwrap())
+            let numeric = (loss.evaluate(plus.view(), target)
+                - loss.evaluate(minus.view(), target))
                 / (2.0 * h);
             assert_relative_eq!(g, numeric, epsilon = 1e-9, max_relative = 1e-6);
         }
@@ -83,6 +87,17 @@ mod tests {
         }
         let classes = [3, 0, 2];
         for loss in [&Mse as &dyn Loss<f64>, &CrossEntropy] {
+            // The checked gradient is the unchecked one.
+            let checked = loss
+                .dloss(values.view(), Target::Classes(&classes))
+                .unwrap();
+            let mut unchecked = Array2::zeros(values.dim());
+            loss.gradient_into(
+                values.view(),
+                Target::Classes(&classes),
+                unchecked.view_mut(),
+            );
+            assert_eq!(checked, unchecked);
             check_gradient(loss, &values, Target::Classes(&classes));
             check_gradient(loss, &values, Target::Values(probabilities.view()));
             // Unnormalised targets too: the gradient formula must not assume Σt = 1.

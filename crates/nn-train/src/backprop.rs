@@ -2,7 +2,7 @@
 //! and the reverse loop that turns `dloss` into the gradients of every layer.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{kernels, Float, Loss, Target};
+use nn_core::{kernels, tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
 /// The gradients of the loss from one backward pass, in the article's terms.
@@ -154,6 +154,25 @@ impl<F: Float> Workspace<F> {
     /// The network's output `xs[n]` from the last forward pass.
     pub(crate) fn output(&self) -> ArrayView2<'_, F> {
         self.outputs.last().expect("fit sized the buffers").view()
+    }
+
+    /// [`Error::NonFiniteOutput`] naming the first layer whose output `xs[i + 1]` holds NaN
+    /// or an infinity after the last forward pass. Callers check the input first, so the
+    /// first such layer is the one that made it: its weights, or the values reaching it,
+    /// are too large for the float type. A pass over each layer's output, which is small
+    /// next to the matrix product that produced it.
+    pub(crate) fn check_outputs(&self) -> Result<()> {
+        for (layer, output) in self.outputs.iter().enumerate() {
+            if let Some((row, column, value)) = tensor::first_non_finite(output.view()) {
+                return Err(Error::NonFiniteOutput {
+                    layer,
+                    row,
+                    column,
+                    value: value.as_f64(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Step 1 of the article's algorithm: the forward pass, keeping every layer's input

@@ -127,8 +127,10 @@ impl<F: Float> NeuralNetwork<F> {
     /// batches of `batch_size` samples with buffers allocated once per call.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] for `batch_size = 0`, and the errors of
-    /// [`NeuralNetwork::forward_pass`] and [`Target::check`] for data that does not fit.
+    /// [`Error::InvalidHyperparameter`] for `batch_size = 0`; the errors of
+    /// [`NeuralNetwork::forward_pass`] (a non-finite output among them) and
+    /// [`Target::check`] for data that does not fit; [`Error::NonFiniteLoss`] when a
+    /// batch's loss overflows.
     pub fn evaluate(&self, data: Samples<'_, F>, batch_size: usize) -> Result<Evaluation> {
         if batch_size == 0 {
             return Err(Error::InvalidHyperparameter {
@@ -150,8 +152,12 @@ impl<F: Float> NeuralNetwork<F> {
             );
             workspace.fit(self.layers(), end - start, false);
             workspace.forward(self.layers(), xb, self.threads());
+            if self.check_finite() {
+                workspace.check_outputs()?;
+            }
             let output = workspace.output();
-            loss_sum += self.loss_function().evaluate(output, tb).as_f64() * (end - start) as f64;
+            let loss = nn_core::finite_loss(self.loss_function().evaluate(output, tb))?;
+            loss_sum += loss.as_f64() * (end - start) as f64;
             if let Target::Classes(classes) = tb {
                 correct += count_correct(output, classes);
             }

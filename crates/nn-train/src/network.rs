@@ -175,13 +175,21 @@ impl<F: Float> NeuralNetwork<F> {
         self.threads
     }
 
-    /// Turns the check of inputs and gradients for NaN and infinities on (the default) or
-    /// off. With it on, [`NeuralNetwork::train`] rejects non-finite inputs and stops with
-    /// [`Error::Diverged`], before any update, when a gradient is not finite. The loss is
-    /// checked either way. Turning it off saves a pass over the inputs and the gradients
-    /// per step (see the `finite_check` bench).
+    /// Turns the check of inputs, outputs and gradients for NaN and infinities on (the
+    /// default) or off. With it on, every entry point rejects non-finite inputs;
+    /// [`NeuralNetwork::train`] stops with [`Error::Diverged`], before any update, when a
+    /// gradient is not finite; and inference ([`NeuralNetwork::forward_pass`],
+    /// [`NeuralNetwork::predict`], [`NeuralNetwork::evaluate`], …) fails with
+    /// [`Error::NonFiniteOutput`] naming the layer whose output overflowed. The loss is
+    /// checked either way. Turning it off saves a pass over the inputs, the layers' outputs
+    /// and the gradients per step (see the `finite_check` bench).
     pub fn set_check_finite(&mut self, check: bool) {
         self.check_finite = check;
+    }
+
+    /// Whether the finiteness check is on (see [`NeuralNetwork::set_check_finite`]).
+    pub fn check_finite(&self) -> bool {
+        self.check_finite
     }
 
     /// The layers, first to last.
@@ -243,12 +251,18 @@ impl<F: Float> NeuralNetwork<F> {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if `x` does not have `ins` rows, [`Error::EmptyBatch`] for
-    /// no column, [`Error::NonFiniteInput`] for NaN or infinite inputs.
+    /// no column, [`Error::NonFiniteInput`] for NaN or infinite inputs, and
+    /// [`Error::NonFiniteOutput`] naming the first layer whose output is not finite
+    /// (weights or values too large for the float type). The last two only with the
+    /// finiteness check on (the default; see [`NeuralNetwork::set_check_finite`]).
     pub fn forward_pass(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
         self.check_input(x)?;
         let mut workspace = Workspace::empty();
         workspace.fit(&self.layers, x.ncols(), false);
         workspace.forward(&self.layers, x, self.threads);
+        if self.check_finite {
+            workspace.check_outputs()?;
+        }
         Ok(workspace.output().to_owned())
     }
 
@@ -263,7 +277,8 @@ impl<F: Float> NeuralNetwork<F> {
     /// The loss of output `values` against `target` (mean over the batch).
     ///
     /// # Errors
-    /// As [`Loss::loss`].
+    /// As [`Loss::loss`]: among them [`Error::NonFiniteInput`] for non-finite values and
+    /// [`Error::NonFiniteLoss`] when the loss of finite values overflows.
     pub fn loss(&self, values: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
         self.loss.loss(values, target)
     }
@@ -276,13 +291,23 @@ impl<F: Float> NeuralNetwork<F> {
     /// `db = df_i(y) ⊙ dx`, `dxs[i] = W_iᵀ·db`, `dW = db·xs[i]ᵀ` (summed over the batch).
     ///
     /// # Errors
-    /// As [`NeuralNetwork::forward_pass`], plus the errors of [`Target::check`].
+    /// As [`NeuralNetwork::forward_pass`], plus the errors of [`Target::check`] and
+    /// [`Loss::check_target`]; with the finiteness check on, [`Error::NonFiniteLoss`] for a
+    /// loss that overflows and [`Error::Diverged`] naming the first gradient (from the last
+    /// layer back) that is not finite.
     pub fn backprop(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<Gradients<F>> {
         self.check_sample(x, target)?;
         let mut workspace = Workspace::empty();
         workspace.fit(&self.layers, x.ncols(), true);
         workspace.forward(&self.layers, x, self.threads);
-        workspace.backward(&self.layers, self.loss.as_ref(), x, target, self.threads);
+        if self.check_finite {
+            workspace.check_outputs()?;
+        }
+        let loss = workspace.backward(&self.layers, self.loss.as_ref(), x, target, self.threads);
+        if self.check_finite {
+            nn_core::finite_loss(loss)?;
+            self.check_gradients(&workspace.gradients)?;
+        }
         Ok(workspace.gradients)
     }
 
@@ -300,9 +325,11 @@ impl<F: Float> NeuralNetwork<F> {
     /// as the general path.
     ///
     /// # Errors
-    /// As [`NeuralNetwork::backprop`], and [`Error::Diverged`] if the loss or (with the
-    /// finiteness check on) a gradient is not finite, in which case no parameter is
-    /// changed.
+    /// The input and target errors of [`NeuralNetwork::backprop`]; [`Error::Diverged`] if
+    /// the loss or (with the finiteness check on) a gradient is not finite; and
+    /// [`Error::InvalidHyperparameter`] if gradient clipping's scale
+    /// `max_gradient_norm/‖g‖` underflows to 0 (a limit too small for the float type). In
+    /// every case no parameter is changed.
     pub fn train(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
         self.train_step(x, target, true)
     }
@@ -365,25 +392,24 @@ impl<F: Float> NeuralNetwork<F> {
         let workspace = self.buffers[0].current();
         let gradients = &workspace.gradients;
         if self.check_finite {
-            for i in (0..self.layers.len()).rev() {
-                for (kind, g) in [("weight", &gradients.dws[i]), ("bias", &gradients.dbs[i])] {
-                    if let Some((_, _, v)) = tensor::first_non_finite(g.view()) {
-                        return Err(diverged(format!("the {kind} gradient of layer {i}"), v));
-                    }
-                }
-            }
+            self.check_gradients(gradients)?;
         }
         let scale = match self.max_gradient_norm {
             Some(max_norm) => {
-                let norm = gradients
-                    .dws
-                    .iter()
-                    .chain(&gradients.dbs)
-                    .map(|g| g.iter().fold(F::zero(), |s, &v| s + v * v))
-                    .fold(F::zero(), |s, v| s + v)
-                    .sqrt();
+                let norm = global_norm(gradients);
                 if norm > max_norm {
-                    max_norm / norm
+                    let scale = max_norm / norm;
+                    // Only a limit below the smallest float times the norm gets here (e.g.
+                    // 1e-8 against a norm of 1e38 in f32): a step of zero would be silent.
+                    if scale == F::zero() {
+                        return Err(Error::InvalidHyperparameter {
+                            name: "max_gradient_norm",
+                            value: max_norm.as_f64(),
+                            reason: "is so small next to the gradient norm that the clipping \
+                                     scale max_gradient_norm/norm underflows to 0",
+                        });
+                    }
+                    scale
                 } else {
                     F::one()
                 }
@@ -501,6 +527,23 @@ impl<F: Float> NeuralNetwork<F> {
             .sum()
     }
 
+    /// [`Error::Diverged`] naming the first gradient, from the last layer back (the order
+    /// of the backward pass), that holds NaN or an infinity.
+    fn check_gradients(&self, gradients: &Gradients<F>) -> Result<()> {
+        for i in (0..self.layers.len()).rev() {
+            for (kind, g) in [("weight", &gradients.dws[i]), ("bias", &gradients.dbs[i])] {
+                if let Some((_, _, v)) = tensor::first_non_finite(g.view()) {
+                    return Err(Error::Diverged {
+                        step: self.steps,
+                        what: format!("the {kind} gradient of layer {i}"),
+                        value: v.as_f64(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_input(&self, x: ArrayView2<'_, F>) -> Result<()> {
         self.check_input_shape(x, self.check_finite)
     }
@@ -524,8 +567,28 @@ impl<F: Float> NeuralNetwork<F> {
         finite: bool,
     ) -> Result<()> {
         self.check_input_shape(x, finite)?;
-        target.check(self.outs(), x.ncols())
+        target.check(self.outs(), x.ncols())?;
+        self.loss.check_target(target)
     }
+}
+
+/// The global norm `‖g‖ = sqrt(Σ over every dW and db of g²)` of finite gradients, computed
+/// without overflow: with `m` the largest `|g|`, `‖g‖ = m·sqrt(Σ (g/m)²)`, where every
+/// `(g/m)²` is at most 1 (as BLAS's `nrm2` scales). Squaring directly would turn gradients
+/// of 1e200 (f64) or 1e20 (f32) into an infinite norm and the clipping scale into 0.
+fn global_norm<F: Float>(gradients: &Gradients<F>) -> F {
+    let all = || gradients.dws.iter().chain(&gradients.dbs);
+    let largest = all()
+        .flat_map(|g| g.iter())
+        .fold(F::zero(), |m, &v| m.max(v.abs()));
+    if largest == F::zero() {
+        return F::zero();
+    }
+    let sum = all().flat_map(|g| g.iter()).fold(F::zero(), |s, &v| {
+        let r = v / largest;
+        s + r * r
+    });
+    largest * sum.sqrt()
 }
 
 /// The number of cores, or 1 if it cannot be told.

@@ -81,7 +81,14 @@ fn backprop_matches_finite_differences_for_every_activation_depth_and_loss() {
                 };
                 let net = network(sizes, |i| activation(first_act + i), loss, &mut rng);
                 let x = random(sizes[0], batch, &mut rng);
-                let values = random(outs, batch, &mut rng).mapv(f64::abs);
+                let mut values = random(outs, batch, &mut rng).mapv(f64::abs);
+                if loss_kind >= 2 {
+                    // Cross-entropy takes probability distributions.
+                    for mut column in values.columns_mut() {
+                        let total = column.sum();
+                        column /= total;
+                    }
+                }
                 let classes: Vec<usize> = (0..batch).map(|_| rng.random_range(0..outs)).collect();
                 let target = if loss_kind % 2 == 0 {
                     Target::Classes(&classes)

@@ -1,0 +1,289 @@
+//! Regression tests of issue 8's bugs: results that are not finite, and targets that make
+//! no sense, are errors that say where, never silent numbers.
+//!
+//! - clipping with finite gradients whose squares overflow still takes the clipped step;
+//! - inference (`forward_pass`, `predict`, `predict_probabilities`, `evaluate`, `loss`,
+//!   `backprop`) reports a non-finite output naming the layer;
+//! - cross-entropy refuses value targets that are not probability distributions.
+
+use approx::assert_relative_eq;
+use ndarray::{array, Array2};
+use nn_core::{Error, Loss, Target};
+use nn_layers::{Dense, Identity, Sigmoid};
+use nn_loss::{CrossEntropy, Mse};
+use nn_train::{FitOptions, NeuralNetwork, Samples};
+use rand::{rngs::StdRng, SeedableRng};
+use std::ops::ControlFlow;
+
+/// One identity layer `1 → 1` with weight `w` and bias `b`, MSE, plain SGD at `rate`.
+fn scalar_net(w: f64, b: f64, rate: f64) -> NeuralNetwork<f64> {
+    let layer = Dense::from_parameters(array![[w]], array![[b]], Box::new(Identity)).unwrap();
+    NeuralNetwork::new(vec![layer], Mse, rate).unwrap()
+}
+
+fn parameters(net: &NeuralNetwork<f64>) -> Vec<(Array2<f64>, Array2<f64>)> {
+    net.layers()
+        .iter()
+        .map(|l| (l.weights().to_owned(), l.bias().to_owned()))
+        .collect()
+}
+
+#[test]
+fn clipping_takes_the_clipped_step_when_squared_gradients_overflow() {
+    // y = w·x + b = 1e-200·1e200 + 0.5 = 1.5 against t = 0: dL/dy = 2·1.5 = 3, so
+    // dW = 3·x = 3e200 (its square overflows f64) and db = 3. The norm is
+    // sqrt(dW² + db²) = 3e200·sqrt(1 + 1e-400), i.e. 3e200 in f64: clipped to 1, the step
+    // moves W by -rate·dW/norm = -rate and b by -rate·db/norm = -rate·1e-200.
+    let (w, b, x, rate) = (1e-200, 0.5, 1e200, 0.25);
+    let mut net = scalar_net(w, b, rate);
+    net.set_max_gradient_norm(Some(1.0)).unwrap();
+    let target = array![[0.0]];
+    let loss = net
+        .train(array![[x]].view(), Target::Values(target.view()))
+        .unwrap();
+    assert_relative_eq!(loss, 2.25, max_relative = 1e-15);
+    assert_eq!(net.steps(), 1);
+    let (dw, db) = (3.0 * x, 3.0);
+    let norm = dw * (1.0 + (db / dw) * (db / dw)).sqrt();
+    let after = &parameters(&net)[0];
+    assert_relative_eq!(after.0[(0, 0)], w - rate * dw / norm, max_relative = 1e-12);
+    assert_relative_eq!(after.1[(0, 0)], b - rate * db / norm, max_relative = 1e-12);
+    assert!(after.0[(0, 0)] != w, "the step must move the weight");
+}
+
+#[test]
+fn clipping_in_f32_past_the_overflow_of_squares() {
+    // f32 squares overflow past 1.8e19. y = 1e-19·2e19 + 1e-19·1.5e19 = 3.5 against 0:
+    // dL/dy = 7, dW = (1.4e20, 1.05e20), db = 7, and the norm is 7·sqrt(2e19² + 1.5e19² + 1)
+    // = 1.75e20. Clipped to 2 at rate 0.5, W moves by -(0.8, 0.6) and b by -8e-20.
+    let layer = Dense::from_parameters(
+        array![[1e-19f32, 1e-19]],
+        array![[0.0f32]],
+        Box::new(Identity),
+    )
+    .unwrap();
+    let mut net = NeuralNetwork::new(vec![layer], Mse, 0.5f32).unwrap();
+    net.set_max_gradient_norm(Some(2.0)).unwrap();
+    let x = array![[2e19f32], [1.5e19]];
+    let t = array![[0.0f32]];
+    net.train(x.view(), Target::Values(t.view())).unwrap();
+    let layer = &net.layers()[0];
+    let (w, b) = (layer.weights(), layer.bias());
+    assert_relative_eq!(w[(0, 0)], 1e-19 - 0.8, max_relative = 1e-5);
+    assert_relative_eq!(w[(0, 1)], 1e-19 - 0.6, max_relative = 1e-5);
+    assert_relative_eq!(b[(0, 0)], -8e-20, max_relative = 1e-4);
+}
+
+#[test]
+fn a_clipping_scale_that_underflows_is_an_error_not_a_zero_step() {
+    // y = 1e-100·1e100 = 1 against 0: dW = 2·1e100 against a limit of 1e-300, so the
+    // scale 5e-401 is 0 in f64, which would make a step that moves nothing.
+    let mut net = scalar_net(1e-100, 0.0, 0.1);
+    net.set_max_gradient_norm(Some(1e-300)).unwrap();
+    let before = parameters(&net);
+    let target = array![[0.0]];
+    let err = net
+        .train(array![[1e100]].view(), Target::Values(target.view()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidHyperparameter {
+                name: "max_gradient_norm",
+                value: 1e-300,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(parameters(&net), before);
+    assert_eq!(net.steps(), 0);
+    // Without the limit, the same step is taken.
+    net.set_max_gradient_norm(None).unwrap();
+    net.train(array![[1e100]].view(), Target::Values(target.view()))
+        .unwrap();
+    assert_eq!(net.steps(), 1);
+}
+
+/// Two layers: `1 → 2` identity with weights `w0`, then `2 → 2` identity with weights `w1`.
+fn two_layers(w0: f64, w1: f64) -> NeuralNetwork<f64> {
+    let first = Dense::from_parameters(
+        array![[w0], [1.0]],
+        array![[0.0], [0.0]],
+        Box::new(Identity),
+    );
+    let second = Dense::from_parameters(
+        array![[w1, 0.0], [0.0, 1.0]],
+        array![[0.0], [0.0]],
+        Box::new(Identity),
+    );
+    NeuralNetwork::new(vec![first.unwrap(), second.unwrap()], CrossEntropy, 0.1).unwrap()
+}
+
+#[test]
+fn inference_names_the_layer_whose_output_overflows() {
+    // The issue's case: finite weights of 1e308 and an input of 10.
+    for (net, layer, what) in [
+        (two_layers(1e308, 1.0), 0, "first layer"),
+        (two_layers(1e300, 1e300), 1, "second layer"),
+    ] {
+        let x = array![[10.0]];
+        let expect = |r: Result<_, Error>| match r {
+            Err(Error::NonFiniteOutput {
+                layer: l,
+                row: 0,
+                column: 0,
+                value,
+            }) => {
+                assert_eq!(l, layer, "{what}");
+                assert_eq!(value, f64::INFINITY, "{what}");
+            }
+            other => panic!("{what}: expected NonFiniteOutput, got {other:?}"),
+        };
+        expect(net.forward_pass(x.view()).map(drop));
+        expect(net.predict(x.view()).map(drop));
+        expect(net.predict_probabilities(x.view()).map(drop));
+        expect(net.backprop(x.view(), Target::Classes(&[0])).map(drop));
+        let data = Samples::new(x.view(), Target::Classes(&[0])).unwrap();
+        expect(net.evaluate(data, 1).map(drop));
+        // A batch, the non-finite sample in its third column.
+        let xs = array![[0.0, 0.0, 10.0, 0.0]];
+        match net.forward_pass(xs.view()) {
+            Err(Error::NonFiniteOutput {
+                layer: l,
+                column: 2,
+                ..
+            }) => assert_eq!(l, layer),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn turning_the_check_off_returns_the_raw_values() {
+    let mut net = two_layers(1e308, 1.0);
+    net.set_check_finite(false);
+    let out = net.forward_pass(array![[10.0]].view()).unwrap();
+    assert_eq!(out[(0, 0)], f64::INFINITY);
+}
+
+#[test]
+fn a_loss_that_overflows_on_finite_values_is_an_error() {
+    // MSE of an output of 1e200 against 0 is 1e400: infinite in f64.
+    let net = scalar_net(1e100, 0.0, 0.1);
+    let zero = array![[0.0]];
+    let x = array![[1e100]];
+    let out = net.forward_pass(x.view()).unwrap();
+    assert_eq!(out[(0, 0)], 1e200);
+    assert!(matches!(
+        net.loss(out.view(), Target::Values(zero.view())),
+        Err(Error::NonFiniteLoss { value }) if value == f64::INFINITY
+    ));
+    let data = Samples::new(x.view(), Target::Values(zero.view())).unwrap();
+    assert!(matches!(
+        net.evaluate(data, 1),
+        Err(Error::NonFiniteLoss { .. })
+    ));
+    assert!(matches!(
+        net.backprop(x.view(), Target::Values(zero.view())),
+        Err(Error::NonFiniteLoss { .. })
+    ));
+    // Non-finite values handed to `loss` are the caller's input.
+    let bad = array![[f64::NAN]];
+    assert!(matches!(
+        net.loss(bad.view(), Target::Values(zero.view())),
+        Err(Error::NonFiniteInput { .. })
+    ));
+}
+
+#[test]
+fn backprop_names_a_gradient_that_overflows() {
+    // The output and the loss are finite, the weight gradient dW = dL/dy·x is not.
+    let net = scalar_net(1e-300, 0.0, 0.1);
+    let x = array![[1e300]];
+    let zero = array![[-1e150]];
+    // y = 1, dL/dy = 2(1 + 1e150) ≈ 2e150, dW = 2e150·1e300 = inf.
+    match net.backprop(x.view(), Target::Values(zero.view())) {
+        Err(Error::Diverged { what, value, .. }) => {
+            assert_eq!(what, "the weight gradient of layer 0");
+            assert_eq!(value, f64::INFINITY);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn cross_entropy_refuses_targets_that_are_not_distributions() {
+    let logits = array![[1.0, 0.0], [0.0, 2.0]];
+    let cases = [
+        // The issue's case: every entry -5 gave a loss of -6.99.
+        (array![[-5.0, -5.0], [-5.0, -5.0]], 0, "row 0 is -5"),
+        (array![[0.5, 1.0], [0.5, 0.5]], 1, "sums to 1.5"),
+        (array![[0.25, 0.0], [0.25, 1.0]], 0, "sums to 0.5"),
+        (array![[1.0, 1.5], [0.0, -0.5]], 1, "row 1 is -0.5"),
+    ];
+    for (t, column, reason) in cases {
+        for result in [
+            CrossEntropy.loss(logits.view(), Target::Values(t.view())),
+            CrossEntropy
+                .dloss(logits.view(), Target::Values(t.view()))
+                .map(|_| 0.0),
+        ] {
+            match result {
+                Err(Error::InvalidTarget {
+                    column: c,
+                    reason: r,
+                }) => {
+                    assert_eq!(c, column, "{t}");
+                    assert!(r.contains(reason), "{r} should say {reason}");
+                }
+                other => panic!("{t}: {other:?}"),
+            }
+        }
+    }
+    // MSE takes any finite values.
+    let t = array![[-5.0, -5.0], [-5.0, -5.0]];
+    assert!(Mse.loss(logits.view(), Target::Values(t.view())).is_ok());
+    // Distributions with rounding (a softmax in f32) pass.
+    let p = array![[0.1f32, 1.0 / 3.0], [0.2, 1.0 / 3.0], [0.7, 1.0 / 3.0]];
+    let v = Array2::<f32>::zeros((3, 2));
+    assert!(CrossEntropy
+        .loss(v.view(), Target::Values(p.view()))
+        .is_ok());
+    // Off by 1e-3 in f32 is not rounding.
+    let p = array![[0.1f32], [0.2], [0.701]];
+    let v = Array2::<f32>::zeros((3, 1));
+    assert!(matches!(
+        CrossEntropy.loss(v.view(), Target::Values(p.view())),
+        Err(Error::InvalidTarget { column: 0, .. })
+    ));
+}
+
+#[test]
+fn training_refuses_impossible_cross_entropy_targets_before_any_step() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let layer = Dense::new(2, 2, Sigmoid, nn_core::Init::XavierNormal, &mut rng).unwrap();
+    let mut net = NeuralNetwork::new(vec![layer], CrossEntropy, 0.1).unwrap();
+    let before = parameters(&net);
+    let x = array![[0.5, 1.0, -1.0], [0.0, 2.0, 1.0]];
+    let t = array![[1.0, 0.0, 0.3], [0.0, 1.0, 0.3]];
+    // One sample (the per-sample path): the third column alone, so its column 0.
+    let one = net.train(
+        x.slice(ndarray::s![.., 2..]),
+        Target::Values(t.slice(ndarray::s![.., 2..])),
+    );
+    assert!(matches!(one, Err(Error::InvalidTarget { column: 0, .. })));
+    let batch = net.train(x.view(), Target::Values(t.view()));
+    assert!(matches!(batch, Err(Error::InvalidTarget { column: 2, .. })));
+    let data = Samples::new(x.view(), Target::Values(t.view())).unwrap();
+    let mut rng = StdRng::seed_from_u64(0);
+    let result = net.fit(data, None, &FitOptions::default(), &mut rng, |_| {
+        ControlFlow::Continue(())
+    });
+    assert!(matches!(
+        result,
+        Err(Error::InvalidTarget { column: 2, .. })
+    ));
+    assert_eq!(parameters(&net), before);
+    assert_eq!(net.steps(), 0);
+}
