@@ -106,6 +106,18 @@ impl<F: Float> Adam<F> {
     }
 }
 
+impl<F: Float> Adam<F> {
+    /// `(λ₂, shrink)`: the L2 decay added to the gradient (Adam) and the factor `θ` is
+    /// multiplied by before the step (AdamW's `1 - lr·λ`); one of them is neutral.
+    fn decays(&self) -> (F, F) {
+        if self.decoupled {
+            (F::zero(), F::one() - self.learning_rate * self.weight_decay)
+        } else {
+            (self.weight_decay, F::one())
+        }
+    }
+}
+
 impl<F: Float> Optimizer<F> for Adam<F> {
     fn name(&self) -> String {
         let kind = if self.decoupled { "adamw" } else { "adam" };
@@ -133,6 +145,30 @@ impl<F: Float> Optimizer<F> for Adam<F> {
         2
     }
 
+    /// With `g ≤ gradient_scale·|g| + λ·|θ|` (Adam's L2 decay; AdamW's is in the shrink):
+    /// `|m'| ≤ β₁·|m| + (1-β₁)·g`, `|v'| ≤ β₂·|v| + (1-β₂)·g²`, and since `√v̂ + ε ≥ ε`,
+    /// `|θ'| ≤ |θ|·|1 - lr·λ| + lr·|m'|/((1-β₁ᵗ)·ε)`. Loose (the true step is near `lr`),
+    /// but far below the float maximum for any sane run, which is all it must prove.
+    fn bound_after_step(
+        &self,
+        parameter: F,
+        gradient: F,
+        state: &mut [F],
+        step: u64,
+        gradient_scale: F,
+    ) -> Option<F> {
+        let [m, v] = state else { return None };
+        let one = F::one();
+        let (b1, b2) = (self.beta1, self.beta2);
+        let t = step.min(i32::MAX as u64) as i32;
+        let step_size = self.learning_rate / (one - b1.powi(t));
+        let (l2, shrink) = self.decays();
+        let g = gradient * gradient_scale + l2 * parameter;
+        *m = b1 * *m + (one - b1) * g;
+        *v = b2 * *v + (one - b2) * g * g;
+        Some(parameter * shrink.abs() + step_size * *m / self.epsilon)
+    }
+
     fn step(
         &self,
         parameter: ArrayViewMut2<'_, F>,
@@ -153,11 +189,7 @@ impl<F: Float> Optimizer<F> for Adam<F> {
         let (c1, c2) = (one - b1.powi(t), one - b2.powi(t));
         let step_size = self.learning_rate / c1;
         let inv_sqrt_c2 = one / c2.sqrt();
-        let (l2, shrink) = if self.decoupled {
-            (F::zero(), one - self.learning_rate * self.weight_decay)
-        } else {
-            (self.weight_decay, one)
-        };
+        let (l2, shrink) = self.decays();
         let (m, v) = (m.view_mut(), v.view_mut());
         zip4(parameter, gradient, m, v, |p, g, m, v| {
             let g = g * gradient_scale + l2 * *p;

@@ -298,6 +298,14 @@ impl<F: Float> Workspace<F> {
     /// in the forward pass, and a non-finite loss or gradient leaves the parameters as
     /// they were: the returned error names what was not finite.
     ///
+    /// With `parameter_bound = Some(P)` (the finiteness check on, `P ≥ max |θ|`), the
+    /// input and every update are checked: the update of `W_i` is `learning_rate·delta_i·x_iᵀ`,
+    /// each of whose entries is at most `learning_rate·max|delta_i|·max|x_i|`, so every
+    /// parameter stays below `P + increment` with `increment` the largest such bound
+    /// (the bias's is `learning_rate·max|delta_i|`). When that is not provably below half
+    /// the float maximum, it returns [`SampleFailure::MayOverflow`] without updating.
+    /// Returns the loss and `increment` (0 without a bound).
+    ///
     /// The workspace must be sized for `batch = 1` without the input gradient.
     pub(crate) fn train_sample_sgd(
         &mut self,
@@ -306,10 +314,10 @@ impl<F: Float> Workspace<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         learning_rate: F,
-        check_gradients: bool,
-    ) -> Result<F, SampleFailure<F>> {
+        parameter_bound: Option<F>,
+    ) -> Result<(F, F), SampleFailure<F>> {
         if let Some(x) = x.as_slice() {
-            return self.train_slice_sgd(layers, loss, x, target, learning_rate, check_gradients);
+            return self.train_slice_sgd(layers, loss, x, target, learning_rate, parameter_bound);
         }
         // A strided column is copied into the input buffer, taken out of the workspace
         // while the other buffers are written.
@@ -320,7 +328,7 @@ impl<F: Float> Workspace<F> {
             slice(&input),
             target,
             learning_rate,
-            check_gradients,
+            parameter_bound,
         );
         self.input = input;
         result
@@ -334,10 +342,10 @@ impl<F: Float> Workspace<F> {
         x: &[F],
         target: Target<'_, F>,
         learning_rate: F,
-        check_gradients: bool,
-    ) -> Result<F, SampleFailure<F>> {
+        parameter_bound: Option<F>,
+    ) -> Result<(F, F), SampleFailure<F>> {
         let n = layers.len();
-        let x_max = if check_gradients {
+        let x_max = if parameter_bound.is_some() {
             let m = kernels::max_abs(x);
             if !m.is_finite() {
                 return Err(SampleFailure::Input);
@@ -361,7 +369,8 @@ impl<F: Float> Workspace<F> {
         }
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
         self.deltas_sample(layers);
-        if check_gradients {
+        let mut increment = F::zero();
+        if let Some(parameter_bound) = parameter_bound {
             // The update of W_i is `-learning_rate·delta_i·x_iᵀ`: every entry is finite
             // when `learning_rate·max|delta_i|·max|x_i|` is, which costs one pass over
             // each (short) delta and input instead of one over each weight matrix.
@@ -371,13 +380,19 @@ impl<F: Float> Workspace<F> {
                 } else {
                     kernels::max_abs(slice(&self.outputs[i - 1]))
                 };
-                let bound = learning_rate * kernels::max_abs(slice(&self.deltas[i])) * input_max;
+                let delta_max = kernels::max_abs(slice(&self.deltas[i]));
+                let bound = learning_rate * delta_max * input_max;
                 if !bound.is_finite() {
                     return Err(SampleFailure::NonFinite {
                         what: format!("the weight gradient of layer {i}"),
                         value: bound,
                     });
                 }
+                increment = increment.max(bound).max(learning_rate * delta_max);
+            }
+            // Both terms are finite and non-negative: their sum is a number, maybe +inf.
+            if parameter_bound + increment > F::max_value() / F::from_f64(2.0) {
+                return Err(SampleFailure::MayOverflow);
             }
         }
         for (i, layer) in layers.iter_mut().enumerate() {
@@ -389,7 +404,7 @@ impl<F: Float> Workspace<F> {
             layer.sgd_update_sample(input, slice(&self.deltas[i]), learning_rate);
         }
         self.gradients.loss = value;
-        Ok(value)
+        Ok((value, increment))
     }
 }
 
@@ -397,6 +412,8 @@ impl<F: Float> Workspace<F> {
 pub(crate) enum SampleFailure<F> {
     /// The input holds NaN or an infinity (the caller locates it).
     Input,
+    /// The update could not be proven to keep every parameter finite.
+    MayOverflow,
     /// A loss or gradient is not finite.
     NonFinite {
         /// What, e.g. "the loss".

@@ -69,6 +69,7 @@
 
 mod adam;
 mod backprop;
+mod bounds;
 mod fit;
 mod metrics;
 pub mod model_file;

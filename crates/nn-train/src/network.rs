@@ -1,10 +1,11 @@
 //! [`NeuralNetwork`]: layers, a loss and a learning rate, trained one step at a time.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{tensor, Error, Float, Loss, Result, Target};
+use nn_core::{kernels, tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
 use crate::backprop::{share, Buffers, Gradients, SampleFailure, Workspace};
+use crate::bounds::MagnitudeBounds;
 use crate::metrics::count_correct;
 use crate::optimizer::{check_range, Optimizer};
 use crate::sgd::Sgd;
@@ -59,6 +60,9 @@ pub struct NeuralNetwork<F: Float> {
     buffers: Vec<Buffers<F>>,
     /// Into how many shares the last training step was split.
     last_parts: usize,
+    /// Running bounds of the parameters' and states' magnitudes, with which the
+    /// finiteness check proves that an update cannot overflow.
+    bounds: MagnitudeBounds<F>,
 }
 
 impl<F: Float> NeuralNetwork<F> {
@@ -108,6 +112,7 @@ impl<F: Float> NeuralNetwork<F> {
             threads: default_threads(),
             buffers: vec![Buffers::default()],
             last_parts: 1,
+            bounds: MagnitudeBounds::default(),
         })
     }
 
@@ -122,6 +127,7 @@ impl<F: Float> NeuralNetwork<F> {
         self.optimizer = optimizer;
         self.optimizer_state.clear();
         self.optimizer_steps = 0;
+        self.bounds.forget();
     }
 
     /// The optimizer.
@@ -203,6 +209,8 @@ impl<F: Float> NeuralNetwork<F> {
         &mut self,
         index: usize,
     ) -> Option<(ndarray::ArrayViewMut2<'_, F>, ndarray::ArrayViewMut2<'_, F>)> {
+        // Whatever the caller writes, the running bounds no longer hold.
+        self.bounds.forget();
         self.layers.get_mut(index).map(Dense::parameters_mut)
     }
 
@@ -356,47 +364,29 @@ impl<F: Float> NeuralNetwork<F> {
             scan_input && fused_rate.is_none() && self.check_finite,
         )?;
         if let Some(rate) = fused_rate {
-            let workspace = self.buffers[0].for_batch(&self.layers, 1);
-            let loss = workspace
-                .train_sample_sgd(
-                    &mut self.layers,
-                    self.loss.as_ref(),
-                    x,
-                    target,
-                    rate,
-                    self.check_finite,
-                )
-                .map_err(|failure| match failure {
-                    SampleFailure::Input => tensor::check_finite("input", x)
-                        .expect_err("max_abs found a non-finite input"),
-                    SampleFailure::NonFinite { what, value } => Error::Diverged {
-                        step: self.steps,
-                        what,
-                        value: value.as_f64(),
-                    },
-                })?;
-            self.last_parts = 1;
-            self.optimizer_steps += 1;
-            self.steps += 1;
-            return Ok(loss);
+            if let Some(loss) = self.train_sample_fused(x, target, rate)? {
+                return Ok(loss);
+            }
+            // The update could not be proven finite: take the general path, which
+            // checks it.
         }
         let loss = self.backprop_shares(x, target);
-        let diverged = |what: String, value: F| Error::Diverged {
-            step: self.steps,
-            what,
-            value: value.as_f64(),
-        };
         if !loss.is_finite() {
-            return Err(diverged("the loss".into(), loss));
+            return Err(Error::Diverged {
+                step: self.steps,
+                what: "the loss".into(),
+                value: loss.as_f64(),
+            });
         }
-        let workspace = self.buffers[0].current();
-        let gradients = &workspace.gradients;
-        if self.check_finite {
-            self.check_gradients(gradients)?;
-        }
+        let gradients = &self.buffers[0].current().gradients;
+        let gradient_max = if self.check_finite {
+            Some(self.check_gradients(gradients)?)
+        } else {
+            None
+        };
         let scale = match self.max_gradient_norm {
             Some(max_norm) => {
-                let norm = global_norm(gradients);
+                let norm = global_norm(gradients, gradient_max);
                 if norm > max_norm {
                     let scale = max_norm / norm;
                     // Only a limit below the smallest float times the norm gets here (e.g.
@@ -416,27 +406,163 @@ impl<F: Float> NeuralNetwork<F> {
             }
             None => F::one(),
         };
-        if self.optimizer_state.is_empty() {
-            let buffers = self.optimizer.state_buffers();
-            self.optimizer_state = self
-                .layers
-                .iter()
-                .flat_map(|l| [(l.outs(), l.ins()), (l.outs(), 1)])
-                .map(|shape| (0..buffers).map(|_| Array2::zeros(shape)).collect())
-                .collect();
+        self.allocate_optimizer_state();
+        let t = self.optimizer_steps + 1;
+        match gradient_max {
+            Some(g) if !self.update_is_bounded(g, scale, t) => self.checked_update(scale, t)?,
+            _ => self.update(scale, t),
         }
+        self.optimizer_steps = t;
+        self.steps += 1;
+        Ok(loss)
+    }
+
+    /// The fused one-sample SGD step (see [`Workspace::train_sample_sgd`]); `Ok(None)`
+    /// when, with the finiteness check on, the magnitude bounds cannot prove that its
+    /// update stays finite, in which case nothing was changed.
+    fn train_sample_fused(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        rate: F,
+    ) -> Result<Option<F>> {
+        let parameter_bound = if self.check_finite {
+            if !self.bounds.is_known() {
+                self.bounds.measure(&self.layers, &self.optimizer_state);
+            }
+            Some(self.bounds.parameters())
+        } else {
+            None
+        };
+        let workspace = self.buffers[0].for_batch(&self.layers, 1);
+        let result = workspace.train_sample_sgd(
+            &mut self.layers,
+            self.loss.as_ref(),
+            x,
+            target,
+            rate,
+            parameter_bound,
+        );
+        let (loss, increment) = match result {
+            Ok(done) => done,
+            Err(SampleFailure::MayOverflow) => return Ok(None),
+            Err(SampleFailure::Input) => {
+                return Err(
+                    tensor::check_finite("input", x).expect_err("max_abs found a non-finite input")
+                )
+            }
+            Err(SampleFailure::NonFinite { what, value }) => {
+                return Err(Error::Diverged {
+                    step: self.steps,
+                    what,
+                    value: value.as_f64(),
+                })
+            }
+        };
+        if self.check_finite {
+            self.bounds.grow(increment);
+        }
+        self.last_parts = 1;
         self.optimizer_steps += 1;
+        self.steps += 1;
+        Ok(Some(loss))
+    }
+
+    /// Allocates the optimizer's state (zeros) at the first step after it was set.
+    fn allocate_optimizer_state(&mut self) {
+        if !self.optimizer_state.is_empty() {
+            return;
+        }
+        let buffers = self.optimizer.state_buffers();
+        self.optimizer_state = self
+            .layers
+            .iter()
+            .flat_map(|l| [(l.outs(), l.ins()), (l.outs(), 1)])
+            .map(|shape| (0..buffers).map(|_| Array2::zeros(shape)).collect())
+            .collect();
+        self.bounds.forget();
+    }
+
+    /// Whether the magnitude bounds prove that an update from gradients bounded by
+    /// `gradient_max` leaves every parameter and state entry finite (advancing the bounds
+    /// past it); measures the bounds exactly first when the running ones are too loose.
+    fn update_is_bounded(&mut self, gradient_max: F, scale: F, step: u64) -> bool {
+        let optimizer = self.optimizer.as_ref();
+        if self.bounds.advance(optimizer, gradient_max, step, scale) {
+            return true;
+        }
+        self.bounds.measure(&self.layers, &self.optimizer_state);
+        self.bounds.advance(optimizer, gradient_max, step, scale)
+    }
+
+    /// The optimizer's update of every `W_i` and `b_i` from the gradients of the last
+    /// backward pass, scaled by `scale`; `step` is the optimizer's step count.
+    fn update(&mut self, scale: F, step: u64) {
+        let gradients = &self.buffers[0].current().gradients;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let (weights, bias) = layer.parameters_mut();
             let (w_state, b_state) = self.optimizer_state[2 * i..2 * i + 2].split_at_mut(1);
-            let t = self.optimizer_steps;
+            self.optimizer.step(
+                weights,
+                gradients.dws[i].view(),
+                &mut w_state[0],
+                step,
+                scale,
+            );
             self.optimizer
-                .step(weights, gradients.dws[i].view(), &mut w_state[0], t, scale);
-            self.optimizer
-                .step(bias, gradients.dbs[i].view(), &mut b_state[0], t, scale);
+                .step(bias, gradients.dbs[i].view(), &mut b_state[0], step, scale);
         }
-        self.steps += 1;
-        Ok(loss)
+    }
+
+    /// [`NeuralNetwork::update`] for when no bound proves it finite: the parameters and
+    /// states are copied first, the result checked, and restored if an entry overflowed.
+    ///
+    /// # Errors
+    /// [`Error::Diverged`] naming the first parameter or state, by layer, that the update
+    /// made non-finite; nothing is changed then.
+    fn checked_update(&mut self, scale: F, step: u64) -> Result<()> {
+        let parameters: Vec<_> = (self.layers.iter())
+            .map(|l| (l.weights().to_owned(), l.bias().to_owned()))
+            .collect();
+        let states = self.optimizer_state.clone();
+        self.update(scale, step);
+        let Some((what, value)) = self.first_non_finite_parameter() else {
+            self.bounds.measure(&self.layers, &self.optimizer_state);
+            return Ok(());
+        };
+        for (layer, (w, b)) in self.layers.iter_mut().zip(parameters) {
+            let (mut weights, mut bias) = layer.parameters_mut();
+            weights.assign(&w);
+            bias.assign(&b);
+        }
+        self.optimizer_state = states;
+        Err(Error::Diverged {
+            step: self.steps,
+            what,
+            value: value.as_f64(),
+        })
+    }
+
+    /// The first parameter or optimizer state entry, by layer, that is not finite.
+    fn first_non_finite_parameter(&self) -> Option<(String, F)> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let states = &self.optimizer_state[2 * i..2 * i + 2];
+            for (kind, parameter, state) in [
+                ("weight", layer.weights(), &states[0]),
+                ("bias", layer.bias(), &states[1]),
+            ] {
+                if let Some((_, _, v)) = tensor::first_non_finite(parameter) {
+                    return Some((format!("a {kind} of layer {i} after the update"), v));
+                }
+                for s in state {
+                    if let Some((_, _, v)) = tensor::first_non_finite(s.view()) {
+                        let what = format!("the optimizer state of a {kind} of layer {i}");
+                        return Some((what, v));
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Forward and backward passes of a batch, leaving the gradients of the mean loss in
@@ -527,21 +653,27 @@ impl<F: Float> NeuralNetwork<F> {
             .sum()
     }
 
-    /// [`Error::Diverged`] naming the first gradient, from the last layer back (the order
-    /// of the backward pass), that holds NaN or an infinity.
-    fn check_gradients(&self, gradients: &Gradients<F>) -> Result<()> {
+    /// The largest `|g|` over every gradient, or [`Error::Diverged`] naming the first
+    /// gradient, from the last layer back (the order of the backward pass), that holds NaN
+    /// or an infinity. One vectorised pass that both bounds and checks.
+    fn check_gradients(&self, gradients: &Gradients<F>) -> Result<F> {
+        let mut largest = F::zero();
         for i in (0..self.layers.len()).rev() {
             for (kind, g) in [("weight", &gradients.dws[i]), ("bias", &gradients.dbs[i])] {
-                if let Some((_, _, v)) = tensor::first_non_finite(g.view()) {
+                let m = max_abs(g.view());
+                if !m.is_finite() {
+                    let (_, _, v) = tensor::first_non_finite(g.view())
+                        .expect("max_abs is not finite only for a non-finite entry");
                     return Err(Error::Diverged {
                         step: self.steps,
                         what: format!("the {kind} gradient of layer {i}"),
                         value: v.as_f64(),
                     });
                 }
+                largest = largest.max(m);
             }
         }
-        Ok(())
+        Ok(largest)
     }
 
     fn check_input(&self, x: ArrayView2<'_, F>) -> Result<()> {
@@ -573,14 +705,17 @@ impl<F: Float> NeuralNetwork<F> {
 }
 
 /// The global norm `‖g‖ = sqrt(Σ over every dW and db of g²)` of finite gradients, computed
-/// without overflow: with `m` the largest `|g|`, `‖g‖ = m·sqrt(Σ (g/m)²)`, where every
-/// `(g/m)²` is at most 1 (as BLAS's `nrm2` scales). Squaring directly would turn gradients
-/// of 1e200 (f64) or 1e20 (f32) into an infinite norm and the clipping scale into 0.
-fn global_norm<F: Float>(gradients: &Gradients<F>) -> F {
+/// without overflow: with `m` the largest `|g|` (`largest`, when the caller knows it),
+/// `‖g‖ = m·sqrt(Σ (g/m)²)`, where every `(g/m)²` is at most 1 (as BLAS's `nrm2` scales).
+/// Squaring directly would turn gradients of 1e200 (f64) or 1e20 (f32) into an infinite
+/// norm and the clipping scale into 0.
+fn global_norm<F: Float>(gradients: &Gradients<F>, largest: Option<F>) -> F {
     let all = || gradients.dws.iter().chain(&gradients.dbs);
-    let largest = all()
-        .flat_map(|g| g.iter())
-        .fold(F::zero(), |m, &v| m.max(v.abs()));
+    let largest = largest.unwrap_or_else(|| {
+        all()
+            .flat_map(|g| g.iter())
+            .fold(F::zero(), |m, &v| m.max(v.abs()))
+    });
     if largest == F::zero() {
         return F::zero();
     }
@@ -589,6 +724,20 @@ fn global_norm<F: Float>(gradients: &Gradients<F>) -> F {
         s + r * r
     });
     largest * sum.sqrt()
+}
+
+/// `max |a|` over a matrix, NaN if an entry is not finite (see [`kernels::max_abs`]).
+pub(crate) fn max_abs<F: Float>(a: ArrayView2<'_, F>) -> F {
+    match a.as_slice_memory_order() {
+        Some(values) => kernels::max_abs(values),
+        None => a.iter().fold(F::zero(), |m, &v| {
+            if v.is_finite() {
+                m.max(v.abs())
+            } else {
+                F::nan()
+            }
+        }),
+    }
 }
 
 /// The number of cores, or 1 if it cannot be told.

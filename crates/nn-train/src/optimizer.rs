@@ -53,6 +53,29 @@ pub trait Optimizer<F: Float>: fmt::Debug + Send + Sync {
         gradient_scale: F,
     );
 
+    /// Magnitude bounds after one step, which let training prove that an update cannot
+    /// overflow without a pass over the parameters.
+    ///
+    /// Given bounds before the step, valid for every entry of a parameter matrix:
+    /// `|θ| ≤ parameter`, `|g| ≤ gradient` (before `gradient_scale`) and
+    /// `|s_k| ≤ state[k]` for each state buffer `k`, it overwrites `state[k]` with a bound
+    /// of `|s_k|` after [`Optimizer::step`] with the same `step` and `gradient_scale`, and
+    /// returns a bound of `|θ|` after it. The bounds may be loose; an infinite or NaN one
+    /// means "no bound", and training then checks the step's result instead. The
+    /// default returns `None`: training copies the parameters and states before every
+    /// step and checks the result, which is always right but costs a pass over them.
+    fn bound_after_step(
+        &self,
+        parameter: F,
+        gradient: F,
+        state: &mut [F],
+        step: u64,
+        gradient_scale: F,
+    ) -> Option<F> {
+        let _ = (parameter, gradient, state, step, gradient_scale);
+        None
+    }
+
     /// `Some(learning_rate)` when a step is exactly `θ ← θ - learning_rate·g` with no state,
     /// so that the per-sample path may apply it to `W` as the rank-1 update
     /// `W -= learning_rate·delta·xᵀ` without forming the gradient matrix.

@@ -140,6 +140,29 @@ impl<F: Float> Optimizer<F> for Sgd<F> {
         }
     }
 
+    /// With `g ≤ gradient_scale·|g| + λ·|θ|`: plain `|θ'| ≤ |θ| + lr·g`; with momentum
+    /// `|v'| ≤ μ·|v| + g` and `|θ'| ≤ |θ| + lr·|v'|` (Nesterov: `lr·(g + μ·|v'|)`).
+    fn bound_after_step(
+        &self,
+        parameter: F,
+        gradient: F,
+        state: &mut [F],
+        _step: u64,
+        gradient_scale: F,
+    ) -> Option<F> {
+        let (lr, mu) = (self.learning_rate, self.momentum);
+        let g = gradient * gradient_scale + self.weight_decay * parameter;
+        match state {
+            [] => Some(parameter + lr * g),
+            [velocity] => {
+                *velocity = mu * *velocity + g;
+                let v = *velocity;
+                Some(parameter + lr * if self.nesterov { g + mu * v } else { v })
+            }
+            _ => None,
+        }
+    }
+
     fn plain_learning_rate(&self) -> Option<F> {
         (self.momentum == F::zero() && self.weight_decay == F::zero()).then_some(self.learning_rate)
     }

@@ -287,3 +287,137 @@ fn training_refuses_impossible_cross_entropy_targets_before_any_step() {
     assert_eq!(parameters(&net), before);
     assert_eq!(net.steps(), 0);
 }
+
+#[test]
+fn adam_second_moment_that_overflows_is_an_error_not_a_frozen_step() {
+    // f32: y = 1e-21·1e21 = 1 against 0 gives a loss of 1 and dW = 2·1e21, finite; but
+    // Adam's v = (1-β₂)·dW·dW = 1e-3·2e21·2e21 = 4e39 overflows. Applied, the update would
+    // be m̂/√inf = 0: a step that silently moves nothing, with v infinite for good.
+    let layer =
+        Dense::from_parameters(array![[1e-21f32]], array![[0.0f32]], Box::new(Identity)).unwrap();
+    let mut net = NeuralNetwork::new(vec![layer], Mse, 0.1f32).unwrap();
+    net.set_optimizer(nn_train::Adam::new(1e-3f32).unwrap());
+    let t = array![[0.0f32]];
+    let x = array![[1e21f32]];
+    let err = net.train(x.view(), Target::Values(t.view())).unwrap_err();
+    match err {
+        Error::Diverged {
+            step: 0,
+            what,
+            value,
+        } => {
+            assert_eq!(
+                what, "the optimizer state of a weight of layer 0",
+                "{value}"
+            );
+            assert_eq!(value, f64::INFINITY);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(net.layers()[0].weights()[(0, 0)], 1e-21);
+    assert_eq!(net.steps(), 0);
+    // The state was restored too: a sane step afterwards is Adam's first step, which
+    // moves every parameter by the learning rate (m̂/√v̂ = ±1).
+    let (x, t) = (array![[1.0f32]], array![[-1.0f32]]);
+    net.train(x.view(), Target::Values(t.view())).unwrap();
+    assert_relative_eq!(
+        net.layers()[0].weights()[(0, 0)],
+        1e-21 - 1e-3,
+        max_relative = 1e-4
+    );
+    assert_relative_eq!(net.layers()[0].bias()[(0, 0)], -1e-3, max_relative = 1e-4);
+}
+
+#[test]
+fn an_overflowing_update_is_refused_on_every_path_and_leaves_everything_as_it_was() {
+    // W_0 = 1.5e308 at rate 1e308 with dW_0 near -1 (class 0 is not the arg-max): W - lr·dW
+    // overflows, clipped to a norm of 1 (dW_0 = -1/√2) or not. Through the fused one-sample path (plain SGD), the general path
+    // (momentum; a batch) and with clipping.
+    for (batch, momentum, clip) in [
+        (1, false, false),
+        (2, false, false),
+        (1, true, false),
+        (3, true, true),
+    ] {
+        let layer = Dense::from_parameters(
+            array![[1.5e308f64], [1.6e308]],
+            array![[0.0], [0.0]],
+            Box::new(Identity),
+        )
+        .unwrap();
+        let mut net = NeuralNetwork::new(vec![layer], CrossEntropy, 1e308).unwrap();
+        if momentum {
+            net.set_optimizer(
+                nn_train::Sgd::new(1e308)
+                    .unwrap()
+                    .with_momentum(0.5)
+                    .unwrap(),
+            );
+        }
+        if clip {
+            net.set_max_gradient_norm(Some(1.0)).unwrap();
+        }
+        let before = parameters(&net);
+        let x = Array2::from_elem((1, batch), 1.0);
+        let result = net.train(x.view(), Target::Classes(&vec![0; batch]));
+        match result {
+            Err(Error::Diverged { step: 0, what, .. }) => {
+                assert_eq!(what, "a weight of layer 0 after the update", "{batch}")
+            }
+            other => panic!("batch {batch}, momentum {momentum}: {other:?}"),
+        }
+        assert_eq!(parameters(&net), before);
+        assert_eq!(net.steps(), 0);
+    }
+}
+
+#[test]
+fn a_custom_optimizer_without_bounds_is_checked_every_step() {
+    /// Doubles every parameter: overflows after enough steps, with finite gradients.
+    #[derive(Clone, Debug)]
+    struct Doubling;
+    impl nn_train::Optimizer<f64> for Doubling {
+        fn name(&self) -> String {
+            "doubling".into()
+        }
+        fn clone_box(&self) -> Box<dyn nn_train::Optimizer<f64>> {
+            Box::new(self.clone())
+        }
+        fn learning_rate(&self) -> f64 {
+            1.0
+        }
+        fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
+            Ok(())
+        }
+        fn state_buffers(&self) -> usize {
+            0
+        }
+        fn step(
+            &self,
+            mut parameter: ndarray::ArrayViewMut2<'_, f64>,
+            _: ndarray::ArrayView2<'_, f64>,
+            _: &mut [Array2<f64>],
+            _: u64,
+            _: f64,
+        ) {
+            parameter.mapv_inplace(|p| p * 2.0);
+        }
+    }
+    let mut net = scalar_net(1e300, 1.0, 0.1);
+    net.set_optimizer(Doubling);
+    // y = 1e300·1e-300 + b: small, so the loss and gradients stay finite while W doubles.
+    let x = array![[1e-300]];
+    let t = array![[0.0]];
+    let mut steps = 0;
+    let err = loop {
+        match net.train(x.view(), Target::Values(t.view())) {
+            Ok(_) => steps += 1,
+            Err(e) => break e,
+        }
+        assert!(steps < 100, "W = {}", net.layers()[0].weights()[(0, 0)]);
+    };
+    // 1e300·2^k overflows f64 (1.8e308) at k = 28.
+    assert_eq!(steps, 27);
+    assert!(matches!(err, Error::Diverged { step: 27, .. }), "{err}");
+    assert!(net.layers()[0].weights()[(0, 0)].is_finite());
+}
