@@ -86,6 +86,12 @@ fn axpy_impl<F: Float>(alpha: F, x: &[F], y: &mut [F]) {
 /// `y[i] = b[i] + W[i,:]·x` for every row of a contiguous row-major `W`.
 #[inline(always)]
 fn gemv_bias_impl<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
+    if cols == 0 {
+        // No column: each row's product is the empty sum (and rows cannot be cut into
+        // chunks of zero columns).
+        y.copy_from_slice(b);
+        return;
+    }
     for ((row, y), &b) in w.chunks_exact(cols).zip(y.iter_mut()).zip(b) {
         *y = b + dot_impl::<F>(row, x);
     }
@@ -95,6 +101,9 @@ fn gemv_bias_impl<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F])
 #[inline(always)]
 fn gemv_t_impl<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
     out.iter_mut().for_each(|o| *o = F::zero());
+    if cols == 0 {
+        return;
+    }
     for (row, &vi) in w.chunks_exact(cols).zip(v) {
         axpy_impl::<F>(vi, row, out);
     }
@@ -103,6 +112,9 @@ fn gemv_t_impl<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
 /// `W += alpha·u·vᵀ`, row by row.
 #[inline(always)]
 fn rank1_impl<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
+    if cols == 0 {
+        return;
+    }
     for (row, &ui) in w.chunks_exact_mut(cols).zip(u) {
         axpy_impl::<F>(alpha * ui, v, row);
     }
@@ -337,6 +349,10 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gemv_bias<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
+        if cols == 0 {
+            y.copy_from_slice(b);
+            return;
+        }
         let blocks = w.chunks_exact(4 * cols);
         let rest = blocks.remainder();
         let mut r = 0;
@@ -361,6 +377,9 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gemv_t<F: Float>(w: &[F], cols: usize, v: &[F], out: &mut [F]) {
         out.iter_mut().for_each(|o| *o = F::zero());
+        if cols == 0 {
+            return;
+        }
         for (row, &vi) in w.chunks_exact(cols).zip(v) {
             // SAFETY: this function's callers checked AVX2 and FMA.
             unsafe { F::axpy_avx2(vi, row, out) };
@@ -369,6 +388,9 @@ mod avx2 {
 
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn rank1<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
+        if cols == 0 {
+            return;
+        }
         for (row, &ui) in w.chunks_exact_mut(cols).zip(u) {
             // SAFETY: this function's callers checked AVX2 and FMA.
             unsafe { F::axpy_avx2(alpha * ui, v, row) };
@@ -580,5 +602,160 @@ mod tests {
                 assert!(max_abs(&with_bad).is_nan(), "{bad} in {cols} entries");
             }
         }
+    }
+
+    /// Which implementation a test runs: the dispatched one (AVX2/FMA where the processor
+    /// has it) or the portable one, so both are checked on every machine that has AVX2.
+    #[derive(Clone, Copy, Debug)]
+    enum Path {
+        Dispatched,
+        Portable,
+    }
+
+    /// `len` values in `[-1, 1)` from a seed, as `F`.
+    fn values<F: Float>(len: usize, seed: u64) -> Vec<F> {
+        data(len.max(1), 1, seed)
+            .iter()
+            .take(len)
+            .map(|&v| F::from_f64(v))
+            .collect()
+    }
+
+    /// Whether `actual` is within rounding of `exact`, the sum of terms whose magnitudes
+    /// add up to `magnitude`: each of up to `terms` additions and products rounds once.
+    fn close<F: Float>(actual: F, exact: f64, magnitude: f64, terms: usize) -> bool {
+        let eps = F::epsilon().as_f64();
+        (actual.as_f64() - exact).abs() <= 2.0 * (terms as f64 + 2.0) * eps * magnitude + 1e-300
+    }
+
+    /// Every vector kernel, on every length 0..=67 (every remainder of the 8- and 4-lane
+    /// loops and of the 32-wide accumulators, past two full blocks) and on slices starting
+    /// at 0 to 3 elements past an aligned address, against a plain f64 loop.
+    fn vector_kernels_on_every_length_and_offset<F: Float>() {
+        for path in [Path::Dispatched, Path::Portable] {
+            for len in 0..=67 {
+                for offset in 0..4 {
+                    let a = values::<F>(len + offset, 11 + len as u64);
+                    let b = values::<F>(len + offset, 97 + len as u64);
+                    let (a, b) = (&a[offset..], &b[offset..]);
+                    let what = format!("{path:?} {} len {len} offset {offset}", F::DTYPE);
+
+                    let d = match path {
+                        Path::Dispatched => dot(a, b),
+                        Path::Portable => portable_dot(a, b),
+                    };
+                    let exact: f64 = a.iter().zip(b).map(|(x, y)| x.as_f64() * y.as_f64()).sum();
+                    let magnitude: f64 = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x.as_f64() * y.as_f64()).abs())
+                        .sum();
+                    assert!(
+                        close(d, exact, magnitude, len),
+                        "dot {what}: {d} vs {exact}"
+                    );
+
+                    let m = match path {
+                        Path::Dispatched => max_abs(a),
+                        Path::Portable => max_abs_impl(a),
+                    };
+                    let largest = a.iter().fold(F::zero(), |m, &v| m.max(v.abs()));
+                    assert_eq!(m, largest, "max_abs {what}");
+                    // A non-finite entry anywhere, the tail included, makes it NaN.
+                    if offset == 0 {
+                        for at in 0..len {
+                            for bad in [F::nan(), F::infinity(), F::neg_infinity()] {
+                                let mut with_bad = a.to_vec();
+                                with_bad[at] = bad;
+                                let m = match path {
+                                    Path::Dispatched => max_abs(&with_bad),
+                                    Path::Portable => max_abs_impl(&with_bad),
+                                };
+                                assert!(m.is_nan(), "max_abs {what}: {bad} at {at} gave {m}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=67 and row
+    /// counts around the four-row blocks, with the matrix starting off an aligned address.
+    fn matrix_kernels_on_every_shape_and_offset<F: Float>() {
+        for path in [Path::Dispatched, Path::Portable] {
+            for rows in [0, 1, 3, 4, 5, 7, 8, 9] {
+                for cols in 0..=67 {
+                    let offset = (rows + cols) % 4;
+                    let mut buffer = values::<F>(rows * cols + offset, (rows * 100 + cols) as u64);
+                    let x = values::<F>(cols, 5 + cols as u64);
+                    let v = values::<F>(rows, 7 + rows as u64);
+                    let bias = values::<F>(rows, 9 + rows as u64);
+                    let what = format!("{path:?} {} {rows}x{cols} offset {offset}", F::DTYPE);
+                    let w = ArrayView2::from_shape((rows, cols), &buffer[offset..]).unwrap();
+                    let (mut y, mut t) = (vec![F::zero(); rows], vec![F::zero(); cols]);
+                    match path {
+                        Path::Dispatched => {
+                            gemv_bias(w, &x, &bias, &mut y);
+                            gemv_t(w, &v, &mut t);
+                        }
+                        Path::Portable => {
+                            let ws = w.as_slice().unwrap();
+                            portable_gemv_bias(ws, cols, &x, &bias, &mut y);
+                            portable_gemv_t(ws, cols, &v, &mut t);
+                        }
+                    }
+                    for r in 0..rows {
+                        let terms = (0..cols).map(|c| w[(r, c)].as_f64() * x[c].as_f64());
+                        let exact = bias[r].as_f64() + terms.clone().sum::<f64>();
+                        let magnitude = bias[r].as_f64().abs() + terms.map(f64::abs).sum::<f64>();
+                        assert!(
+                            close(y[r], exact, magnitude, cols + 1),
+                            "gemv_bias {what} row {r}"
+                        );
+                    }
+                    for c in 0..cols {
+                        let terms = (0..rows).map(|r| w[(r, c)].as_f64() * v[r].as_f64());
+                        let exact = terms.clone().sum::<f64>();
+                        let magnitude = terms.map(f64::abs).sum::<f64>();
+                        assert!(
+                            close(t[c], exact, magnitude, rows),
+                            "gemv_t {what} column {c}"
+                        );
+                    }
+                    let before = w.to_owned();
+                    let alpha = F::from_f64(-0.75);
+                    let mut w =
+                        ArrayViewMut2::from_shape((rows, cols), &mut buffer[offset..]).unwrap();
+                    match path {
+                        Path::Dispatched => rank1_update(w.view_mut(), alpha, &v, &x),
+                        Path::Portable => {
+                            portable_rank1(w.as_slice_mut().unwrap(), cols, alpha, &v, &x)
+                        }
+                    }
+                    for ((r, c), &after) in w.indexed_iter() {
+                        let update = -0.75 * v[r].as_f64() * x[c].as_f64();
+                        let exact = before[(r, c)].as_f64() + update;
+                        let magnitude = before[(r, c)].as_f64().abs() + update.abs();
+                        assert!(
+                            close(after, exact, magnitude, 3),
+                            "rank1 {what} at ({r}, {c})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_kernels_are_right_on_every_length_shape_and_offset() {
+        vector_kernels_on_every_length_and_offset::<f32>();
+        matrix_kernels_on_every_shape_and_offset::<f32>();
+    }
+
+    #[test]
+    fn f64_kernels_are_right_on_every_length_shape_and_offset() {
+        vector_kernels_on_every_length_and_offset::<f64>();
+        matrix_kernels_on_every_shape_and_offset::<f64>();
     }
 }
