@@ -29,8 +29,8 @@ fn network(rng: &mut StdRng) -> NeuralNetwork<f32> {
             };
             let init = Init::HeUniform;
             Dense::from_parameters(
-                init.weights(w[1], w[0], rng),
-                init.bias(w[1], rng),
+                init.weights(w[1], w[0], rng).unwrap(),
+                init.bias(w[1], rng).unwrap(),
                 activation,
             )
             .unwrap()

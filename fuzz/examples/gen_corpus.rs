@@ -85,8 +85,8 @@ fn network<F: Float>(sizes: &[usize], activations: &[&str], loss: &str) -> Neura
         .enumerate()
         .map(|(i, a)| {
             let (ins, outs) = (sizes[i], sizes[i + 1]);
-            let w: Array2<F> = Init::HeNormal.weights(outs, ins, &mut rng);
-            let b: Array2<F> = Init::HeNormal.weights(outs, 1, &mut rng);
+            let w: Array2<F> = Init::HeNormal.weights(outs, ins, &mut rng).unwrap();
+            let b: Array2<F> = Init::HeNormal.weights(outs, 1, &mut rng).unwrap();
             Dense::from_parameters(w, b, parse_activation(a).unwrap()).unwrap()
         })
         .collect();

@@ -1,11 +1,10 @@
 //! Weight initialisation schemes, drawing from a caller-supplied random number generator.
 
 use ndarray::Array2;
-use ndarray_rand::RandomExt;
 use rand::Rng;
-use rand_distr::{Normal, Uniform};
+use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::Float;
+use crate::{tensor, Error, Float, Result};
 
 /// How a dense layer's weights `W` (shape `(outs, ins)`) and bias `b` (shape `(outs, 1)`)
 /// are first drawn.
@@ -41,44 +40,76 @@ impl Init {
     /// Values are drawn in `f64` and rounded, so an `f32` and an `f64` network built from
     /// the same seed start from the same weights up to rounding.
     ///
-    /// # Panics
-    /// If `outs` or `ins` is zero (layers check this before calling).
+    /// # Errors
+    /// [`Error::ZeroSizedLayer`] if `outs` or `ins` is zero; [`Error::TooLarge`] if
+    /// `outs · ins` entries cannot be allocated (checked before anything is drawn).
     pub fn weights<F: Float, R: Rng + ?Sized>(
         &self,
         outs: usize,
         ins: usize,
         rng: &mut R,
-    ) -> Array2<F> {
-        assert!(outs > 0 && ins > 0, "layer sizes are checked before init");
+    ) -> Result<Array2<F>> {
+        if outs == 0 || ins == 0 {
+            return Err(Error::ZeroSizedLayer {
+                index: 0,
+                ins,
+                outs,
+            });
+        }
         let (fan_in, fan_out) = (ins as f64, outs as f64);
-        let drawn: Array2<f64> = match self {
-            Init::Original => normal((outs, ins), 1.0 / (fan_in * fan_out), rng),
-            Init::XavierUniform => uniform((outs, ins), (6.0 / (fan_in + fan_out)).sqrt(), rng),
-            Init::XavierNormal => normal((outs, ins), (2.0 / (fan_in + fan_out)).sqrt(), rng),
-            Init::HeNormal => normal((outs, ins), (2.0 / fan_in).sqrt(), rng),
-            Init::HeUniform => uniform((outs, ins), (6.0 / fan_in).sqrt(), rng),
-        };
-        drawn.mapv(F::from_f64)
+        let what = "weights";
+        match self {
+            Init::Original => normal(what, (outs, ins), 1.0 / (fan_in * fan_out), rng),
+            Init::XavierUniform => {
+                uniform(what, (outs, ins), (6.0 / (fan_in + fan_out)).sqrt(), rng)
+            }
+            Init::XavierNormal => normal(what, (outs, ins), (2.0 / (fan_in + fan_out)).sqrt(), rng),
+            Init::HeNormal => normal(what, (outs, ins), (2.0 / fan_in).sqrt(), rng),
+            Init::HeUniform => uniform(what, (outs, ins), (6.0 / fan_in).sqrt(), rng),
+        }
     }
 
     /// Draws the bias `b` of shape `(outs, 1)`: zeros, except for [`Init::Original`].
-    pub fn bias<F: Float, R: Rng + ?Sized>(&self, outs: usize, rng: &mut R) -> Array2<F> {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if `outs` entries cannot be allocated.
+    pub fn bias<F: Float, R: Rng + ?Sized>(&self, outs: usize, rng: &mut R) -> Result<Array2<F>> {
         match self {
-            _ if outs == 0 => Array2::zeros((0, 1)),
-            Init::Original => normal((outs, 1), 1.0 / outs as f64, rng).mapv(F::from_f64),
-            _ => Array2::zeros((outs, 1)),
+            Init::Original if outs > 0 => normal("bias", (outs, 1), 1.0 / outs as f64, rng),
+            _ => tensor::try_zeros("bias", outs, 1),
         }
     }
 }
 
-fn normal<R: Rng + ?Sized>(shape: (usize, usize), std: f64, rng: &mut R) -> Array2<f64> {
-    let dist = Normal::new(0.0, std).expect("std is finite and positive for non-empty layers");
-    Array2::random_using(shape, dist, rng)
+/// Entries drawn from `distribution` in `f64`, row by row (the order of
+/// `Array2::random_using`, so seeds give the weights they always gave), rounded to `F`.
+fn draw<F: Float, R: Rng + ?Sized>(
+    what: &str,
+    (rows, cols): (usize, usize),
+    distribution: impl Distribution<f64>,
+    rng: &mut R,
+) -> Result<Array2<F>> {
+    tensor::try_from_fn(what, rows, cols, || F::from_f64(distribution.sample(rng)))
 }
 
-fn uniform<R: Rng + ?Sized>(shape: (usize, usize), limit: f64, rng: &mut R) -> Array2<f64> {
+fn normal<F: Float, R: Rng + ?Sized>(
+    what: &str,
+    shape: (usize, usize),
+    std: f64,
+    rng: &mut R,
+) -> Result<Array2<F>> {
+    let dist = Normal::new(0.0, std).expect("std is finite and positive for non-empty layers");
+    draw(what, shape, dist, rng)
+}
+
+fn uniform<F: Float, R: Rng + ?Sized>(
+    what: &str,
+    shape: (usize, usize),
+    limit: f64,
+    rng: &mut R,
+) -> Result<Array2<F>> {
     let dist = Uniform::new(-limit, limit).expect("limit is finite and positive");
-    Array2::random_using(shape, dist, rng)
+    draw(what, shape, dist, rng)
 }
 
 #[cfg(test)]
@@ -95,25 +126,29 @@ mod tests {
     #[test]
     fn schemes_have_their_documented_scale() {
         let mut rng = StdRng::seed_from_u64(1);
-        let he: Array2<f64> = Init::HeNormal.weights(200, 300, &mut rng);
+        let he: Array2<f64> = Init::HeNormal.weights(200, 300, &mut rng).unwrap();
         assert!((std_of(&he) / (2.0f64 / 300.0).sqrt() - 1.0).abs() < 0.03);
-        let xu: Array2<f64> = Init::XavierUniform.weights(200, 300, &mut rng);
+        let xu: Array2<f64> = Init::XavierUniform.weights(200, 300, &mut rng).unwrap();
         let limit = (6.0f64 / 500.0).sqrt();
         assert!(xu.iter().all(|v| v.abs() <= limit));
         // U(-l, l) has std l/sqrt(3).
         assert!((std_of(&xu) / (limit / 3f64.sqrt()) - 1.0).abs() < 0.03);
-        let orig: Array2<f64> = Init::Original.weights(20, 30, &mut rng);
+        let orig: Array2<f64> = Init::Original.weights(20, 30, &mut rng).unwrap();
         assert!((std_of(&orig) * 600.0 - 1.0).abs() < 0.1);
-        let b: Array2<f64> = Init::HeNormal.bias(5, &mut rng);
+        let b: Array2<f64> = Init::HeNormal.bias(5, &mut rng).unwrap();
         assert!(b.iter().all(|&v| v == 0.0));
-        let b: Array2<f64> = Init::Original.bias(5000, &mut rng);
+        let b: Array2<f64> = Init::Original.bias(5000, &mut rng).unwrap();
         assert!((std_of(&b) * 5000.0 - 1.0).abs() < 0.05);
     }
 
     #[test]
     fn same_seed_gives_same_weights() {
-        let a: Array2<f32> = Init::HeNormal.weights(3, 4, &mut StdRng::seed_from_u64(7));
-        let b: Array2<f32> = Init::HeNormal.weights(3, 4, &mut StdRng::seed_from_u64(7));
+        let a: Array2<f32> = Init::HeNormal
+            .weights(3, 4, &mut StdRng::seed_from_u64(7))
+            .unwrap();
+        let b: Array2<f32> = Init::HeNormal
+            .weights(3, 4, &mut StdRng::seed_from_u64(7))
+            .unwrap();
         assert_eq!(a, b);
     }
 }

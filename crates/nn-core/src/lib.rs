@@ -24,13 +24,14 @@
 //!
 //! // He-initialised weights for a 3 → 2 layer, from a seeded generator.
 //! let mut rng = StdRng::seed_from_u64(42);
-//! let w = Init::HeNormal.weights::<f64, _>(2, 3, &mut rng);
+//! let w = Init::HeNormal.weights::<f64, _>(2, 3, &mut rng)?;
 //! assert_eq!(w.dim(), (2, 3));
 //!
 //! // A class target must fit the output: 2 outputs, so class 2 is out of range.
 //! let classes = [2];
 //! assert!(Target::<f64>::Classes(&classes).check(2, 1).is_err());
 //! assert_eq!(tensor::argmax_columns(tensor::column(&[0.1f64, 0.7]).view()), vec![1]);
+//! # Ok::<(), nn_core::Error>(())
 //! ```
 #![deny(missing_docs)]
 

@@ -77,12 +77,53 @@ pub fn argmax_columns<F: Float>(a: ArrayView2<'_, F>) -> Vec<usize> {
         .collect()
 }
 
+/// A `(rows, cols)` matrix of zeros, allocated fallibly: a size whose bytes overflow or
+/// that the allocator refuses is an error, not a panic or an abort. For every allocation
+/// whose size comes from a caller's number.
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what`.
+pub fn try_zeros<F: Float>(what: &str, rows: usize, cols: usize) -> Result<Array2<F>> {
+    try_from_fn(what, rows, cols, F::zero)
+}
+
+/// A `(rows, cols)` matrix whose entries are `next()` in row-major order (as
+/// `Array2::from_shape_simple_fn` fills it), allocated fallibly as [`try_zeros`].
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what`.
+pub fn try_from_fn<F: Float>(
+    what: &str,
+    rows: usize,
+    cols: usize,
+    mut next: impl FnMut() -> F,
+) -> Result<Array2<F>> {
+    let too_large = || Error::TooLarge {
+        what: what.to_string(),
+        rows,
+        columns: cols,
+    };
+    // ndarray and Vec both need the byte size to fit in an isize.
+    let len = rows
+        .checked_mul(cols)
+        .filter(|n| {
+            n.checked_mul(std::mem::size_of::<F>())
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        })
+        .ok_or_else(too_large)?;
+    let mut values = Vec::new();
+    values.try_reserve_exact(len).map_err(|_| too_large())?;
+    values.extend((0..len).map(|_| next()));
+    Ok(Array2::from_shape_vec((rows, cols), values).expect("rows·cols values"))
+}
+
 /// One-hot columns: a `(classes, labels.len())` matrix with a 1 at `(labels[j], j)`.
 ///
 /// # Errors
-/// [`Error::ClassOutOfRange`] if a label is not below `classes`.
+/// [`Error::ClassOutOfRange`] if a label is not below `classes`, [`Error::TooLarge`] if
+/// `classes · labels.len()` entries cannot be allocated.
 pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> {
-    let mut out = Array2::zeros((classes, labels.len()));
+    let mut out = try_zeros("one-hot targets", classes, labels.len())?;
     for (sample, &class) in labels.iter().enumerate() {
         if class >= classes {
             return Err(Error::ClassOutOfRange {

@@ -3,7 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 
 use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
-use nn_core::{Error, Float, Result};
+use nn_core::{tensor, Error, Float, Result};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -153,15 +153,16 @@ impl<F: Float> Dataset<F> {
     /// The one-hot targets: a `(classes, n)` matrix with a 1 at `(labels[j], j)` and 0
     /// elsewhere, the targets of the first MNIST article's MSE training.
     ///
-    /// # Panics
-    /// If `classes · n` entries cannot be addressed or allocated, as with `classes` near
-    /// `usize::MAX` (which [`new`](Self::new) accepts, for labels that are arbitrary ids).
-    pub fn one_hot(&self) -> Array2<F> {
-        let mut out = Array2::zeros((self.classes, self.len()));
+    /// # Errors
+    /// [`Error::TooLarge`] if `classes · n` entries cannot be addressed or allocated, as
+    /// with `classes` near `usize::MAX` (which [`new`](Self::new) accepts, for labels that
+    /// are arbitrary ids).
+    pub fn one_hot(&self) -> Result<Array2<F>> {
+        let mut out = tensor::try_zeros("one-hot targets", self.classes, self.len())?;
         for (j, &class) in self.labels.iter().enumerate() {
             out[(class, j)] = F::one();
         }
-        out
+        Ok(out)
     }
 
     /// Samples `range` (e.g. `..1000` or `1000..`), in order, as a new dataset.
@@ -417,7 +418,10 @@ mod tests {
         let mut inplace = d.clone();
         inplace.scale_inplace(2.0);
         assert_eq!(inplace.inputs()[(1, 0)], 510.0);
-        assert_eq!(d.one_hot(), array![[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]);
+        assert_eq!(
+            d.one_hot().unwrap(),
+            array![[0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]
+        );
     }
 
     #[test]

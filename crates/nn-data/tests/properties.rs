@@ -251,7 +251,7 @@ proptest! {
             return Ok(());
         };
         prop_assert_eq!(data.inputs().dim(), (features, data.len()));
-        prop_assert_eq!(data.one_hot().dim(), (classes, data.len()));
+        prop_assert_eq!(data.one_hot().unwrap().dim(), (classes, data.len()));
         let _ = data.subset(start..end);
         let _ = data.split(start, &mut StdRng::seed_from_u64(seed));
         let mut rng = StdRng::seed_from_u64(seed);

@@ -23,7 +23,9 @@ impl<F: Float> Dense<F> {
     /// `rng`.
     ///
     /// # Errors
-    /// [`Error::ZeroSizedLayer`] if `ins` or `outs` is zero.
+    /// [`Error::ZeroSizedLayer`] if `ins` or `outs` is zero, [`Error::TooLarge`] if
+    /// `outs · ins` parameters cannot be allocated (the sizes are checked without overflow
+    /// and the memory asked for fallibly: no panic, no abort).
     ///
     /// # Example
     /// ```
@@ -55,8 +57,8 @@ impl<F: Float> Dense<F> {
             });
         }
         Ok(Dense {
-            weights: init.weights(outs, ins, rng),
-            bias: init.bias(outs, rng),
+            weights: init.weights(outs, ins, rng)?,
+            bias: init.bias(outs, rng)?,
             activation: Box::new(activation),
         })
     }
@@ -149,11 +151,11 @@ impl<F: Float> Dense<F> {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if `x` does not have `ins` rows, [`Error::EmptyBatch`] if it
-    /// has no column.
+    /// has no column, [`Error::TooLarge`] if the `(outs, batch)` output cannot be allocated.
     pub fn forward(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
         tensor::check_batch("input", x, self.ins())?;
-        let mut y = Array2::zeros((self.outs(), x.ncols()));
-        let mut a = Array2::zeros((self.outs(), x.ncols()));
+        let mut y = tensor::try_zeros("pre-activations", self.outs(), x.ncols())?;
+        let mut a = tensor::try_zeros("outputs", self.outs(), x.ncols())?;
         self.forward_into(x, y.view_mut(), a.view_mut(), 1);
         Ok(a)
     }
@@ -388,8 +390,8 @@ mod tests {
         // numerically by perturbing one entry of W, b or x.
         let mut rng = StdRng::seed_from_u64(3);
         let layer = Dense::<f64>::new(4, 3, Sigmoid, Init::XavierNormal, &mut rng).unwrap();
-        let x = Init::HeNormal.weights::<f64, _>(4, 5, &mut rng);
-        let c = Init::HeNormal.weights::<f64, _>(3, 5, &mut rng);
+        let x = Init::HeNormal.weights::<f64, _>(4, 5, &mut rng).unwrap();
+        let c = Init::HeNormal.weights::<f64, _>(3, 5, &mut rng).unwrap();
         let loss = |l: &Dense<f64>, x: &Array2<f64>| (&l.forward(x.view()).unwrap() * &c).sum();
 
         let (mut y, mut a) = (Array2::zeros((3, 5)), Array2::zeros((3, 5)));

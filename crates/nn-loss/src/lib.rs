@@ -73,7 +73,10 @@ mod tests {
     }
 
     fn random(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
-        Init::HeNormal.weights(rows, cols, &mut StdRng::seed_from_u64(seed)) * 3.0
+        Init::HeNormal
+            .weights(rows, cols, &mut StdRng::seed_from_u64(seed))
+            .unwrap()
+            * 3.0
     }
 
     #[test]

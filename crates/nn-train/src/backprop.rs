@@ -74,12 +74,19 @@ impl<F: Float> Default for Buffers<F> {
 
 impl<F: Float> Buffers<F> {
     /// The workspace sized for `batch` training steps (no input gradient).
-    pub(crate) fn for_batch(&mut self, layers: &[Dense<F>], batch: usize) -> &mut Workspace<F> {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the buffers cannot be allocated.
+    pub(crate) fn for_batch(
+        &mut self,
+        layers: &[Dense<F>],
+        batch: usize,
+    ) -> Result<&mut Workspace<F>> {
         if self.current.batch != batch {
             std::mem::swap(&mut self.current, &mut self.spare);
         }
-        self.current.fit(layers, batch, false);
-        &mut self.current
+        self.current.size_for(layers, batch, false)?;
+        Ok(&mut self.current)
     }
 
     /// The workspace of the last step.
@@ -94,7 +101,7 @@ impl<F: Float> Buffers<F> {
 }
 
 impl<F: Float> Workspace<F> {
-    /// An unsized workspace; [`Workspace::fit`] sizes it before use.
+    /// An unsized workspace; [`Workspace::size_for`] sizes it before use.
     pub(crate) fn empty() -> Self {
         Workspace {
             batch: 0,
@@ -114,30 +121,39 @@ impl<F: Float> Workspace<F> {
 
     /// Sizes the buffers for `layers` and `batch`; allocates only when the batch size (or
     /// whether the input gradient is wanted) changed since the last call.
-    pub(crate) fn fit(&mut self, layers: &[Dense<F>], batch: usize, input_gradient: bool) {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if a buffer of `outs × batch` entries cannot be allocated (a
+    /// wide layer on a long batch), in which case the workspace is left unsized.
+    pub(crate) fn size_for(
+        &mut self,
+        layers: &[Dense<F>],
+        batch: usize,
+        input_gradient: bool,
+    ) -> Result<()> {
         if self.batch == batch
             && self.input_gradient == input_gradient
             && self.ys.len() == layers.len()
         {
-            return;
+            return Ok(());
         }
-        let per_layer = |rows: fn(&Dense<F>) -> usize| {
+        // Unsized until every buffer is allocated, so a failure leaves nothing half-sized.
+        self.ys.clear();
+        let per_layer = || {
             layers
                 .iter()
-                .map(|l| Array2::zeros((rows(l), batch)))
-                .collect::<Vec<_>>()
+                .map(|l| tensor::try_zeros("training buffers", l.outs(), batch))
+                .collect::<Result<Vec<_>>>()
         };
-        self.ys = per_layer(Dense::outs);
-        self.outputs = per_layer(Dense::outs);
-        self.deltas = per_layer(Dense::outs);
+        let ys = per_layer()?;
+        self.outputs = per_layer()?;
+        self.deltas = per_layer()?;
         let first = if input_gradient {
-            Array2::zeros((layers[0].ins(), batch))
+            tensor::try_zeros("input gradient", layers[0].ins(), batch)?
         } else {
             Array2::zeros((0, 0))
         };
-        self.gradients.dxs = std::iter::once(first)
-            .chain(per_layer(Dense::outs))
-            .collect();
+        self.gradients.dxs = std::iter::once(first).chain(per_layer()?).collect();
         self.gradients.dws = layers
             .iter()
             .map(|l| Array2::zeros((l.outs(), l.ins())))
@@ -149,6 +165,8 @@ impl<F: Float> Workspace<F> {
         self.batch = batch;
         self.input_gradient = input_gradient;
         self.input = Array2::zeros((layers[0].ins(), 1));
+        self.ys = ys;
+        Ok(())
     }
 
     /// The network's output `xs[n]` from the last forward pass.

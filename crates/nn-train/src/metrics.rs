@@ -150,7 +150,7 @@ impl<F: Float> NeuralNetwork<F> {
                 x.slice(ndarray::s![.., start..end]),
                 target.samples(start, end),
             );
-            workspace.fit(self.layers(), end - start, false);
+            workspace.size_for(self.layers(), end - start, false)?;
             workspace.forward(self.layers(), xb, self.threads());
             if self.check_finite() {
                 workspace.check_outputs()?;

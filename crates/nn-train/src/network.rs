@@ -266,7 +266,7 @@ impl<F: Float> NeuralNetwork<F> {
     pub fn forward_pass(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
         self.check_input(x)?;
         let mut workspace = Workspace::empty();
-        workspace.fit(&self.layers, x.ncols(), false);
+        workspace.size_for(&self.layers, x.ncols(), false)?;
         workspace.forward(&self.layers, x, self.threads);
         if self.check_finite {
             workspace.check_outputs()?;
@@ -306,7 +306,7 @@ impl<F: Float> NeuralNetwork<F> {
     pub fn backprop(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<Gradients<F>> {
         self.check_sample(x, target)?;
         let mut workspace = Workspace::empty();
-        workspace.fit(&self.layers, x.ncols(), true);
+        workspace.size_for(&self.layers, x.ncols(), true)?;
         workspace.forward(&self.layers, x, self.threads);
         if self.check_finite {
             workspace.check_outputs()?;
@@ -370,7 +370,7 @@ impl<F: Float> NeuralNetwork<F> {
             // The update could not be proven finite: take the general path, which
             // checks it.
         }
-        let loss = self.backprop_shares(x, target);
+        let loss = self.backprop_shares(x, target)?;
         if !loss.is_finite() {
             return Err(Error::Diverged {
                 step: self.steps,
@@ -434,7 +434,7 @@ impl<F: Float> NeuralNetwork<F> {
         } else {
             None
         };
-        let workspace = self.buffers[0].for_batch(&self.layers, 1);
+        let workspace = self.buffers[0].for_batch(&self.layers, 1)?;
         let result = workspace.train_sample_sgd(
             &mut self.layers,
             self.loss.as_ref(),
@@ -574,19 +574,27 @@ impl<F: Float> NeuralNetwork<F> {
     /// `g = Σ_p (B_p/B)·g_p`. One hand-off per step instead of one per matrix product keeps
     /// both cores busy, where waking a thread for each small product costs a fifth of the
     /// time. Results are deterministic for a given number of threads.
-    fn backprop_shares(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> F {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the buffers of a share cannot be allocated.
+    fn backprop_shares(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
         let batch = x.ncols();
         let parts = self.shares_for(batch);
         if self.buffers.len() < parts {
             self.buffers.resize_with(parts, Buffers::default);
         }
-        self.last_parts = parts;
         let (layers, loss) = (&self.layers, self.loss.as_ref());
+        // Sized here, where a failure can be returned, before the threads run.
+        for (p, buffers) in self.buffers[..parts].iter_mut().enumerate() {
+            let (start, end) = share(batch, parts, p);
+            buffers.for_batch(layers, end - start)?;
+        }
+        self.last_parts = parts;
         if parts == 1 {
             let threads = self.threads;
-            let workspace = self.buffers[0].for_batch(layers, batch);
+            let workspace = self.buffers[0].current_mut();
             workspace.forward(layers, x, threads);
-            return workspace.backward(layers, loss, x, target, threads);
+            return Ok(workspace.backward(layers, loss, x, target, threads));
         }
         self.buffers[..parts]
             .par_iter_mut()
@@ -594,7 +602,7 @@ impl<F: Float> NeuralNetwork<F> {
             .for_each(|(p, buffers)| {
                 let (start, end) = share(batch, parts, p);
                 let xs = x.slice(s![.., start..end]);
-                let workspace = buffers.for_batch(layers, end - start);
+                let workspace = buffers.current_mut();
                 workspace.forward(layers, xs, 1);
                 workspace.backward(layers, loss, xs, target.samples(start, end), 1);
             });
@@ -625,7 +633,7 @@ impl<F: Float> NeuralNetwork<F> {
             loss_sum += other.current().gradients.loss * weight(p + 1);
         }
         total.gradients.loss = loss_sum;
-        loss_sum
+        Ok(loss_sum)
     }
 
     /// Into how many shares to cut a batch: one per thread when each share still has

@@ -33,8 +33,8 @@ fn network<F: Float>(loss: &str, seed: u64) -> NeuralNetwork<F> {
             let (ins, outs) = (SIZES[i], SIZES[i + 1]);
             // Random biases rather than the usual zeros, so that they are checked too.
             Dense::from_parameters(
-                Init::HeNormal.weights(outs, ins, &mut rng),
-                Init::HeNormal.weights(outs, 1, &mut rng),
+                Init::HeNormal.weights(outs, ins, &mut rng).unwrap(),
+                Init::HeNormal.weights(outs, 1, &mut rng).unwrap(),
                 parse_activation(name).unwrap(),
             )
             .unwrap()
@@ -63,7 +63,9 @@ fn assert_same<F: Float>(a: &NeuralNetwork<F>, b: &NeuralNetwork<F>) {
         a.learning_rate().as_f64().to_bits(),
         b.learning_rate().as_f64().to_bits()
     );
-    let x: Array2<F> = Init::HeNormal.weights(a.ins(), 9, &mut StdRng::seed_from_u64(99));
+    let x: Array2<F> = Init::HeNormal
+        .weights(a.ins(), 9, &mut StdRng::seed_from_u64(99))
+        .unwrap();
     let (ya, yb) = (
         a.forward_pass(x.view()).unwrap(),
         b.forward_pass(x.view()).unwrap(),
@@ -365,8 +367,8 @@ fn consecutive_layers_that_do_not_fit_are_a_layer_mismatch() {
     let mut rng = StdRng::seed_from_u64(0);
     let layer = |ins, outs, rng: &mut StdRng| {
         Dense::<f32>::from_parameters(
-            Init::HeNormal.weights(outs, ins, rng),
-            Init::HeNormal.weights(outs, 1, rng),
+            Init::HeNormal.weights(outs, ins, rng).unwrap(),
+            Init::HeNormal.weights(outs, 1, rng).unwrap(),
             parse_activation("relu").unwrap(),
         )
         .unwrap()

@@ -421,3 +421,51 @@ fn a_custom_optimizer_without_bounds_is_checked_every_step() {
     assert!(matches!(err, Error::Diverged { step: 27, .. }), "{err}");
     assert!(net.layers()[0].weights()[(0, 0)].is_finite());
 }
+
+#[test]
+fn sizes_too_large_for_memory_are_errors_not_aborts_or_panics() {
+    let mut rng = StdRng::seed_from_u64(0);
+    // The cases: (1 << 40, 1 << 40) and (usize::MAX, 2) overflowed inside ndarray
+    // (a panic); (1 << 40, 1) asked the allocator for 4 TiB (an abort). Sizes whose bytes
+    // exceed the address space fail on any machine, whatever its overcommit policy.
+    for (ins, outs) in [
+        (1usize << 40, 1usize << 40),
+        (usize::MAX, 2),
+        (2, usize::MAX),
+        (1 << 40, 1 << 10),
+        (1 << 62, 1),
+    ] {
+        match Dense::<f32>::new(ins, outs, Identity, nn_core::Init::HeNormal, &mut rng) {
+            Err(Error::TooLarge { rows, columns, .. }) => assert_eq!((rows, columns), (outs, ins)),
+            other => panic!("{ins} x {outs}: {other:?}"),
+        }
+    }
+    match nn_core::tensor::one_hot::<f64>(&[0, 1], usize::MAX) {
+        Err(Error::TooLarge {
+            rows, columns: 2, ..
+        }) => assert_eq!(rows, usize::MAX),
+        other => panic!("{other:?}"),
+    }
+    // A wide layer on a long batch: the (outs, batch) buffers do not fit, though the layer
+    // (16 MiB) and the input (128 MiB) do.
+    let wide = Dense::<f32>::new(1, 1 << 22, Identity, nn_core::Init::XavierUniform, &mut rng);
+    let mut net = NeuralNetwork::new(vec![wide.unwrap()], Mse, 0.1f32).unwrap();
+    let x = Array2::<f32>::zeros((1, 1 << 25));
+    for result in [
+        net.forward_pass(x.view()).map(drop),
+        net.predict(x.view()).map(drop),
+        net.layers()[0].forward(x.view()).map(drop),
+        net.train(x.view(), Target::Classes(&vec![0; 1 << 25]))
+            .map(drop),
+    ] {
+        match result {
+            // Training asks for one share of the batch per thread.
+            Err(Error::TooLarge { rows, columns, .. }) => {
+                assert_eq!(rows, 1 << 22);
+                assert!(columns == 1 << 25 || columns == (1 << 25) / net.threads());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(net.steps(), 0);
+}

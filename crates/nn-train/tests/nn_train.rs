@@ -31,8 +31,8 @@ fn network(
         .enumerate()
         .map(|(i, w)| {
             // Xavier weights and a non-zero bias so no unit sits exactly at ReLU's kink.
-            let weights = Init::XavierNormal.weights(w[1], w[0], rng);
-            let bias = Init::XavierNormal.weights(w[1], 1, rng);
+            let weights = Init::XavierNormal.weights(w[1], w[0], rng).unwrap();
+            let bias = Init::XavierNormal.weights(w[1], 1, rng).unwrap();
             Dense::from_parameters(weights, bias, act(i)).unwrap()
         })
         .collect();
