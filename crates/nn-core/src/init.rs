@@ -2,7 +2,9 @@
 
 use ndarray::Array2;
 use rand::Rng;
-use rand_distr::{Distribution, Normal, Uniform};
+// The distributions of the rand_distr that ndarray-rand is built with, so that they and the
+// RNG types always line up.
+use ndarray_rand::rand_distr::{Distribution, Normal, Uniform};
 
 use crate::{tensor, Error, Float, Result};
 
