@@ -52,6 +52,8 @@ use plotters::prelude::*;
 mod cli;
 #[path = "common/data.rs"]
 mod data;
+#[path = "common/destination.rs"]
+mod destination;
 #[path = "common/plot.rs"]
 mod plot;
 #[path = "common/progress.rs"]
@@ -75,7 +77,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         plot::check_png_path(path)?;
     }
     if let Some(path) = &options.save {
-        plot::check_directory(path)?; // the check made for plots fits model files too
+        destination::check_writable(path, "--save")?;
     }
     if let Some(path) = &options.load {
         return evaluate_saved(path, &options);
@@ -215,6 +217,16 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
         .unwrap_or_default();
     println!("test accuracy: {:.2}%", 100.0 * accuracy);
     check_min_accuracy(accuracy, options.min_accuracy)
+}
+
+/// A percentage for `flag`: finite and within `0..=100` (NaN would silently pass every
+/// comparison, and values outside the range cannot be reached or missed).
+fn percent(value: f64, flag: &str) -> Result<f64, String> {
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{flag}: {value} is not a percentage from 0 to 100"))
+    }
 }
 
 /// `--min-accuracy P`: fails (exit status 1) when the test accuracy is below `P`%.
@@ -808,7 +820,8 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
             Long("load") => options.load = Some(parser.value()?.into()),
             Long("plot") => options.plot = Some(parser.value()?.into()),
             Long("min-accuracy") => {
-                options.min_accuracy = Some(cli::value(&mut parser, "--min-accuracy")?)
+                let value = cli::value(&mut parser, "--min-accuracy")?;
+                options.min_accuracy = Some(percent(value, "--min-accuracy")?)
             }
             Long("help") => {
                 println!("{USAGE}");
@@ -847,4 +860,20 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
         return Err("--batch-size must be at least 1".into());
     }
     Ok(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_accuracy_is_a_finite_percentage() {
+        assert_eq!(percent(87.5, "--min-accuracy"), Ok(87.5));
+        assert_eq!(percent(0.0, "--min-accuracy"), Ok(0.0));
+        assert_eq!(percent(100.0, "--min-accuracy"), Ok(100.0));
+        for bad in [f64::NAN, -1.0, 100.5, f64::INFINITY] {
+            let err = percent(bad, "--min-accuracy").unwrap_err();
+            assert!(err.starts_with("--min-accuracy: "), "{err}");
+        }
+    }
 }

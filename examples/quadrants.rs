@@ -27,6 +27,8 @@ use nn::prelude::*;
 use nn::rand::{rngs::StdRng, seq::SliceRandom, Rng, SeedableRng};
 use plotters::prelude::*;
 
+#[path = "common/destination.rs"]
+mod destination;
 #[path = "common/plot.rs"]
 mod plot;
 

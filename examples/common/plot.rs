@@ -203,7 +203,8 @@ impl<'a> DrawingBackend for Canvas<'a> {
     }
 }
 
-/// Checks that `path` names a `.png` file in an existing directory.
+/// Checks that `path` names a `.png` file that can be written (see
+/// [`crate::destination::check_writable`]).
 pub fn check_png_path(path: &Path) -> Result<(), String> {
     let is_png = path
         .extension()
@@ -214,17 +215,5 @@ pub fn check_png_path(path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
-    check_directory(path)
-}
-
-/// Checks that the directory `path` would be written in exists.
-pub fn check_directory(path: &Path) -> Result<(), String> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => Err(format!(
-            "{}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        )),
-        _ => Ok(()),
-    }
+    crate::destination::check_writable(path, "--plot")
 }
