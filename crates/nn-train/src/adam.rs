@@ -232,4 +232,34 @@ mod tests {
         assert!(Adam::new(0.1f32).unwrap().with_betas(0.9, 1.0).is_err());
         assert!(Adam::new(0.1f32).unwrap().with_epsilon(0.0).is_err());
     }
+
+    #[test]
+    fn names_rates_and_hyperparameter_checks() {
+        let mut adam = Adam::new(0.01f64).unwrap();
+        assert_eq!(
+            Optimizer::<f64>::name(&adam),
+            "adam(lr=0.01, betas=(0.9, 0.999), eps=0.00000001, weight_decay=0)"
+        );
+        adam.set_learning_rate(0.5).unwrap();
+        assert_eq!(Optimizer::<f64>::learning_rate(&adam), 0.5);
+        for bad in [0.0, -1.0, f64::NAN] {
+            assert!(adam.set_learning_rate(bad).is_err());
+        }
+        assert_eq!(
+            Optimizer::<f64>::learning_rate(&adam),
+            0.5,
+            "a refused rate changes nothing"
+        );
+        let adamw = Adam::adamw(0.001f64, 0.01).unwrap();
+        assert!(Optimizer::<f64>::name(&adamw).starts_with("adamw(lr=0.001,"));
+        assert!(adam.with_epsilon(1e-6).is_ok());
+        for bad in [0.0, -1e-8, f64::INFINITY] {
+            assert!(adam.with_epsilon(bad).is_err(), "epsilon {bad}");
+        }
+        for (b1, b2) in [(1.0, 0.9), (0.9, 1.0), (-0.1, 0.9), (0.9, f64::NAN)] {
+            assert!(adam.with_betas(b1, b2).is_err(), "betas {b1}, {b2}");
+        }
+        assert_eq!(Optimizer::<f64>::state_buffers(&adam), 2);
+        assert_eq!(Optimizer::<f64>::plain_learning_rate(&adam), None);
+    }
 }

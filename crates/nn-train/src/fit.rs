@@ -75,6 +75,32 @@ pub struct EarlyStopping {
     pub min_delta: f64,
 }
 
+/// What early stopping makes of an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The monitored loss improved: this epoch is the new best.
+    Improved,
+    /// No improvement, but fewer than `patience` epochs since the best one.
+    Wait,
+    /// `patience` epochs without improvement: stop.
+    Stop,
+}
+
+impl EarlyStopping {
+    /// The verdict on epoch `epoch`, whose monitored loss is `loss`, given the best so far
+    /// as `(loss, epoch)`: an improvement is a loss below `best - min_delta` (the first
+    /// epoch always improves); without one, training stops once `patience` epochs have
+    /// passed since the best.
+    pub(crate) fn judge(&self, epoch: usize, loss: f64, best: Option<(f64, usize)>) -> Verdict {
+        match best {
+            None => Verdict::Improved,
+            Some((best_loss, _)) if loss < best_loss - self.min_delta => Verdict::Improved,
+            Some((_, best_epoch)) if epoch - best_epoch >= self.patience => Verdict::Stop,
+            Some(_) => Verdict::Wait,
+        }
+    }
+}
+
 /// Options of [`NeuralNetwork::fit`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitOptions {
@@ -261,7 +287,8 @@ impl<F: Float> NeuralNetwork<F> {
             Target::Classes(_) => Array2::zeros((0, 0)),
         };
         let mut history = History::default();
-        let mut best: Option<(f64, Snapshot<F>)> = None;
+        // The best epoch's monitored loss and index, and its parameters.
+        let mut best: Option<(f64, usize, Snapshot<F>)> = None;
 
         for epoch in 0..options.epochs {
             let rate = base_rate.as_f64() * options.schedule.factor(epoch);
@@ -306,6 +333,10 @@ impl<F: Float> NeuralNetwork<F> {
                     };
                     if on_progress(event).is_break() {
                         history.stopped_early = true;
+                        // As after any stop, the best epoch's parameters come back.
+                        if let Some((_, _, parameters)) = best {
+                            self.restore_parameters(&parameters);
+                        }
                         return Ok(history);
                     }
                 }
@@ -329,15 +360,17 @@ impl<F: Float> NeuralNetwork<F> {
             history.epochs.push(report);
 
             if let Some(stop) = options.early_stopping {
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|(loss, _)| monitored < loss - stop.min_delta);
-                if improved {
-                    best = Some((monitored, self.parameters_snapshot()));
-                    history.best_epoch = Some(epoch);
-                } else if epoch - history.best_epoch.unwrap_or(0) >= stop.patience {
-                    history.stopped_early = epoch + 1 < options.epochs;
-                    break;
+                let best_so_far = best.as_ref().map(|&(loss, epoch, _)| (loss, epoch));
+                match stop.judge(epoch, monitored, best_so_far) {
+                    Verdict::Improved => {
+                        best = Some((monitored, epoch, self.parameters_snapshot()));
+                        history.best_epoch = Some(epoch);
+                    }
+                    Verdict::Wait => {}
+                    Verdict::Stop => {
+                        history.stopped_early = epoch + 1 < options.epochs;
+                        break;
+                    }
                 }
             }
             if stop_requested {
@@ -345,7 +378,7 @@ impl<F: Float> NeuralNetwork<F> {
                 break;
             }
         }
-        if let Some((_, parameters)) = best {
+        if let Some((_, _, parameters)) = best {
             self.restore_parameters(&parameters);
         }
         Ok(history)
@@ -364,5 +397,60 @@ impl<F: Float> NeuralNetwork<F> {
             weights.assign(w);
             bias.assign(b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The verdicts on a sequence of monitored losses, as `fit` feeds them, until a stop.
+    fn verdicts(stop: EarlyStopping, losses: &[f64]) -> Vec<Verdict> {
+        let mut best: Option<(f64, usize)> = None;
+        let mut out = Vec::new();
+        for (epoch, &loss) in losses.iter().enumerate() {
+            let verdict = stop.judge(epoch, loss, best);
+            out.push(verdict);
+            match verdict {
+                Verdict::Improved => best = Some((loss, epoch)),
+                Verdict::Wait => {}
+                Verdict::Stop => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn early_stopping_waits_patience_epochs_after_the_best() {
+        use Verdict::*;
+        let stop = EarlyStopping {
+            patience: 2,
+            min_delta: 0.0,
+        };
+        // Best at epoch 1; epochs 2 and 3 do not improve on it: stop at 3 = 1 + patience.
+        assert_eq!(
+            verdicts(stop, &[1.0, 0.5, 0.75, 0.625, 0.25]),
+            [Improved, Improved, Wait, Stop]
+        );
+        // Equal is not better.
+        assert_eq!(verdicts(stop, &[1.0, 1.0, 1.0]), [Improved, Wait, Stop]);
+        let stop = EarlyStopping {
+            patience: 1,
+            min_delta: 0.25,
+        };
+        // With min_delta 0.25, 0.75 is not below 1 - 0.25 but 0.5 is.
+        assert_eq!(verdicts(stop, &[1.0, 0.75]), [Improved, Stop]);
+        assert_eq!(
+            verdicts(stop, &[1.0, 0.5, 0.375]),
+            [Improved, Improved, Stop]
+        );
+        let stop = EarlyStopping {
+            patience: 3,
+            min_delta: 0.0,
+        };
+        assert_eq!(
+            verdicts(stop, &[4.0, 3.0, 2.0, 5.0, 5.0, 1.0, 5.0, 5.0, 5.0, 0.0]),
+            [Improved, Improved, Improved, Wait, Wait, Improved, Wait, Wait, Stop]
+        );
     }
 }

@@ -677,6 +677,119 @@ mod fit {
     }
 
     #[test]
+    fn a_stop_from_the_batch_callback_also_restores_the_best_epoch() {
+        // As in early_stopping_restores_the_best_epoch, the best epoch is the first; here
+        // the per-batch callback stops training in the middle of epoch 2, before early
+        // stopping would: the parameters of epoch 0 must come back all the same.
+        let mut rng = StdRng::seed_from_u64(2);
+        let (x, classes) = quadrants(1000, &mut rng);
+        let flipped: Vec<usize> = classes.iter().map(|c| 1 - c).collect();
+        let train = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+        let validation = Samples::new(x.view(), Target::Classes(&flipped)).unwrap();
+        let mut net = classifier(&mut rng);
+        let mut one_epoch = net.clone();
+        let options = FitOptions {
+            epochs: 20,
+            batch_size: 16,
+            report_every: 10,
+            early_stopping: Some(EarlyStopping {
+                patience: 5,
+                min_delta: 0.0,
+            }),
+            ..FitOptions::default()
+        };
+        let history = net
+            .fit(
+                train,
+                Some(validation),
+                &options,
+                &mut StdRng::seed_from_u64(5),
+                |p| match p {
+                    Progress::Batch {
+                        epoch: 2,
+                        batch: 30,
+                        ..
+                    } => ControlFlow::Break(()),
+                    _ => ControlFlow::Continue(()),
+                },
+            )
+            .unwrap();
+        assert!(history.stopped_early);
+        assert_eq!(history.epochs.len(), 2);
+        assert_eq!(history.best_epoch, Some(0));
+        let options = FitOptions {
+            epochs: 1,
+            ..options
+        };
+        one_epoch
+            .fit(train, None, &options, &mut StdRng::seed_from_u64(5), |_| {
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        for (la, lb) in net.layers().iter().zip(one_epoch.layers()) {
+            assert_eq!(la.weights(), lb.weights());
+            assert_eq!(la.bias(), lb.bias());
+        }
+    }
+
+    #[test]
+    fn batch_reports_carry_the_running_mean_loss() {
+        // No shuffle: the batches are columns 0..10, 10..20, …; the reference takes the
+        // same steps with `train` on a clone.
+        let mut rng = StdRng::seed_from_u64(6);
+        let (x, classes) = quadrants(45, &mut rng);
+        let mut net = classifier(&mut rng);
+        let mut reference = net.clone();
+        let options = FitOptions {
+            epochs: 2,
+            batch_size: 10,
+            shuffle: false,
+            report_every: 2,
+            ..FitOptions::default()
+        };
+        let mut reported = Vec::new();
+        net.fit(
+            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+            None,
+            &options,
+            &mut rng,
+            |p| {
+                if let Progress::Batch {
+                    epoch, batch, loss, ..
+                } = p
+                {
+                    reported.push((epoch, batch, loss));
+                }
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+        let mut expected = Vec::new();
+        for epoch in 0..2 {
+            let (mut sum, mut seen) = (0.0, 0);
+            for (b, start) in (0..45).step_by(10).enumerate() {
+                let end = (start + 10).min(45);
+                let loss = reference
+                    .train(
+                        x.slice(s![.., start..end]),
+                        Target::Classes(&classes[start..end]),
+                    )
+                    .unwrap();
+                sum += loss * (end - start) as f64;
+                seen += end - start;
+                if (b + 1) % 2 == 0 {
+                    expected.push((epoch, b + 1, sum / seen as f64));
+                }
+            }
+        }
+        assert_eq!(reported.len(), expected.len());
+        for (r, e) in reported.iter().zip(&expected) {
+            assert_eq!((r.0, r.1), (e.0, e.1));
+            assert_relative_eq!(r.2, e.2, max_relative = 1e-12);
+        }
+    }
+
+    #[test]
     fn the_callback_can_stop_training_and_reports_batches() {
         let mut rng = StdRng::seed_from_u64(3);
         let (x, classes) = quadrants(100, &mut rng);
@@ -733,6 +846,20 @@ mod fit {
                 early_stopping: Some(EarlyStopping {
                     patience: 0,
                     min_delta: 0.0,
+                }),
+                ..FitOptions::default()
+            },
+            FitOptions {
+                early_stopping: Some(EarlyStopping {
+                    patience: 1,
+                    min_delta: f64::INFINITY,
+                }),
+                ..FitOptions::default()
+            },
+            FitOptions {
+                early_stopping: Some(EarlyStopping {
+                    patience: 1,
+                    min_delta: -0.5,
                 }),
                 ..FitOptions::default()
             },
