@@ -653,9 +653,9 @@ fn evaluate_weights_a_short_last_batch_by_its_size() {
             .loss(net.forward_pass(x.view()).unwrap().view(), target)
             .unwrap();
         for batch_size in [1, 3, 4, 10, 64] {
-            let e = net
-                .evaluate(Samples::new(x.view(), target).unwrap(), batch_size)
-                .unwrap();
+            let data = Samples::new(x.view(), target).unwrap();
+            assert_eq!((data.len(), data.is_empty()), (10, false));
+            let e = net.evaluate(data, batch_size).unwrap();
             assert_relative_eq!(e.loss, whole, max_relative = 1e-12);
             assert_eq!(e.samples, 10);
             if loss == "ce" {
