@@ -276,6 +276,15 @@ mod tests {
         assert_eq!(act.df(0.0), 0.1);
         assert!(LeakyRelu::new(1.5f64).is_err());
         assert!(LeakyRelu::new(f64::NAN).is_err());
+        assert_eq!(LeakyRelu::new(0.25f64).unwrap().alpha(), 0.25);
+    }
+
+    #[test]
+    fn relu_takes_the_derivative_0_at_its_kink() {
+        // PyTorch's convention: df(0) = 0, so a unit at exactly 0 passes no gradient.
+        assert_eq!(Activation::<f64>::df(&Relu, 0.0), 0.0);
+        assert_eq!(Activation::<f64>::df(&Relu, 1e-300), 1.0);
+        assert_eq!(Activation::<f64>::f(&Relu, -3.0), 0.0);
     }
 
     #[test]

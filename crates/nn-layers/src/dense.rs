@@ -382,6 +382,18 @@ mod tests {
             Box::new(Identity),
         );
         assert!(matches!(nan, Err(Error::NonFiniteInput { column: 1, .. })));
+        for (outs, ins) in [(0, 3), (3, 0)] {
+            let empty = Dense::from_parameters(
+                Array2::<f32>::zeros((outs, ins)),
+                Array2::zeros((outs, 1)),
+                Box::new(Identity),
+            );
+            assert!(
+                matches!(empty, Err(Error::ZeroSizedLayer { .. })),
+                "{outs}x{ins}"
+            );
+        }
+        assert_eq!(layer.parameter_count(), 3 * 2 + 3);
     }
 
     #[test]

@@ -250,6 +250,15 @@ fn cross_entropy_refuses_targets_that_are_not_distributions() {
     assert!(CrossEntropy
         .loss(v.view(), Target::Values(p.view()))
         .is_ok());
+    // The tolerance is √ε: 1 + 2⁻²⁶ sums to exactly 1 + √ε in f64, and passes; twice that
+    // does not.
+    let tolerance = f64::EPSILON.sqrt();
+    for (excess, ok) in [(tolerance, true), (2.0 * tolerance, false)] {
+        let p = array![[1.0 + excess], [0.0]];
+        let v = Array2::<f64>::zeros((2, 1));
+        let result = CrossEntropy.loss(v.view(), Target::Values(p.view()));
+        assert_eq!(result.is_ok(), ok, "excess {excess}: {result:?}");
+    }
     // Off by 1e-3 in f32 is not rounding.
     let p = array![[0.1f32], [0.2], [0.701]];
     let v = Array2::<f32>::zeros((3, 1));
