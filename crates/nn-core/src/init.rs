@@ -141,6 +141,33 @@ mod tests {
         assert!(b.iter().all(|&v| v == 0.0));
         let b: Array2<f64> = Init::Original.bias(5000, &mut rng).unwrap();
         assert!((std_of(&b) * 5000.0 - 1.0).abs() < 0.05);
+        let xn: Array2<f64> = Init::XavierNormal.weights(200, 300, &mut rng).unwrap();
+        assert!((std_of(&xn) / (2.0f64 / 500.0).sqrt() - 1.0).abs() < 0.03);
+        let hu: Array2<f64> = Init::HeUniform.weights(200, 300, &mut rng).unwrap();
+        let limit = (6.0f64 / 300.0).sqrt();
+        assert!(hu.iter().all(|v| v.abs() <= limit));
+        assert!((std_of(&hu) / (limit / 3f64.sqrt()) - 1.0).abs() < 0.03);
+        // More outputs than inputs: Xavier's fan is their sum (a difference would be
+        // negative).
+        let wide: Array2<f64> = Init::XavierNormal.weights(300, 200, &mut rng).unwrap();
+        assert!((std_of(&wide) / (2.0f64 / 500.0).sqrt() - 1.0).abs() < 0.03);
+    }
+
+    #[test]
+    fn zero_sizes_are_errors_or_empty() {
+        let mut rng = StdRng::seed_from_u64(2);
+        for (outs, ins) in [(0, 3), (3, 0)] {
+            assert!(matches!(
+                Init::HeNormal.weights::<f32, _>(outs, ins, &mut rng),
+                Err(Error::ZeroSizedLayer { .. })
+            ));
+        }
+        // A bias of no entries is empty for every scheme (the original's σ = 1/outs would
+        // be infinite).
+        for init in [Init::Original, Init::HeNormal] {
+            let b: Array2<f64> = init.bias(0, &mut rng).unwrap();
+            assert_eq!(b.dim(), (0, 1));
+        }
     }
 
     #[test]

@@ -622,7 +622,7 @@ proptest! {
         kind in 0u8..5,
         rate in prop_oneof![1e-4..1.0f64, 1.0..1e3f64],
         momentum in 0.0..0.99f64,
-        decay in prop_oneof![Just(0.0), 0.0..0.5f64],
+        decay in prop_oneof![Just(0.0), 0.0..0.5f64, 1.0..3.0f64],
         scale in prop_oneof![Just(1.0), 1e-3..1.0f64],
         values in prop::collection::vec(-1e3..1e3f64, 12),
         gradients in prop::collection::vec(prop::collection::vec(-1e3..1e3f64, 12), 1..4),
@@ -639,9 +639,18 @@ proptest! {
         for (t, g) in gradients.into_iter().enumerate() {
             let g = Array2::from_shape_vec((3, 4), g).unwrap() * magnitude;
             let t = t as u64 + 1;
+            // The clipping scale acts on the gradient's bound as on the gradient.
+            let mut scaled_states = state_bounds.clone();
+            let scaled = optimizer
+                .bound_after_step(parameter_bound, max(&g) * scale, &mut scaled_states, t, 1.0)
+                .unwrap();
             parameter_bound = optimizer
                 .bound_after_step(parameter_bound, max(&g), &mut state_bounds, t, scale)
                 .unwrap();
+            prop_assert!((scaled - parameter_bound).abs() <= 1e-12 * parameter_bound.abs());
+            for (a, b) in scaled_states.iter().zip(&state_bounds) {
+                prop_assert!((a - b).abs() <= 1e-12 * b.abs());
+            }
             optimizer.step(parameter.view_mut(), g.view(), &mut state, t, scale);
             let slack = 1.0 + 1e-12;
             prop_assert!(max(&parameter) <= parameter_bound * slack,
