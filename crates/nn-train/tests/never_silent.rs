@@ -485,3 +485,77 @@ fn sizes_too_large_for_memory_are_errors_not_aborts_or_panics() {
     }
     assert_eq!(net.steps(), 0);
 }
+
+#[test]
+fn the_update_check_covers_every_weight_and_bias_of_every_layer() {
+    /// Doubles every parameter and keeps no bound: each step is copied and checked.
+    #[derive(Clone, Debug)]
+    struct Doubling;
+    impl nn_train::Optimizer<f64> for Doubling {
+        fn name(&self) -> String {
+            "doubling".into()
+        }
+        fn clone_box(&self) -> Box<dyn nn_train::Optimizer<f64>> {
+            Box::new(self.clone())
+        }
+        fn learning_rate(&self) -> f64 {
+            1.0
+        }
+        fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
+            Ok(())
+        }
+        fn state_buffers(&self) -> usize {
+            0
+        }
+        fn step(
+            &self,
+            mut parameter: ndarray::ArrayViewMut2<'_, f64>,
+            _: ndarray::ArrayView2<'_, f64>,
+            _: &mut [Array2<f64>],
+            _: u64,
+            _: f64,
+        ) {
+            parameter.mapv_inplace(|p| p * 2.0);
+        }
+    }
+    // tanh layers saturate, so one parameter of 1e308 anywhere leaves the loss and the
+    // gradients finite; doubling it overflows, and the check must name it.
+    let mut rng = StdRng::seed_from_u64(4);
+    for layer in 0..3 {
+        for (kind, what) in [("weight", 0), ("bias", 1)] {
+            let layers = [(2, 3), (3, 3), (3, 2)]
+                .iter()
+                .map(|&(ins, outs)| {
+                    Dense::new(
+                        ins,
+                        outs,
+                        nn_layers::Tanh,
+                        nn_core::Init::XavierNormal,
+                        &mut rng,
+                    )
+                    .unwrap()
+                })
+                .collect();
+            let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+            net.set_optimizer(Doubling);
+            {
+                let (mut w, mut b) = net.parameters_mut(layer).unwrap();
+                if what == 0 {
+                    w[(1, 0)] = 1e308;
+                } else {
+                    b[(1, 0)] = 1e308;
+                }
+            }
+            let before = parameters(&net);
+            let (x, t) = (array![[0.5], [-0.5]], array![[0.0], [0.0]]);
+            match net.train(x.view(), Target::Values(t.view())) {
+                Err(Error::Diverged { what, value, .. }) => {
+                    assert_eq!(what, format!("a {kind} of layer {layer} after the update"));
+                    assert_eq!(value, f64::INFINITY);
+                }
+                other => panic!("{kind} of layer {layer}: {other:?}"),
+            }
+            assert_eq!(parameters(&net), before);
+        }
+    }
+}
