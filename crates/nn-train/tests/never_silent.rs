@@ -382,36 +382,6 @@ fn an_overflowing_update_is_refused_on_every_path_and_leaves_everything_as_it_wa
 
 #[test]
 fn a_custom_optimizer_without_bounds_is_checked_every_step() {
-    /// Doubles every parameter: overflows after enough steps, with finite gradients.
-    #[derive(Clone, Debug)]
-    struct Doubling;
-    impl nn_train::Optimizer<f64> for Doubling {
-        fn name(&self) -> String {
-            "doubling".into()
-        }
-        fn clone_box(&self) -> Box<dyn nn_train::Optimizer<f64>> {
-            Box::new(self.clone())
-        }
-        fn learning_rate(&self) -> f64 {
-            1.0
-        }
-        fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
-            Ok(())
-        }
-        fn state_buffers(&self) -> usize {
-            0
-        }
-        fn step(
-            &self,
-            mut parameter: ndarray::ArrayViewMut2<'_, f64>,
-            _: ndarray::ArrayView2<'_, f64>,
-            _: &mut [Array2<f64>],
-            _: u64,
-            _: f64,
-        ) {
-            parameter.mapv_inplace(|p| p * 2.0);
-        }
-    }
     let mut net = scalar_net(1e300, 1.0, 0.1);
     net.set_optimizer(Doubling);
     // y = 1e300·1e-300 + b: small, so the loss and gradients stay finite while W doubles.
@@ -488,36 +458,6 @@ fn sizes_too_large_for_memory_are_errors_not_aborts_or_panics() {
 
 #[test]
 fn the_update_check_covers_every_weight_and_bias_of_every_layer() {
-    /// Doubles every parameter and keeps no bound: each step is copied and checked.
-    #[derive(Clone, Debug)]
-    struct Doubling;
-    impl nn_train::Optimizer<f64> for Doubling {
-        fn name(&self) -> String {
-            "doubling".into()
-        }
-        fn clone_box(&self) -> Box<dyn nn_train::Optimizer<f64>> {
-            Box::new(self.clone())
-        }
-        fn learning_rate(&self) -> f64 {
-            1.0
-        }
-        fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
-            Ok(())
-        }
-        fn state_buffers(&self) -> usize {
-            0
-        }
-        fn step(
-            &self,
-            mut parameter: ndarray::ArrayViewMut2<'_, f64>,
-            _: ndarray::ArrayView2<'_, f64>,
-            _: &mut [Array2<f64>],
-            _: u64,
-            _: f64,
-        ) {
-            parameter.mapv_inplace(|p| p * 2.0);
-        }
-    }
     // tanh layers saturate, so one parameter of 1e308 anywhere leaves the loss and the
     // gradients finite; doubling it overflows, and the check must name it.
     let mut rng = StdRng::seed_from_u64(4);
@@ -557,5 +497,39 @@ fn the_update_check_covers_every_weight_and_bias_of_every_layer() {
             }
             assert_eq!(parameters(&net), before);
         }
+    }
+}
+
+/// An optimizer that doubles every parameter and offers no magnitude bound, so that
+/// training copies and checks each of its steps: it overflows after enough steps, with
+/// finite gradients.
+#[derive(Clone, Debug)]
+struct Doubling;
+
+impl nn_train::Optimizer<f64> for Doubling {
+    fn name(&self) -> String {
+        "doubling".into()
+    }
+    fn clone_box(&self) -> Box<dyn nn_train::Optimizer<f64>> {
+        Box::new(self.clone())
+    }
+    fn learning_rate(&self) -> f64 {
+        1.0
+    }
+    fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
+        Ok(())
+    }
+    fn state_buffers(&self) -> usize {
+        0
+    }
+    fn step(
+        &self,
+        mut parameter: ndarray::ArrayViewMut2<'_, f64>,
+        _: ndarray::ArrayView2<'_, f64>,
+        _: &mut [Array2<f64>],
+        _: u64,
+        _: f64,
+    ) {
+        parameter.mapv_inplace(|p| p * 2.0);
     }
 }

@@ -624,16 +624,22 @@ mod fit {
         }
     }
 
-    #[test]
-    fn early_stopping_restores_the_best_epoch() {
-        // Validation labels are the opposite of the training labels: the better the
-        // network learns, the worse its validation loss, so the best epoch is the first.
+    /// Training data, validation labels that are its opposite (the better the network
+    /// learns, the worse its validation loss, so the best epoch is the first), and a
+    /// network.
+    fn best_epoch_first() -> (Array2<f64>, Vec<usize>, Vec<usize>, NeuralNetwork<f64>) {
         let mut rng = StdRng::seed_from_u64(2);
         let (x, classes) = quadrants(1000, &mut rng);
-        let flipped: Vec<usize> = classes.iter().map(|c| 1 - c).collect();
+        let flipped = classes.iter().map(|c| 1 - c).collect();
+        let net = classifier(&mut rng);
+        (x, classes, flipped, net)
+    }
+
+    #[test]
+    fn early_stopping_restores_the_best_epoch() {
+        let (x, classes, flipped, mut net) = best_epoch_first();
         let train = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
         let validation = Samples::new(x.view(), Target::Classes(&flipped)).unwrap();
-        let mut net = classifier(&mut rng);
         let mut one_epoch = net.clone();
         let options = FitOptions {
             epochs: 20,
@@ -681,12 +687,9 @@ mod fit {
         // As in early_stopping_restores_the_best_epoch, the best epoch is the first; here
         // the per-batch callback stops training in the middle of epoch 2, before early
         // stopping would: the parameters of epoch 0 must come back all the same.
-        let mut rng = StdRng::seed_from_u64(2);
-        let (x, classes) = quadrants(1000, &mut rng);
-        let flipped: Vec<usize> = classes.iter().map(|c| 1 - c).collect();
+        let (x, classes, flipped, mut net) = best_epoch_first();
         let train = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
         let validation = Samples::new(x.view(), Target::Classes(&flipped)).unwrap();
-        let mut net = classifier(&mut rng);
         let mut one_epoch = net.clone();
         let options = FitOptions {
             epochs: 20,
