@@ -402,7 +402,7 @@ impl<F: Float> Workspace<F> {
                 let bound = learning_rate * delta_max * input_max;
                 if !bound.is_finite() {
                     return Err(SampleFailure::NonFinite {
-                        what: format!("the weight gradient of layer {i}"),
+                        what: format!("a weight of layer {i} after the update"),
                         value: bound,
                     });
                 }

@@ -533,3 +533,111 @@ impl nn_train::Optimizer<f64> for Doubling {
         parameter.mapv_inplace(|p| p * 2.0);
     }
 }
+
+/// A loss whose gradient is the constant `-slope` for every output of every sample: each
+/// plain SGD step moves a `1 → 1` identity layer's bias by `+rate·slope` and its weight by
+/// `+rate·slope·x`, whatever the parameters, so a test can walk a parameter towards the
+/// float maximum in steps of known size. (A test double: its value is `-Σv/B` scaled by
+/// 1e-10, so that it stays finite where `-slope·Σv/B` would not; training only checks
+/// that it is finite.)
+#[derive(Clone, Debug)]
+struct Linear {
+    slope: f64,
+}
+
+impl Loss<f64> for Linear {
+    fn name(&self) -> String {
+        "linear".into()
+    }
+    fn clone_box(&self) -> Box<dyn Loss<f64>> {
+        Box::new(self.clone())
+    }
+    fn evaluate(&self, values: ndarray::ArrayView2<'_, f64>, _: Target<'_, f64>) -> f64 {
+        -1e-10 * values.sum() / values.ncols() as f64
+    }
+    fn gradient_into(
+        &self,
+        values: ndarray::ArrayView2<'_, f64>,
+        _: Target<'_, f64>,
+        mut grad: ndarray::ArrayViewMut2<'_, f64>,
+    ) {
+        grad.fill(-self.slope / values.ncols() as f64);
+    }
+}
+
+/// A `1 → 1` identity layer with weight `w` and bias `b`, the linear loss, plain SGD.
+fn walker(w: f64, b: f64, rate: f64, slope: f64) -> NeuralNetwork<f64> {
+    let layer = Dense::from_parameters(array![[w]], array![[b]], Box::new(Identity)).unwrap();
+    NeuralNetwork::with_boxed_loss(vec![layer], Box::new(Linear { slope }), rate).unwrap()
+}
+
+/// One step on input `x`; an `Ok` must leave every parameter finite, an error must be
+/// `Diverged` naming `expected` and leave the parameters as they were.
+fn step_or_refuse(net: &mut NeuralNetwork<f64>, x: f64, expected: &str) -> bool {
+    let before = parameters(net);
+    let t = array![[0.0]];
+    match net.train(array![[x]].view(), Target::Values(t.view())) {
+        Ok(_) => {
+            let after = parameters(net);
+            assert!(
+                after
+                    .iter()
+                    .all(|(w, b)| w[(0, 0)].is_finite() && b[(0, 0)].is_finite()),
+                "an Ok step left {after:?}"
+            );
+            true
+        }
+        Err(Error::Diverged { what, .. }) => {
+            assert_eq!(what, expected);
+            assert_eq!(parameters(net), before);
+            false
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_fused_step_bounds_every_update_it_applies() {
+    let (bias, weight) = (
+        "a bias of layer 0 after the update",
+        "a weight of layer 0 after the update",
+    );
+    // A parameter that grows by 0.1e308 a step: every step until the one that would pass
+    // the float maximum is taken, that one is refused. The running bound must grow with
+    // the parameter, or a stale bound would let the overflow through.
+    let mut net = walker(0.0, 0.0, 0.05e308, 2.0);
+    let taken = (0..40)
+        .take_while(|_| step_or_refuse(&mut net, 1e-300, bias))
+        .count();
+    assert_eq!(taken, 17, "b = 1.7e308 is the last finite value");
+    // Each increment must count in full, or a step it lets through unchecked overflows:
+    // from 0.1e308, the bias's rate·slope = 4·0.4375e308 (not rate + slope nor
+    // rate / slope, both under half the maximum), and from 0 the weight's
+    // rate·slope·x = 2·4·0.23e308 (not rate·slope + x).
+    let mut net = walker(0.0, 0.1e308, 0.4375e308, 4.0);
+    assert!(!step_or_refuse(&mut net, 1e-300, bias));
+    let mut net = walker(0.0, 0.0, 0.23e308, 2.0);
+    assert!(!step_or_refuse(&mut net, 4.0, weight));
+    // A network built with a parameter past half the maximum is measured before its first
+    // step: a bound of 0 would let 1.5e308 + 0.4e308 through.
+    let mut net = walker(0.0, 1.5e308, 0.2e308, 2.0);
+    assert!(!step_or_refuse(&mut net, 1e-300, bias));
+    // After parameters_mut, the bound is measured again.
+    let mut net = walker(0.0, 0.0, 0.2e308, 2.0);
+    assert!(step_or_refuse(&mut net, 1e-300, bias));
+    net.parameters_mut(0).unwrap().1[(0, 0)] = 1.5e308;
+    assert!(!step_or_refuse(&mut net, 1e-300, bias));
+    // The same through the general path (momentum: SGD's own bounds).
+    let mut net = walker(0.0, 0.0, 0.2e308, 2.0);
+    net.set_optimizer(
+        nn_train::Sgd::new(0.05e308)
+            .unwrap()
+            .with_momentum(0.0)
+            .unwrap()
+            .with_weight_decay(0.0)
+            .unwrap(),
+    );
+    assert!(step_or_refuse(&mut net, 1e-300, bias));
+    net.parameters_mut(0).unwrap().1[(0, 0)] = 1.7e308;
+    assert!(!step_or_refuse(&mut net, 1e-300, bias));
+}
