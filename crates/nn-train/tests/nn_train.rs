@@ -793,6 +793,43 @@ mod fit {
     }
 
     #[test]
+    fn a_rate_that_underflows_later_is_refused_before_any_training() {
+        // A rate of 1e-300 decayed by 1e-30 at epoch 1 is 1e-330, 0 in f64: fit must
+        // refuse it up front, not after training epoch 0 (the check multiplies the rate
+        // by the factor as the epoch will; dividing would find 1e-270 and pass).
+        let mut rng = StdRng::seed_from_u64(8);
+        let (x, classes) = quadrants(20, &mut rng);
+        let mut net = classifier(&mut rng);
+        net.set_learning_rate(1e-300).unwrap();
+        let options = FitOptions {
+            epochs: 2,
+            schedule: Schedule::StepDecay {
+                every: 1,
+                factor: 1e-30,
+            },
+            ..FitOptions::default()
+        };
+        let result = net.fit(
+            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+            None,
+            &options,
+            &mut rng,
+            |_| ControlFlow::Continue(()),
+        );
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidHyperparameter {
+                    name: "learning_rate",
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert_eq!(net.steps(), 0);
+    }
+
+    #[test]
     fn the_callback_can_stop_training_and_reports_batches() {
         let mut rng = StdRng::seed_from_u64(3);
         let (x, classes) = quadrants(100, &mut rng);
