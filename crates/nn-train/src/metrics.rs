@@ -36,7 +36,8 @@ impl ConfusionMatrix {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if the slices differ in length, [`Error::ClassOutOfRange`]
-    /// if a class is not below `classes`.
+    /// if a class is not below `classes`, [`Error::TooLarge`] if `classes²` counts cannot
+    /// be allocated.
     pub fn new(predicted: &[usize], labels: &[usize], classes: usize) -> Result<Self> {
         if predicted.len() != labels.len() {
             return Err(Error::ShapeMismatch {
@@ -45,7 +46,25 @@ impl ConfusionMatrix {
                 actual: (1, predicted.len()),
             });
         }
-        let mut counts = Array2::zeros((classes, classes));
+        // `classes` is the caller's number: a size that does not fit is an error, not an
+        // abort of the process or a panic inside ndarray.
+        let too_large = || Error::TooLarge {
+            what: "confusion matrix".into(),
+            rows: classes,
+            columns: classes,
+        };
+        let entries = classes
+            .checked_mul(classes)
+            .filter(|n| {
+                n.checked_mul(std::mem::size_of::<usize>())
+                    .is_some_and(|b| b <= isize::MAX as usize)
+            })
+            .ok_or_else(too_large)?;
+        let mut zeros = Vec::new();
+        zeros.try_reserve_exact(entries).map_err(|_| too_large())?;
+        zeros.resize(entries, 0);
+        let mut counts =
+            Array2::from_shape_vec((classes, classes), zeros).expect("classes² entries");
         for (sample, (&p, &t)) in predicted.iter().zip(labels).enumerate() {
             let class = p.max(t);
             if class >= classes {
@@ -218,5 +237,12 @@ mod tests {
             ConfusionMatrix::new(&[3], &[0], 3),
             Err(Error::ClassOutOfRange { class: 3, .. })
         ));
+        // usize::MAX classes panicked inside ndarray; 2^29 asked for 2^61 bytes (an abort).
+        for classes in [usize::MAX, 1 << 29, 1 << 40] {
+            assert!(matches!(
+                ConfusionMatrix::new(&[0], &[0], classes),
+                Err(Error::TooLarge { rows, .. }) if rows == classes
+            ));
+        }
     }
 }
