@@ -165,6 +165,15 @@ fn turning_the_check_off_returns_the_raw_values() {
     net.set_check_finite(false);
     let out = net.forward_pass(array![[10.0]].view()).unwrap();
     assert_eq!(out[(0, 0)], f64::INFINITY);
+    assert!(!net.check_finite());
+    // evaluate too: the loss of infinite logits is NaN, reported as an error either way,
+    // but the outputs are not scanned first.
+    let x = array![[10.0]];
+    let data = Samples::new(x.view(), Target::Classes(&[0])).unwrap();
+    assert!(matches!(
+        net.evaluate(data, 1),
+        Err(Error::NonFiniteLoss { .. })
+    ));
 }
 
 #[test]

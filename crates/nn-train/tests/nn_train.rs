@@ -663,6 +663,22 @@ mod fit {
         assert!(history.stopped_early);
         assert_eq!(history.best_epoch, Some(0));
         assert_eq!(history.epochs.len(), 3);
+        // Stopping at the last epoch is not stopping early.
+        let mut last = one_epoch.clone();
+        let at_the_end = FitOptions {
+            epochs: 3,
+            ..options.clone()
+        };
+        let history = last
+            .fit(
+                train,
+                Some(validation),
+                &at_the_end,
+                &mut StdRng::seed_from_u64(seed),
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        assert_eq!((history.epochs.len(), history.stopped_early), (3, false));
         // The network holds the parameters it had after epoch 0.
         let options = FitOptions {
             epochs: 1,
