@@ -221,6 +221,44 @@ mod tests {
         approx::assert_abs_diff_eq!(p[(0, 0)], expected, epsilon = 1e-12);
     }
 
+    /// One Adam step of a `1×1` parameter `theta` with gradient `g` from zero moments,
+    /// and the bound `bound_after_step` gives for it: `(|θ'|, bound)`.
+    fn step_and_bound(adam: &Adam<f64>, theta: f64, g: f64) -> (f64, f64) {
+        let mut p = array![[theta]];
+        let mut state = [Array2::zeros((1, 1)), Array2::zeros((1, 1))];
+        adam.step(p.view_mut(), array![[g]].view(), &mut state, 1, 1.0);
+        let bound = adam.bound_after_step(theta.abs(), g.abs(), &mut [0.0, 0.0], 1, 1.0);
+        (p[(0, 0)].abs(), bound.unwrap())
+    }
+
+    #[test]
+    fn bounds_hold_at_the_extremes_and_are_tight_for_the_moments() {
+        // A gradient of -1e12 moves θ = 1 to 2: the bound's lr·m/((1-β₁)·ε) term must not
+        // shrink as m grows (lr/m/... would give 1.01).
+        let (after, bound) = step_and_bound(&Adam::new(1.0).unwrap(), 1.0, -1e12);
+        assert!(after > 1.99 && after <= bound, "{after} > {bound}");
+        // With a large ε the step is lr·m̂/(√v̂ + ε) = 1e3·1e3/(1e3 + 1e3) = 500, and the
+        // bound 1e3/0.1 · 100 / 1e3 = 1000 (adding instead of multiplying gives 10.1).
+        let adam = Adam::new(1e3).unwrap().with_epsilon(1e3).unwrap();
+        let (after, bound) = step_and_bound(&adam, 0.0, -1e3);
+        approx::assert_abs_diff_eq!(after, 500.0, epsilon = 1e-9);
+        assert!(after <= bound, "{after} > {bound}");
+        // The moments' bounds are exact while the gradient keeps its sign: the running
+        // maxima are then the moments themselves, step after step.
+        let adam = Adam::new(0.1f64).unwrap().with_betas(0.8, 0.9).unwrap();
+        let mut p = array![[1.0, -2.0]];
+        let mut state = [Array2::zeros((1, 2)), Array2::zeros((1, 2))];
+        let mut bounds = [0.0, 0.0];
+        for t in 1..=4 {
+            let g = array![[3.0, 1.0]] * f64::from(t as u32);
+            adam.bound_after_step(2.0, 3.0 * t as f64, &mut bounds, t, 0.5);
+            adam.step(p.view_mut(), g.view(), &mut state, t, 0.5);
+            for (k, s) in state.iter().enumerate() {
+                approx::assert_relative_eq!(bounds[k], s[(0, 0)], max_relative = 1e-14);
+            }
+        }
+    }
+
     #[test]
     fn adamw_decays_weights_apart_from_the_gradient() {
         // With a zero gradient Adam's update is 0, so AdamW only shrinks: θ(1 - lr·λ).

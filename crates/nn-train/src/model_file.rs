@@ -761,6 +761,47 @@ mod tests {
     }
 
     #[test]
+    fn the_temporary_file_is_written_in_the_target_directory() {
+        // So that the rename stays on one file system and never copies.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        write_atomically(&path, b"bytes", |file, bytes| {
+            let names: Vec<_> = entries(dir.path())
+                .iter()
+                .map(|p| p.file_name().unwrap().to_owned())
+                .collect();
+            assert_eq!(names.len(), 1, "{names:?}");
+            assert!(names[0]
+                .to_string_lossy()
+                .starts_with(".model.safetensors.tmp-"));
+            file.write_all(bytes)
+        })
+        .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"bytes");
+    }
+
+    #[test]
+    fn temporary_names_taken_every_time_are_an_error_after_a_hundred_attempts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.safetensors");
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        // Far more names than the attempts, and than other tests can take meanwhile.
+        for k in next..next + 1000 {
+            let name = format!(".n.safetensors.tmp-{}-{k}", std::process::id());
+            fs::write(dir.path().join(name), b"stale").unwrap();
+        }
+        match write_atomically(&path, b"bytes", |file, bytes| file.write_all(bytes)) {
+            Err(Error::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::AlreadyExists)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!path.exists());
+        let used = TEMP_COUNTER.load(Ordering::Relaxed) - next;
+        assert!((101..1000).contains(&used), "{used} names tried");
+    }
+
+    #[test]
     fn json_offsets_count_lines_and_columns() {
         let text = b"{\n  \"a\": x\n}";
         assert_eq!(json_offset(text, 1, 1), 0);

@@ -270,10 +270,11 @@ fn every_truncation_is_a_format_error() {
     // Data missing at the end: the header is read, the data section is too short.
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
     assert_eq!(format_offset(&bytes[..bytes.len() - 4]), 8 + n);
-    // One byte too many is as wrong.
+    // One byte too many is as wrong: the data section does not have the size the
+    // offsets add up to, and the error points at its start.
     let mut longer = bytes.clone();
     longer.push(0);
-    format_offset(&longer);
+    assert_eq!(format_offset(&longer), 8 + n);
 }
 
 #[test]
@@ -290,6 +291,16 @@ fn absurd_header_lengths_are_refused_without_allocating() {
     }
     assert!(load(b"").is_err());
     assert!(load(&0u64.to_le_bytes()).is_err());
+}
+
+#[test]
+fn a_header_over_the_safetensors_limit_is_refused_at_its_length() {
+    // The safetensors crate refuses headers over 100 MB; the error is the length's.
+    let n = 100_000_008;
+    let mut bytes = (n as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(b"{}");
+    bytes.resize(8 + n, b' ');
+    assert_eq!(format_offset(&bytes), 0);
 }
 
 #[test]
@@ -320,7 +331,12 @@ fn bad_json_and_bad_utf8_are_format_errors() {
 #[test]
 fn offsets_past_the_end_or_overlapping_are_format_errors() {
     let past = edited(|h| h["layers.5.weight"]["data_offsets"] = json!([0, 1_000_000]));
-    format_offset(&past);
+    let n = u64::from_le_bytes(past[..8].try_into().unwrap());
+    assert_eq!(format_offset(&past), 8 + n);
+    let message = load(&past).unwrap_err().to_string();
+    let data_len = past.len() as u64 - 8 - n;
+    let expected = format!("lie past the end of the {data_len}-byte data section");
+    assert!(message.contains(&expected), "{message}");
     let huge = edited(|h| {
         h["layers.5.weight"]["data_offsets"] = json!([u64::MAX - 1, u64::MAX]);
     });
@@ -349,15 +365,25 @@ fn wrong_shapes_are_format_errors() {
     }
     format_offset(&reshaped("layers.0.bias", json!([7, 1])));
     format_offset(&reshaped("layers.0.bias", json!([1, 7])));
-    // A zero-sized weight matrix with zero bytes of data.
-    let zero = edited(|h| {
-        let obj = h.as_object_mut().unwrap();
-        obj.insert(
-            "layers.0.weight".into(),
-            json!({"dtype": "F32", "shape": [0, 5], "data_offsets": [0, 0]}),
-        );
-    });
-    assert!(load(&zero).is_err());
+    // A one-layer file, valid for safetensors, whose weight matrix has no output or no
+    // input (and so no bytes).
+    let (valid_header, _) = split(&valid());
+    for (outs, ins) in [(0, 5), (5, 0), (0, 0)] {
+        let mut metadata = valid_header["__metadata__"].clone();
+        metadata["layers"] = json!("1");
+        (metadata.as_object_mut().unwrap())
+            .retain(|key, _| !key.starts_with("activation.") || key == "activation.0");
+        let bias_bytes = 4 * outs;
+        let header = json!({
+            "__metadata__": metadata,
+            "layers.0.weight": {"dtype": "F32", "shape": [outs, ins], "data_offsets": [0, 0]},
+            "layers.0.bias": {"dtype": "F32", "shape": [outs, 1], "data_offsets": [0, bias_bytes]},
+        });
+        let bytes = join(&header, &vec![0; bias_bytes]);
+        let message = load(&bytes).unwrap_err().to_string();
+        let expected = format!("has shape [{outs}, {ins}]; a layer needs at least one");
+        assert!(message.contains(&expected), "{message}");
+    }
 }
 
 #[test]
@@ -481,6 +507,13 @@ fn metadata_problems_are_format_errors() {
         let bytes = edited(|h| h["__metadata__"][key] = json!(value));
         assert_eq!(format_offset(&bytes), 8, "{key} = {value}");
     }
+    let message = load(&edited(|h| h["__metadata__"]["layers"] = json!("0")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("is not a positive number of layers"),
+        "{message}"
+    );
     // Metadata values must be strings (the safetensors crate's rule).
     format_offset(&edited(|h| h["__metadata__"]["layers"] = json!(6)));
     // Unrelated keys are allowed.

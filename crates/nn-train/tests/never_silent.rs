@@ -650,3 +650,26 @@ fn the_fused_step_bounds_every_update_it_applies() {
     net.parameters_mut(0).unwrap().1[(0, 0)] = 1.7e308;
     assert!(!step_or_refuse(&mut net, 1e-300, bias));
 }
+
+#[test]
+fn the_fused_step_bounds_each_layer_by_its_own_input() {
+    // Layer 1's update is rate·delta_1·x_1 with x_1 = layer 0's output = 1e300, while
+    // layer 1's own output is 1e300·1e-300 = 1: a bound taken from a layer's output
+    // instead of its input would let rate·1·1e300 = inf through as finite.
+    let layers = [(1.0, 0.0), (1e-300, 0.0)]
+        .iter()
+        .map(|&(w, b)| {
+            Dense::from_parameters(array![[w]], array![[b]], Box::new(Identity)).unwrap()
+        })
+        .collect();
+    let mut net =
+        NeuralNetwork::with_boxed_loss(layers, Box::new(Linear { slope: 1.0 }), 1e9).unwrap();
+    assert!(!step_or_refuse(
+        &mut net,
+        1e300,
+        "a weight of layer 1 after the update"
+    ));
+    // The same network on an input of 1 steps, and moves W₁ by rate·slope·1 = 1e9.
+    assert!(step_or_refuse(&mut net, 1.0, ""));
+    assert_relative_eq!(net.layers()[1].weights()[(0, 0)], 1e9, max_relative = 1e-12);
+}

@@ -547,6 +547,21 @@ fn splitting_a_batch_over_threads_gives_the_same_training() {
         }
     }
     assert!(one.set_threads(0).is_err());
+    // A clipping limit must be finite and positive; refused, it leaves clipping off.
+    for limit in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let result = one.set_max_gradient_norm(Some(limit));
+        assert!(
+            matches!(
+                result,
+                Err(Error::InvalidHyperparameter {
+                    name: "max_gradient_norm",
+                    ..
+                })
+            ),
+            "{limit}: {result:?}"
+        );
+    }
+    assert!(one.set_max_gradient_norm(Some(f64::MIN_POSITIVE)).is_ok());
 }
 
 mod fit {
@@ -880,6 +895,35 @@ mod fit {
         assert_eq!(history.epochs.len(), 2);
         assert!(history.stopped_early);
         assert_eq!(batches, vec![(4, 10), (8, 10), (4, 10), (8, 10)]);
+    }
+
+    #[test]
+    fn a_callback_stop_after_the_last_epoch_is_not_an_early_stop() {
+        // Breaking after epoch `stop` of 3: early only if an epoch was left to run.
+        for (stop, early) in [(0, true), (1, true), (2, false)] {
+            let mut rng = StdRng::seed_from_u64(3);
+            let (x, classes) = quadrants(40, &mut rng);
+            let mut net = classifier(&mut rng);
+            let options = FitOptions {
+                epochs: 3,
+                batch_size: 10,
+                ..FitOptions::default()
+            };
+            let history = net
+                .fit(
+                    Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+                    None,
+                    &options,
+                    &mut rng,
+                    |p| match p {
+                        Progress::Epoch(report) if report.epoch == stop => ControlFlow::Break(()),
+                        _ => ControlFlow::Continue(()),
+                    },
+                )
+                .unwrap();
+            assert_eq!(history.epochs.len(), stop + 1);
+            assert_eq!(history.stopped_early, early, "stopped after epoch {stop}");
+        }
     }
 
     #[test]
