@@ -4,7 +4,7 @@ use ndarray::NdFloat;
 
 pub(crate) mod sealed {
     /// Seals [`super::Float`], and carries the explicitly vectorised kernels of each type
-    /// (implemented in `kernels.rs`).
+    /// (implemented in `compute/kernels.rs`).
     pub trait Sealed: Sized + Copy {
         /// AVX2/FMA dot product.
         ///
@@ -41,14 +41,39 @@ pub(crate) mod sealed {
     impl Sealed for f64 {}
 }
 
+/// The element type of a tensor, as model files and NumPy name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dtype {
+    /// `f32`: IEEE 754 binary32.
+    F32,
+    /// `f64`: IEEE 754 binary64.
+    F64,
+}
+
+impl Dtype {
+    /// The name safetensors gives it: `"F32"` or `"F64"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "F32",
+            Dtype::F64 => "F64",
+        }
+    }
+}
+
+impl std::fmt::Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A floating-point scalar the library computes with: `f32` or `f64`.
 ///
 /// It is [`ndarray::NdFloat`] (so arrays of it multiply with `general_mat_mul`, and it has
 /// every method of `num_traits::Float`) plus the two conversions the library needs to
 /// write constants and report values. The trait is sealed: there is no third float type.
 pub trait Float: NdFloat + Default + sealed::Sealed {
-    /// The type's name as the safetensors and NumPy conventions spell it: `"F32"` or `"F64"`.
-    const DTYPE: &'static str;
+    /// Which of the two types this is.
+    const DTYPE: Dtype;
 
     /// Converts an `f64` to this type, rounding to nearest for `f32`.
     fn from_f64(value: f64) -> Self;
@@ -58,7 +83,7 @@ pub trait Float: NdFloat + Default + sealed::Sealed {
 }
 
 impl Float for f32 {
-    const DTYPE: &'static str = "F32";
+    const DTYPE: Dtype = Dtype::F32;
 
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
@@ -72,7 +97,7 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
-    const DTYPE: &'static str = "F64";
+    const DTYPE: Dtype = Dtype::F64;
 
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
@@ -94,7 +119,8 @@ mod tests {
         assert_eq!(<f32 as Float>::from_f64(0.5), 0.5f32);
         assert_eq!(<f64 as Float>::from_f64(0.1), 0.1f64);
         assert_eq!(Float::as_f64(0.25f32), 0.25f64);
-        assert_eq!(<f32 as Float>::DTYPE, "F32");
-        assert_eq!(<f64 as Float>::DTYPE, "F64");
+        assert_eq!(<f32 as Float>::DTYPE, Dtype::F32);
+        assert_eq!(<f64 as Float>::DTYPE.name(), "F64");
+        assert_eq!(Dtype::F32.to_string(), "F32");
     }
 }

@@ -1,5 +1,6 @@
 //! The foundation of `nn`: the float trait, the [`Activation`] and [`Loss`] traits, the
-//! error type, weight initialisation and small array helpers.
+//! error type, weight initialisation, small array helpers, and the compute engine the
+//! other crates run on.
 //!
 //! # Design
 //!
@@ -12,6 +13,15 @@
 //! vocabulary: `f`/`df` and `loss`/`dloss`. Errors are one `#[non_exhaustive]` enum,
 //! [`Error`], whose variants say what was wrong and where; inputs are checked once at the
 //! boundary of a public function, and the arithmetic inside is free of `Result`.
+//!
+//! # The compute engine
+//!
+//! Half of this crate is the engine under every layer and step: vector kernels for one
+//! sample (AVX2/FMA chosen at run time on x86-64) and matrix products for batches (the
+//! `gemm` crate, split over rayon's threads), in the `compute` module. It is public so
+//! that `nn-layers` and `nn-train` can call it, but hidden from these docs and not part
+//! of the stable API: applications reach it through [`Activation`], `Dense` and
+//! `NeuralNetwork`.
 //!
 //! This crate depends on no other `nn` crate; `nn-layers` and `nn-loss` build on it, and
 //! `nn-train` on those.
@@ -36,17 +46,19 @@
 #![deny(missing_docs)]
 
 mod activation;
+// The engine is public for the other nn crates only (see its module docs): hidden, so
+// that its internals stay free to change.
+#[doc(hidden)]
+pub mod compute;
 mod error;
 mod float;
 mod init;
-pub mod kernels;
 mod loss;
-pub mod matmul;
 pub mod tensor;
 
 pub use activation::Activation;
 pub use error::{Error, Result};
-pub use float::Float;
+pub use float::{Dtype, Float};
 pub use init::Init;
 pub use loss::{finite_loss, Loss, Target};
 

@@ -34,7 +34,7 @@ pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize,
     // One vectorised pass finds whether there is anything to look for; the search for
     // its place runs only then.
     let all_finite = match a.as_slice_memory_order() {
-        Some(values) => crate::kernels::max_abs(values).is_finite(),
+        Some(values) => crate::compute::kernels::max_abs(values).is_finite(),
         None => a.iter().all(|v| v.is_finite()),
     };
     if all_finite {

@@ -1,7 +1,8 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
-use nn_core::{kernels, matmul::matmul, tensor, Activation, Error, Float, Init, Result};
+use nn_core::compute::{kernels, matmul::matmul};
+use nn_core::{tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
 /// A dense layer with weights `W`, bias `b` and an activation `f`: `a = f(W·x + b)`.

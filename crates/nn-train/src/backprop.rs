@@ -2,7 +2,8 @@
 //! and the reverse loop that turns `dloss` into the gradients of every layer.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{kernels, tensor, Error, Float, Loss, Result, Target};
+use nn_core::compute::kernels;
+use nn_core::{tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
 /// The gradients of the loss from one backward pass, in the article's terms.

@@ -264,7 +264,7 @@ impl<F: Float> NeuralNetwork<F> {
 
 /// Appends `v` in little-endian order, as the file's dtype (that of `F`) stores it.
 fn push_le<F: Float>(out: &mut Vec<u8>, v: F) {
-    if F::DTYPE == "F32" {
+    if F::DTYPE == nn_core::Dtype::F32 {
         // Exact: the value is an f32 widened to f64.
         out.extend_from_slice(&(v.as_f64() as f32).to_le_bytes());
     } else {
@@ -274,7 +274,7 @@ fn push_le<F: Float>(out: &mut Vec<u8>, v: F) {
 
 /// Reads a little-endian value of `F`'s size, or `None` for a slice of the wrong size.
 fn read_le<F: Float>(bytes: &[u8]) -> Option<F> {
-    let value = if F::DTYPE == "F32" {
+    let value = if F::DTYPE == nn_core::Dtype::F32 {
         f64::from(f32::from_le_bytes(bytes.try_into().ok()?))
     } else {
         f64::from_le_bytes(bytes.try_into().ok()?)
@@ -286,7 +286,7 @@ fn read_le<F: Float>(bytes: &[u8]) -> Option<F> {
 /// Parses a learning rate written by `Display` of `F`, exactly (an `f32` is parsed as
 /// `f32`, not rounded twice through `f64`).
 fn parse_float<F: Float>(text: &str) -> Option<F> {
-    let value = if F::DTYPE == "F32" {
+    let value = if F::DTYPE == nn_core::Dtype::F32 {
         f64::from(text.parse::<f32>().ok()?)
     } else {
         text.parse::<f64>().ok()?
@@ -296,10 +296,9 @@ fn parse_float<F: Float>(text: &str) -> Option<F> {
 
 /// The safetensors dtype of `F`.
 fn dtype_of<F: Float>() -> Dtype {
-    if F::DTYPE == "F32" {
-        Dtype::F32
-    } else {
-        Dtype::F64
+    match F::DTYPE {
+        nn_core::Dtype::F32 => Dtype::F32,
+        nn_core::Dtype::F64 => Dtype::F64,
     }
 }
 
@@ -461,7 +460,7 @@ impl FileReader<'_> {
             )));
         }
         let dtype = get("dtype")?;
-        if dtype != F::DTYPE {
+        if dtype != F::DTYPE.name() {
             let message = match dtype {
                 "F32" | "F64" => format!(
                     "the file holds {dtype} parameters, but a NeuralNetwork<{}> ({}) was \

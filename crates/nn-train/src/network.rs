@@ -1,7 +1,8 @@
 //! [`NeuralNetwork`]: layers, a loss and a learning rate, trained one step at a time.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{kernels, tensor, Error, Float, Loss, Result, Target};
+use nn_core::compute::kernels;
+use nn_core::{tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
 use crate::backprop::{share, Buffers, Gradients, SampleFailure, Workspace};

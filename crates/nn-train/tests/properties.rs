@@ -15,7 +15,7 @@
 use std::ops::ControlFlow;
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{Activation, Error, Float, Target};
+use nn_core::{Activation, Dtype, Error, Float, Target};
 use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
 use nn_loss::{CrossEntropy, Mse};
 use nn_train::{Adam, FitOptions, NeuralNetwork, Optimizer, Samples, Sgd};
@@ -670,7 +670,7 @@ proptest! {
 
 /// A finite value of `F` from arbitrary bits (NaN and infinities become other values).
 fn finite_from_bits<F: Float>(bits: u64) -> F {
-    let v = if F::DTYPE == "F32" {
+    let v = if F::DTYPE == Dtype::F32 {
         f64::from(f32::from_bits(bits as u32))
     } else {
         f64::from_bits(bits)
@@ -721,7 +721,7 @@ fn round_trip<F: Float>(net: &NeuralNetwork<F>) -> Result<Vec<u8>, TestCaseError
     assert_same_network(net, &loaded)?;
     prop_assert_eq!(&loaded.to_safetensors_bytes().unwrap(), &bytes);
     // No silent conversion between f32 and f64.
-    if F::DTYPE == "F32" {
+    if F::DTYPE == Dtype::F32 {
         prop_assert!(NeuralNetwork::<f64>::from_safetensors_bytes(&bytes, "mem").is_err());
     } else {
         prop_assert!(NeuralNetwork::<f32>::from_safetensors_bytes(&bytes, "mem").is_err());

@@ -1,0 +1,13 @@
+//! The compute engine: the arithmetic every layer and the trainer run on.
+//!
+//! - [`kernels`]: the one-sample path. Dot products, matrix-vector products and rank-1
+//!   updates on contiguous rows, with AVX2/FMA versions chosen at run time on x86-64.
+//! - [`matmul`]: the batched path. `C = alpha·A·B + beta·C` on ndarray views, through the
+//!   `gemm` crate, with large products split over rayon's threads.
+//!
+//! These are public only so that `nn-layers` and `nn-train` can call them; they are hidden
+//! from the documentation and are not part of the stable API. Their signatures follow
+//! the engine's needs, and a change to them is not a breaking change of `nn`.
+
+pub mod kernels;
+pub mod matmul;
