@@ -673,3 +673,21 @@ fn the_fused_step_bounds_each_layer_by_its_own_input() {
     assert!(step_or_refuse(&mut net, 1.0, ""));
     assert_relative_eq!(net.layers()[1].weights()[(0, 0)], 1e9, max_relative = 1e-12);
 }
+
+#[test]
+fn with_the_check_off_a_non_finite_input_is_still_a_diverged_loss() {
+    // No scan of the input (that is what turning the check off saves), on the fused path
+    // as on the general one: the loss, checked either way, reports it.
+    for batch in [1, 3] {
+        let mut net = scalar_net(0.5, 0.0, 0.1);
+        net.set_check_finite(false);
+        let mut x = Array2::zeros((1, batch));
+        x[(0, 0)] = f64::NAN;
+        let t = Array2::zeros((1, batch));
+        match net.train(x.view(), Target::Values(t.view())) {
+            Err(Error::Diverged { what, .. }) => assert_eq!(what, "the loss", "{batch}"),
+            other => panic!("batch {batch}: {other:?}"),
+        }
+        assert_eq!(parameters(&net), vec![(array![[0.5]], array![[0.0]])]);
+    }
+}

@@ -547,6 +547,8 @@ fn splitting_a_batch_over_threads_gives_the_same_training() {
         }
     }
     assert!(one.set_threads(0).is_err());
+    // 100 → 200 → 10: 200·100 weights and 200 biases, then 10·200 and 10.
+    assert_eq!(one.parameter_count(), 22_210);
     // A clipping limit must be finite and positive; refused, it leaves clipping off.
     for limit in [0.0, -1.0, f64::NAN, f64::INFINITY] {
         let result = one.set_max_gradient_norm(Some(limit));

@@ -740,3 +740,60 @@ fn the_update_check_counts_bias_gradients_in_every_layer() {
         assert_eq!(before, after);
     }
 }
+
+/// Plain SGD that records the step number it is given for each weight update.
+#[derive(Clone, Debug, Default)]
+struct RecordingSgd {
+    steps: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+}
+
+impl Optimizer<f64> for RecordingSgd {
+    fn name(&self) -> String {
+        "recording-sgd".into()
+    }
+    fn clone_box(&self) -> Box<dyn Optimizer<f64>> {
+        Box::new(self.clone())
+    }
+    fn learning_rate(&self) -> f64 {
+        0.1
+    }
+    fn set_learning_rate(&mut self, _: f64) -> nn_core::Result<()> {
+        Ok(())
+    }
+    fn state_buffers(&self) -> usize {
+        0
+    }
+    fn step(
+        &self,
+        mut parameter: ndarray::ArrayViewMut2<'_, f64>,
+        gradient: ArrayView2<'_, f64>,
+        _: &mut [Array2<f64>],
+        step: u64,
+        _: f64,
+    ) {
+        parameter.scaled_add(-0.1, &gradient);
+        self.steps.lock().unwrap().push(step);
+    }
+    fn plain_learning_rate(&self) -> Option<f64> {
+        Some(0.1)
+    }
+}
+
+#[test]
+fn the_optimizers_step_count_includes_fused_one_sample_steps() {
+    // Three one-sample steps take the fused path (no call to `step`); the batch step after
+    // them is the optimizer's fourth update, for a bias and a weight of each layer.
+    let mut rng = StdRng::seed_from_u64(8);
+    let mut net = network(&[2, 3, 2], "mse", &mut rng);
+    let optimizer = RecordingSgd::default();
+    net.set_optimizer(optimizer.clone());
+    let (x, t) = (random(2, 4, &mut rng), random(2, 4, &mut rng));
+    for k in 0..3 {
+        let (xs, ts) = (x.slice(s![.., k..k + 1]), t.slice(s![.., k..k + 1]));
+        net.train(xs, Target::Values(ts)).unwrap();
+    }
+    assert!(optimizer.steps.lock().unwrap().is_empty());
+    net.train(x.view(), Target::Values(t.view())).unwrap();
+    assert_eq!(*optimizer.steps.lock().unwrap(), vec![4; 4]);
+    assert_eq!(net.steps(), 4);
+}
