@@ -15,6 +15,7 @@ use crate::Float;
 /// Only the call of a batched method goes through the vtable, once per layer.
 ///
 /// The trait is object safe, so a layer holds a `Box<dyn Activation<F>>`.
+#[doc(alias = "ActivationFunction")]
 pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
     /// The activation `f(y)`.
     fn f(&self, y: F) -> F;

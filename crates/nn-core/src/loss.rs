@@ -92,6 +92,7 @@ impl<'a, F: Float> Target<'a, F> {
 ///
 /// # Shapes
 /// `values` is `(outs, batch)`, one column per sample.
+#[doc(alias = "LossFunction")]
 pub trait Loss<F: Float>: fmt::Debug + Send + Sync {
     /// The name under which the loss is saved and parsed, e.g. `"mse"`.
     fn name(&self) -> String;

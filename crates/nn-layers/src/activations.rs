@@ -8,6 +8,7 @@ use nn_core::{Activation, Error, Float, Result};
 ///
 /// `f(y) = max(y, alpha·y)` and `df(y) = 1 if y > 0 else alpha`, for `0 ≤ alpha < 1`.
 /// At `y = 0` the derivative is taken as `alpha`, as the original does.
+#[doc(alias = "LeakyReLU")]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LeakyRelu<F> {
     alpha: F,

@@ -12,6 +12,7 @@ use rand::Rng;
 /// `(ins, batch)`, one column per sample (a single sample is a column, `batch = 1`); the
 /// pre-activation `y = W·x + b` and the output `a` are `(outs, batch)`, the bias being
 /// added to every column.
+#[doc(alias = "Layer")]
 #[derive(Clone, Debug)]
 pub struct Dense<F: Float> {
     weights: Array2<F>,

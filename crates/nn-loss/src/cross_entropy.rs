@@ -23,6 +23,7 @@ use nn_core::{Error, Float, Loss, Result, Target};
 ///
 /// # Shapes
 /// `values` is `(classes, B)`; a [`Target::Values`] target too.
+#[doc(alias = "CrossEntropyLoss")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CrossEntropy;
 

@@ -14,6 +14,7 @@ use nn_core::{Float, Loss, Target};
 ///
 /// # Shapes
 /// `values` is `(n, B)`; a [`Target::Values`] target too.
+#[doc(alias = "MSELoss")]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mse;
 

@@ -27,6 +27,7 @@ pub struct Gradients<F> {
     /// run for training, which never needs the gradient of the network's input.
     pub dxs: Vec<Array2<F>>,
     /// `∂L/∂W_i`, one per layer.
+    #[doc(alias = "dWs")]
     pub dws: Vec<Array2<F>>,
     /// `∂L/∂b_i`, one per layer.
     pub dbs: Vec<Array2<F>>,

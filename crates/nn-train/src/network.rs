@@ -753,3 +753,59 @@ pub(crate) fn max_abs<F: Float>(a: ArrayView2<'_, F>) -> F {
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn_core::Init;
+    use nn_layers::Tanh;
+    use nn_loss::Mse;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    /// A network of `sizes` on `threads` threads.
+    fn network(sizes: &[usize], threads: usize) -> NeuralNetwork<f64> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let layers = sizes
+            .windows(2)
+            .map(|p| Dense::new(p[0], p[1], Tanh, Init::XavierNormal, &mut rng).unwrap())
+            .collect();
+        let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+        net.set_threads(threads).unwrap();
+        net
+    }
+
+    #[test]
+    fn a_batch_is_shared_when_each_share_has_32_columns_and_the_batch_2_20_multiply_adds() {
+        // 100 → 100 → 10: 11 110 parameters, so 94 columns make 1 044 340 < 2^20 and 95
+        // make 1 055 450 ≥ 2^20; 95 columns are two shares of 32, 96 three. The
+        // thread-share tests rely on these splits.
+        let wide = network(&[100, 100, 10], 3);
+        assert_eq!(wide.parameter_count(), 11_110);
+        for (batch, parts) in [(1, 1), (94, 1), (95, 2), (96, 3), (97, 3), (130, 3)] {
+            assert_eq!(wide.shares_for(batch), parts, "batch {batch}");
+        }
+        // Enough work for every thread, but not 32 columns for each.
+        let huge = network(&[1024, 1024], 3);
+        for (batch, parts) in [
+            (1, 1),
+            (31, 1),
+            (63, 1),
+            (64, 2),
+            (95, 2),
+            (96, 3),
+            (500, 3),
+        ] {
+            assert_eq!(huge.shares_for(batch), parts, "batch {batch}");
+        }
+        // A new network uses every core, and one thread never shares.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut rng = StdRng::seed_from_u64(0);
+        let layer = Dense::new(2, 2, Tanh, Init::XavierNormal, &mut rng).unwrap();
+        assert_eq!(
+            NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap().threads(),
+            cores
+        );
+        assert_eq!(network(&[1024, 1024], 1).shares_for(500), 1);
+        assert_eq!(network(&[1024, 1024], 2).shares_for(500), 2);
+    }
+}
