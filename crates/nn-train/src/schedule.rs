@@ -104,4 +104,32 @@ mod tests {
         .is_err());
         assert!(cosine.validate().is_ok());
     }
+
+    #[test]
+    fn validate_names_each_bad_parameter_and_accepts_the_edges() {
+        let name = |s: Schedule| match s.validate() {
+            Err(Error::InvalidHyperparameter { name, .. }) => Some(name),
+            Ok(()) => None,
+            Err(other) => panic!("{other:?}"),
+        };
+        let step = |every, factor| Schedule::StepDecay { every, factor };
+        let cosine = |epochs, min_factor| Schedule::Cosine { epochs, min_factor };
+        assert_eq!(name(Schedule::Constant), None);
+        assert_eq!(name(step(0, 0.5)), Some("every"));
+        for factor in [0.0, -0.5, 1.5, f64::NAN] {
+            assert_eq!(name(step(2, factor)), Some("factor"), "{factor}");
+        }
+        assert_eq!(name(step(1, 1.0)), None);
+        assert_eq!(name(step(1, f64::MIN_POSITIVE)), None);
+        assert_eq!(name(cosine(0, 0.5)), Some("epochs"));
+        for min_factor in [-0.1, 1.1, f64::NAN] {
+            assert_eq!(
+                name(cosine(3, min_factor)),
+                Some("min_factor"),
+                "{min_factor}"
+            );
+        }
+        assert_eq!(name(cosine(1, 0.0)), None);
+        assert_eq!(name(cosine(1, 1.0)), None);
+    }
 }

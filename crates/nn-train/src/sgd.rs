@@ -195,6 +195,31 @@ mod tests {
     }
 
     #[test]
+    fn names_getters_and_state_buffers_say_what_the_optimizer_is() {
+        let plain = Sgd::new(0.5f64).unwrap();
+        assert_eq!(plain.name(), "sgd(lr=0.5)");
+        assert_eq!((plain.momentum(), plain.state_buffers()), (0.0, 0));
+        // Nesterov without momentum is plain SGD, and says so.
+        assert_eq!(plain.with_nesterov(true).name(), "sgd(lr=0.5)");
+        let heavy = plain.with_momentum(0.9).unwrap();
+        assert_eq!(heavy.name(), "sgd(lr=0.5, momentum=0.9)");
+        assert_eq!((heavy.momentum(), heavy.state_buffers()), (0.9, 1));
+        assert_eq!(
+            heavy.with_nesterov(true).name(),
+            "sgd(lr=0.5, momentum=0.9, nesterov)"
+        );
+        let decayed = heavy.with_weight_decay(0.01).unwrap();
+        assert_eq!(
+            decayed.name(),
+            "sgd(lr=0.5, momentum=0.9, weight_decay=0.01)"
+        );
+        let decay_only = plain.with_weight_decay(0.01).unwrap();
+        assert_eq!(decay_only.name(), "sgd(lr=0.5, weight_decay=0.01)");
+        assert_eq!(decay_only.state_buffers(), 0);
+        assert_eq!(decay_only.plain_learning_rate(), None);
+    }
+
+    #[test]
     fn momentum_matches_pytorch_formulation() {
         // Two steps with g = 1, μ = 0.9, lr = 0.1: v = 1 then 1.9; θ = 1 - 0.1 - 0.19.
         // Nesterov: θ -= lr·(g + μ·v) = 0.1·1.9 then 0.1·2.71.
