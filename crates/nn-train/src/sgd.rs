@@ -220,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn bounds_are_exact_while_the_step_moves_away_from_zero() {
+        // θ < 0 and g > 0 of constant sign: every step moves θ away from 0 by exactly the
+        // bound's increment, and the velocity is its bound.
+        for nesterov in [false, true] {
+            let sgd = Sgd::new(0.1f64)
+                .unwrap()
+                .with_momentum(0.5)
+                .unwrap()
+                .with_nesterov(nesterov);
+            let mut p = array![[-1.0]];
+            let mut state = [Array2::zeros((1, 1))];
+            let (mut bound, mut velocity) = (1.0, [0.0]);
+            for t in 1..=3 {
+                let g = 2.0 * f64::from(t as u32);
+                bound = sgd
+                    .bound_after_step(bound, g, &mut velocity, t, 1.0)
+                    .unwrap();
+                sgd.step(p.view_mut(), array![[g]].view(), &mut state, t, 1.0);
+                approx::assert_relative_eq!(velocity[0], state[0][(0, 0)], max_relative = 1e-14);
+                approx::assert_relative_eq!(bound, -p[(0, 0)], max_relative = 1e-14);
+            }
+        }
+    }
+
+    #[test]
     fn momentum_matches_pytorch_formulation() {
         // Two steps with g = 1, μ = 0.9, lr = 0.1: v = 1 then 1.9; θ = 1 - 0.1 - 0.19.
         // Nesterov: θ -= lr·(g + μ·v) = 0.1·1.9 then 0.1·2.71.
