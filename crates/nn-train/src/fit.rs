@@ -256,11 +256,11 @@ impl<F: Float> NeuralNetwork<F> {
         }
         let base_rate = self.learning_rate();
         // A schedule may bring the rate to 0 (a cosine down to 0, a decay that underflows):
-        // refuse before training rather than fail at that epoch.
-        for epoch in 0..options.epochs {
-            let rate = F::from_f64(base_rate.as_f64() * options.schedule.factor(epoch));
-            crate::check_learning_rate(rate)?;
-        }
+        // refuse before training rather than fail at that epoch. Every schedule's factor
+        // falls or stays from one epoch to the next, so the last epoch's rate is the
+        // smallest, and one check covers any number of epochs.
+        let last = options.schedule.factor(options.epochs - 1);
+        crate::check_learning_rate(F::from_f64(base_rate.as_f64() * last))?;
         let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
         self.set_learning_rate(base_rate)?;
         result

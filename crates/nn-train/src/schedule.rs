@@ -59,7 +59,11 @@ impl Schedule {
     pub fn factor(&self, epoch: usize) -> f64 {
         match *self {
             Schedule::Constant => 1.0,
-            Schedule::StepDecay { every, factor } => factor.powi((epoch / every.max(1)) as i32),
+            Schedule::StepDecay { every, factor } => {
+                // Past 2^31 decays the factor is 0 or 1 anyway: saturate, never wrap.
+                let decays = i32::try_from(epoch / every.max(1)).unwrap_or(i32::MAX);
+                factor.powi(decays)
+            }
             Schedule::Cosine { epochs, min_factor } => {
                 let progress = (epoch as f64 / epochs.max(1) as f64).min(1.0);
                 min_factor
@@ -82,6 +86,26 @@ mod tests {
         };
         let factors: Vec<f64> = (0..5).map(|e| step.factor(e)).collect();
         assert_eq!(factors, [1.0, 1.0, 0.5, 0.5, 0.25]);
+        // Far past 2^31 decays: 0 (or 1 for a factor of 1), not a wrapped exponent.
+        assert_eq!(step.factor(usize::MAX), 0.0);
+        let no_decay = Schedule::StepDecay {
+            every: 1,
+            factor: 1.0,
+        };
+        assert_eq!(no_decay.factor(usize::MAX), 1.0);
+        // Every factor falls or stays from epoch to epoch (fit checks only the last).
+        let cosine_to_zero = Schedule::Cosine {
+            epochs: 7,
+            min_factor: 0.0,
+        };
+        for schedule in [Schedule::Constant, step, no_decay, cosine_to_zero] {
+            for epoch in 0..20 {
+                assert!(
+                    schedule.factor(epoch + 1) <= schedule.factor(epoch),
+                    "{schedule:?}"
+                );
+            }
+        }
         let cosine = Schedule::Cosine {
             epochs: 4,
             min_factor: 0.1,

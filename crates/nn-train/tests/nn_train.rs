@@ -860,6 +860,44 @@ mod fit {
             "{result:?}"
         );
         assert_eq!(net.steps(), 0);
+        // The same for usize::MAX epochs, at once: the check does not walk every epoch.
+        let options = FitOptions {
+            epochs: usize::MAX,
+            schedule: Schedule::StepDecay {
+                every: 1,
+                factor: 0.5,
+            },
+            ..options
+        };
+        let result = net.fit(
+            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+            None,
+            &options,
+            &mut rng,
+            |_| ControlFlow::Continue(()),
+        );
+        assert!(
+            matches!(result, Err(Error::InvalidHyperparameter { .. })),
+            "{result:?}"
+        );
+        assert_eq!(net.steps(), 0);
+        // And a run of usize::MAX epochs (stopped by its callback) starts at once.
+        net.set_learning_rate(0.1).unwrap();
+        let options = FitOptions {
+            schedule: Schedule::Constant,
+            batch_size: 10,
+            ..options
+        };
+        let history = net
+            .fit(
+                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+                None,
+                &options,
+                &mut rng,
+                |_| ControlFlow::Break(()),
+            )
+            .unwrap();
+        assert_eq!((history.epochs.len(), net.steps()), (1, 2));
     }
 
     #[test]
