@@ -243,6 +243,20 @@ mod tests {
         let (after, bound) = step_and_bound(&adam, 0.0, -1e3);
         approx::assert_abs_diff_eq!(after, 500.0, epsilon = 1e-9);
         assert!(after <= bound, "{after} > {bound}");
+        // Late in a run that saw no gradient, v̂ ≈ (1-β₂)·g² and the step is about
+        // lr·g/(√(1-β₂)·g + ε) = 1e6·100/(1 + 1) = 5e7, far above lr: the bound's
+        // lr·m/((1-β₁ᵗ)·ε) = 1e8 holds it (lr + m/ε would give 1e6 + 100).
+        let adam = (Adam::new(1e6).unwrap().with_betas(0.0, 0.9999).unwrap())
+            .with_epsilon(1.0)
+            .unwrap();
+        let (mut p, t) = (array![[0.0]], 100_000);
+        let mut state = [Array2::zeros((1, 1)), Array2::zeros((1, 1))];
+        adam.step(p.view_mut(), array![[-100.0]].view(), &mut state, t, 1.0);
+        let bound = adam
+            .bound_after_step(0.0, 100.0, &mut [0.0, 0.0], t, 1.0)
+            .unwrap();
+        approx::assert_relative_eq!(p[(0, 0)], 5e7, max_relative = 1e-3);
+        assert!(p[(0, 0)] <= bound, "{} > {bound}", p[(0, 0)]);
         // The moments' bounds are exact while the gradient keeps its sign: the running
         // maxima are then the moments themselves, step after step.
         let adam = Adam::new(0.1f64).unwrap().with_betas(0.8, 0.9).unwrap();
