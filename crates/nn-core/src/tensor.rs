@@ -162,6 +162,9 @@ mod tests {
         assert!(one_hot::<f64>(&[3], 3).is_err());
         let with_nan = array![[f64::NAN], [1.0], [0.5]];
         assert_eq!(argmax_columns(with_nan.view()), vec![1]);
+        // Ties go to the lowest index, as NumPy's and PyTorch's argmax.
+        let ties = array![[0.5, 2.0], [0.5, 1.0], [0.1, 2.0]];
+        assert_eq!(argmax_columns(ties.view()), vec![0, 0]);
         assert_eq!(column(&[1.0f32, 2.0]).dim(), (2, 1));
     }
 }

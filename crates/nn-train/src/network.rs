@@ -797,6 +797,9 @@ mod tests {
         ] {
             assert_eq!(huge.shares_for(batch), parts, "batch {batch}");
         }
+        // Exactly 2^20 multiply-adds is enough: 127 → 128 has 2^14 parameters.
+        let exact = network(&[127, 128], 3);
+        assert_eq!((exact.shares_for(63), exact.shares_for(64)), (1, 2));
         // A new network uses every core, and one thread never shares.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut rng = StdRng::seed_from_u64(0);
