@@ -175,5 +175,37 @@ mod tests {
         ));
         assert!(parse_loss::<f32>("hinge").is_err());
         assert_eq!(parse_loss::<f32>("mse").unwrap().name(), "mse");
+        assert_eq!(
+            parse_loss::<f64>("cross_entropy").unwrap().name(),
+            "cross_entropy"
+        );
+    }
+
+    #[test]
+    fn cross_entropy_value_targets_sum_to_one_within_the_square_root_of_epsilon() {
+        // In f64 the tolerance √ε = 2^-26 is exact, and so are these sums.
+        let check = |rows: &[f64]| {
+            let t = Array2::from_shape_vec((rows.len(), 1), rows.to_vec()).unwrap();
+            CrossEntropy.check_target(Target::Values(t.view()))
+        };
+        let tolerance = 2f64.powi(-26);
+        for ok in [
+            [1.0, 0.0],
+            [0.25, 0.75],
+            [1.0, tolerance],
+            [1.0 - tolerance, 0.0],
+        ] {
+            assert!(check(&ok).is_ok(), "{ok:?}");
+        }
+        for bad in [[1.0, 2.0 * tolerance], [0.5, 0.0], [1.5, -0.5], [0.0, 0.0]] {
+            assert!(
+                matches!(check(&bad), Err(Error::InvalidTarget { column: 0, .. })),
+                "{bad:?}"
+            );
+        }
+        // Classes are checked elsewhere (Target::check): nothing to refuse here.
+        assert!(CrossEntropy
+            .check_target(Target::<f64>::Classes(&[7]))
+            .is_ok());
     }
 }
