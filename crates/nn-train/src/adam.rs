@@ -3,7 +3,8 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use nn_core::{Float, Result};
 
-use crate::optimizer::{check_learning_rate, check_range, zip4, Optimizer};
+use crate::hyperparameter::{check_hyperparameter, check_learning_rate};
+use crate::optimizer::{zip4, Optimizer};
 
 /// Adam (Kingma & Ba), with optional L2 weight decay, or AdamW's decoupled weight decay.
 ///
@@ -58,13 +59,13 @@ impl<F: Float> Adam<F> {
     /// # Errors
     /// [`nn_core::Error::InvalidHyperparameter`] for a rate outside `[0, 1)`.
     pub fn with_betas(mut self, beta1: F, beta2: F) -> Result<Self> {
-        check_range(
+        check_hyperparameter(
             "beta1",
             beta1,
             |b| (0.0..1.0).contains(&b),
             "must be in [0, 1)",
         )?;
-        check_range(
+        check_hyperparameter(
             "beta2",
             beta2,
             |b| (0.0..1.0).contains(&b),
@@ -80,7 +81,7 @@ impl<F: Float> Adam<F> {
     /// # Errors
     /// [`nn_core::Error::InvalidHyperparameter`] unless `ε` is finite and positive.
     pub fn with_epsilon(mut self, epsilon: F) -> Result<Self> {
-        check_range(
+        check_hyperparameter(
             "epsilon",
             epsilon,
             |e| e > 0.0,
@@ -95,7 +96,7 @@ impl<F: Float> Adam<F> {
     /// # Errors
     /// [`nn_core::Error::InvalidHyperparameter`] for a negative or non-finite `λ`.
     pub fn with_weight_decay(mut self, weight_decay: F) -> Result<Self> {
-        check_range(
+        check_hyperparameter(
             "weight_decay",
             weight_decay,
             |w| w >= 0.0,

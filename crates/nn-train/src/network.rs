@@ -7,8 +7,9 @@ use nn_layers::Dense;
 
 use crate::backprop::{share, Buffers, Gradients, SampleFailure, Workspace};
 use crate::bounds::MagnitudeBounds;
+use crate::hyperparameter::check_hyperparameter;
 use crate::metrics::count_correct;
-use crate::optimizer::{check_range, Optimizer};
+use crate::optimizer::Optimizer;
 use crate::sgd::Sgd;
 use ndarray::s;
 use rayon::prelude::*;
@@ -144,7 +145,7 @@ impl<F: Float> NeuralNetwork<F> {
     /// [`Error::InvalidHyperparameter`] unless `max_norm` is finite and positive.
     pub fn set_max_gradient_norm(&mut self, max_norm: Option<F>) -> Result<()> {
         if let Some(m) = max_norm {
-            check_range(
+            check_hyperparameter(
                 "max_gradient_norm",
                 m,
                 |m| m > 0.0,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
-use nn_core::{Error, Float, Result};
+use nn_core::{Float, Result};
 
 /// An update rule for a parameter matrix given its gradient.
 ///
@@ -87,38 +87,6 @@ pub trait Optimizer<F: Float>: fmt::Debug + Send + Sync {
 impl<F: Float> Clone for Box<dyn Optimizer<F>> {
     fn clone(&self) -> Self {
         self.clone_box()
-    }
-}
-
-/// Checks that a learning rate is finite and positive.
-///
-/// # Errors
-/// [`Error::InvalidHyperparameter`] naming `learning_rate` otherwise.
-pub fn check_learning_rate<F: Float>(learning_rate: F) -> Result<()> {
-    check_range(
-        "learning_rate",
-        learning_rate,
-        |v| v > 0.0,
-        "must be finite and positive",
-    )
-}
-
-/// Checks a hyperparameter: finite and accepted by `valid`.
-pub(crate) fn check_range<F: Float>(
-    name: &'static str,
-    value: F,
-    valid: impl Fn(f64) -> bool,
-    reason: &'static str,
-) -> Result<()> {
-    let v = value.as_f64();
-    if v.is_finite() && valid(v) {
-        Ok(())
-    } else {
-        Err(Error::InvalidHyperparameter {
-            name,
-            value: v,
-            reason,
-        })
     }
 }
 

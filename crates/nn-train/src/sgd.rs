@@ -4,7 +4,8 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use nn_core::{Float, Result};
 
-use crate::optimizer::{check_learning_rate, check_range, zip2, zip3, Optimizer};
+use crate::hyperparameter::{check_hyperparameter, check_learning_rate};
+use crate::optimizer::{zip2, zip3, Optimizer};
 
 /// Stochastic gradient descent.
 ///
@@ -43,7 +44,7 @@ impl<F: Float> Sgd<F> {
     /// # Errors
     /// [`nn_core::Error::InvalidHyperparameter`] for `μ` outside `[0, 1)`.
     pub fn with_momentum(mut self, momentum: F) -> Result<Self> {
-        check_range(
+        check_hyperparameter(
             "momentum",
             momentum,
             |m| (0.0..1.0).contains(&m),
@@ -65,7 +66,7 @@ impl<F: Float> Sgd<F> {
     /// # Errors
     /// [`nn_core::Error::InvalidHyperparameter`] for a negative or non-finite `λ`.
     pub fn with_weight_decay(mut self, weight_decay: F) -> Result<Self> {
-        check_range(
+        check_hyperparameter(
             "weight_decay",
             weight_decay,
             |w| w >= 0.0,
