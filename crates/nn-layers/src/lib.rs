@@ -8,6 +8,11 @@
 //! `dense.rs`: the forward pass writes the pre-activation `y` into a buffer the caller keeps,
 //! and the backward pass reads it back instead of recomputing `W·x + b`.
 //!
+//! **`delta` and `db`.** The article names `df(y) ⊙ dx` `db`: on one sample it is the bias
+//! gradient. On a batch the two differ, so nn names them apart, everywhere: `delta =
+//! df(y) ⊙ dx` has one column per sample (the article's `db`), and `db` is the bias
+//! gradient, `delta` summed over the batch's columns; `dW = delta·xᵀ`, `dx = Wᵀ·delta`.
+//!
 //! The activations are small structs implementing `f` and `df`: [`LeakyRelu`] (the series'
 //! default, `alpha = 0.1`), [`Relu`], [`Sigmoid`] (overflow-free), [`Tanh`] and
 //! [`Identity`].

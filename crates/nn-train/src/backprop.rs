@@ -230,7 +230,8 @@ impl<F: Float> Workspace<F> {
     }
 
     /// Steps 2 and 3: `dxs[n] = dloss(xs[n], t)`, then for each layer from last to first,
-    /// `db = df(y) ⊙ dx`, `dx = Wᵀ·db`, `dW = db·xᵀ` (see [`Dense::backward_into`]).
+    /// `delta = df(y) ⊙ dx`, `dx = Wᵀ·delta`, `dW = delta·xᵀ`, `db = Σ delta` over the
+    /// batch (see [`Dense::backward_into`]).
     /// Parameters are not touched, so every `W` used is the one of the forward pass.
     ///
     /// Returns the loss at `xs[n]`.

@@ -7,7 +7,8 @@
 //!
 //! 1. [`NeuralNetwork::backprop`] runs the forward pass, keeping every layer's input `xs[i]`
 //!    and pre-activation `y_i = W_i·xs[i] + b_i`, then the reverse loop
-//!    `db = df(y) ⊙ dx`, `dx = Wᵀ·db`, `dW = db·xᵀ`, and returns the [`Gradients`]: the
+//!    `delta = df(y) ⊙ dx` (the article's `db`), `dx = Wᵀ·delta`, `dW = delta·xᵀ`,
+//!    `db = Σ delta` over the batch, and returns the [`Gradients`]: the
 //!    article's lists `dxs`, `dWs` and `dbs`, for a learner to inspect and verify.
 //! 2. An [`Optimizer`] applies them: [`Sgd`] does `θ ← θ - learning_rate·∇θ` (with
 //!    optional momentum, Nesterov and weight decay), [`Adam`] is Adam or AdamW.

@@ -298,7 +298,8 @@ impl<F: Float> NeuralNetwork<F> {
     ///
     /// The backward step for layer `i`, with `y = W_i·xs[i] + b_i` cached by the forward
     /// pass and `dx = dxs[i+1]`:
-    /// `db = df_i(y) ⊙ dx`, `dxs[i] = W_iᵀ·db`, `dW = db·xs[i]ᵀ` (summed over the batch).
+    /// `delta = df_i(y) ⊙ dx` (the article's `db`), `dxs[i] = W_iᵀ·delta`,
+    /// `dW = delta·xs[i]ᵀ` and `db = delta·1`, both summed over the batch.
     ///
     /// # Errors
     /// As [`NeuralNetwork::forward_pass`], plus the errors of [`Target::check`] and
