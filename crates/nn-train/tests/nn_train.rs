@@ -902,51 +902,16 @@ mod fit {
 
     #[test]
     fn the_callback_can_stop_training_and_reports_batches() {
-        let mut rng = StdRng::seed_from_u64(3);
-        let (x, classes) = quadrants(100, &mut rng);
-        let mut net = classifier(&mut rng);
-        let mut batches = Vec::new();
-        let options = FitOptions {
-            epochs: 5,
-            batch_size: 10,
-            report_every: 4,
-            ..FitOptions::default()
-        };
-        let history = net
-            .fit(
-                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
-                None,
-                &options,
-                &mut rng,
-                |p| match p {
-                    Progress::Batch {
-                        batch,
-                        batches: total,
-                        ..
-                    } => {
-                        batches.push((batch, total));
-                        ControlFlow::Continue(())
-                    }
-                    Progress::Epoch(report) if report.epoch == 1 => ControlFlow::Break(()),
-                    _ => ControlFlow::Continue(()),
-                },
-            )
-            .unwrap();
-        assert_eq!(history.epochs.len(), 2);
-        assert!(history.stopped_early);
-        assert_eq!(batches, vec![(4, 10), (8, 10), (4, 10), (8, 10)]);
-    }
-
-    #[test]
-    fn a_callback_stop_after_the_last_epoch_is_not_an_early_stop() {
-        // Breaking after epoch `stop` of 3: early only if an epoch was left to run.
-        for (stop, early) in [(0, true), (1, true), (2, false)] {
+        // Breaking after epoch `stop`: an early stop only if an epoch was left to run.
+        for (epochs, stop, early) in [(5, 1, true), (3, 0, true), (3, 2, false)] {
             let mut rng = StdRng::seed_from_u64(3);
-            let (x, classes) = quadrants(40, &mut rng);
+            let (x, classes) = quadrants(100, &mut rng);
             let mut net = classifier(&mut rng);
+            let mut batches = Vec::new();
             let options = FitOptions {
-                epochs: 3,
+                epochs,
                 batch_size: 10,
+                report_every: 4,
                 ..FitOptions::default()
             };
             let history = net
@@ -956,13 +921,25 @@ mod fit {
                     &options,
                     &mut rng,
                     |p| match p {
+                        Progress::Batch {
+                            batch,
+                            batches: total,
+                            ..
+                        } => {
+                            batches.push((batch, total));
+                            ControlFlow::Continue(())
+                        }
                         Progress::Epoch(report) if report.epoch == stop => ControlFlow::Break(()),
                         _ => ControlFlow::Continue(()),
                     },
                 )
                 .unwrap();
             assert_eq!(history.epochs.len(), stop + 1);
-            assert_eq!(history.stopped_early, early, "stopped after epoch {stop}");
+            assert_eq!(
+                history.stopped_early, early,
+                "{epochs} epochs, stopped after {stop}"
+            );
+            assert_eq!(batches, [(4, 10), (8, 10)].repeat(stop + 1));
         }
     }
 
