@@ -881,6 +881,29 @@ mod fit {
             "{result:?}"
         );
         assert_eq!(net.steps(), 0);
+        // A cosine down to 0 over exactly the run's epochs never trains at rate 0: its
+        // last epoch, 2, runs at a quarter of the base rate, and the run is accepted.
+        net.set_learning_rate(0.1).unwrap();
+        let cosine = FitOptions {
+            epochs: 3,
+            schedule: Schedule::Cosine {
+                epochs: 3,
+                min_factor: 0.0,
+            },
+            ..FitOptions::default()
+        };
+        let history = net
+            .fit(
+                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+                None,
+                &cosine,
+                &mut rng,
+                |_| ControlFlow::Continue(()),
+            )
+            .unwrap();
+        let last = history.epochs[2].learning_rate;
+        assert_relative_eq!(last, 0.025, max_relative = 1e-12);
+        assert_eq!(net.steps(), 3);
         // And a run of usize::MAX epochs (stopped by its callback) starts at once.
         net.set_learning_rate(0.1).unwrap();
         let options = FitOptions {
@@ -897,7 +920,7 @@ mod fit {
                 |_| ControlFlow::Break(()),
             )
             .unwrap();
-        assert_eq!((history.epochs.len(), net.steps()), (1, 2));
+        assert_eq!((history.epochs.len(), net.steps() - 3), (1, 2));
     }
 
     #[test]
