@@ -69,6 +69,7 @@
 #![deny(missing_docs)]
 
 mod adam;
+mod atomic_write;
 mod backprop;
 mod bounds;
 mod fit;
