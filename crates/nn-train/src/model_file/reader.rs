@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use ndarray::Array2;
-use nn_core::{Error, Float, Result};
+use nn_core::{Activation, Error, Float, Result};
 use nn_layers::{parse_activation, Dense};
 use nn_loss::parse_loss;
 use safetensors::tensor::{Metadata, TensorInfo};
@@ -225,14 +225,30 @@ impl FileReader<'_> {
                 .map(String::as_str)
                 .ok_or_else(|| self.header_error(format!("the metadata key {key:?} is missing")))
         };
+        self.check_format::<F>(get("format")?, get("dtype")?)?;
+        let count = self.layer_count(get("layers")?, metadata.keys())?;
+        self.check_tensor_names(count)?;
+        let loss = parse_loss::<F>(get("loss")?)?;
+        let rate = get("learning_rate")?;
+        let learning_rate = parse_float::<F>(rate).ok_or_else(|| {
+            self.header_error(format!("learning_rate = {rate:?} is not a number"))
+        })?;
+        let layers = (0..count)
+            .map(|i| {
+                let activation = parse_activation::<F>(get(&format!("activation.{i}"))?)?;
+                self.layer(i, count, activation)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        NeuralNetwork::with_boxed_loss(layers, loss, learning_rate)
+    }
 
-        let format = get("format")?;
+    /// Refuses another layout version, and a dtype other than `F`'s (no silent conversion).
+    fn check_format<F: Float>(&self, format: &str, dtype: &str) -> Result<()> {
         if format != FORMAT_VERSION {
             return Err(self.header_error(format!(
                 "unsupported format {format:?}: this version of nn reads {FORMAT_VERSION:?}"
             )));
         }
-        let dtype = get("dtype")?;
         if dtype != F::DTYPE.name() {
             let message = match dtype {
                 "F32" | "F64" => format!(
@@ -246,7 +262,16 @@ impl FileReader<'_> {
             };
             return Err(self.header_error(message));
         }
-        let layers = get("layers")?;
+        Ok(())
+    }
+
+    /// The number of layers the metadata's `layers` states, checked to be positive and to
+    /// match every `activation.{i}` key.
+    fn layer_count<'k>(
+        &self,
+        layers: &str,
+        keys: impl Iterator<Item = &'k String>,
+    ) -> Result<usize> {
         let count = layers
             .parse::<usize>()
             .ok()
@@ -256,8 +281,7 @@ impl FileReader<'_> {
                     "layers = {layers:?} is not a positive number of layers"
                 ))
             })?;
-        let stray = metadata
-            .keys()
+        let stray = keys
             .filter(|key| {
                 key.strip_prefix("activation.")
                     .is_some_and(|i| !is_canonical_index(i, count))
@@ -268,9 +292,12 @@ impl FileReader<'_> {
                 "the metadata key {key:?} names no layer: the file has {count} layers"
             )));
         }
+        Ok(count)
+    }
 
-        // Every expected tensor is there (so `count` is bounded by the header's size), and
-        // nothing else is.
+    /// Checks that every expected tensor is there (so `count` is bounded by the header's
+    /// size), and nothing else is.
+    fn check_tensor_names(&self, count: usize) -> Result<()> {
         for i in 0..count {
             self.info(&format!("layers.{i}.weight"), count)?;
             self.info(&format!("layers.{i}.bias"), count)?;
@@ -286,50 +313,48 @@ impl FileReader<'_> {
                  layers.{{0..{count}}}.weight and .bias"
             )));
         }
+        Ok(())
+    }
 
-        let loss = parse_loss::<F>(get("loss")?)?;
-        let rate = get("learning_rate")?;
-        let learning_rate = parse_float::<F>(rate).ok_or_else(|| {
-            self.header_error(format!("learning_rate = {rate:?} is not a number"))
-        })?;
-
-        let mut dense = Vec::with_capacity(count);
-        for i in 0..count {
-            let activation = parse_activation::<F>(get(&format!("activation.{i}"))?)?;
-
-            let name = format!("layers.{i}.weight");
-            let info = self.info(&name, count)?;
-            let &[outs, ins] = info.shape.as_slice() else {
-                return Err(self.header_error(format!(
-                    "tensor {name} has shape {:?}; a weight matrix has shape [outs, ins]",
-                    info.shape
-                )));
-            };
-            if outs == 0 || ins == 0 {
-                return Err(self.header_error(format!(
-                    "tensor {name} has shape [{outs}, {ins}]; a layer needs at least one \
-                     input and one output"
-                )));
-            }
-            let weights = self.values::<F>(&name, info)?;
-
-            let name = format!("layers.{i}.bias");
-            let info = self.info(&name, count)?;
-            if info.shape != [outs] {
-                return Err(self.header_error(format!(
-                    "tensor {name} has shape {:?}, expected [{outs}]: one bias per output \
-                     of layer {i}",
-                    info.shape
-                )));
-            }
-            let bias = self.values::<F>(&name, info)?;
-
-            let shape_error = |_| self.header_error(format!("layer {i}: inconsistent sizes"));
-            let weights = Array2::from_shape_vec((outs, ins), weights).map_err(shape_error)?;
-            let bias = Array2::from_shape_vec((outs, 1), bias).map_err(shape_error)?;
-            dense.push(Dense::from_parameters(weights, bias, activation)?);
+    /// Layer `i` of `count`: its weight and bias tensors, checked for shape, dtype and
+    /// finiteness, with `activation`.
+    fn layer<F: Float>(
+        &self,
+        i: usize,
+        count: usize,
+        activation: Box<dyn Activation<F>>,
+    ) -> Result<Dense<F>> {
+        let name = format!("layers.{i}.weight");
+        let info = self.info(&name, count)?;
+        let &[outs, ins] = info.shape.as_slice() else {
+            return Err(self.header_error(format!(
+                "tensor {name} has shape {:?}; a weight matrix has shape [outs, ins]",
+                info.shape
+            )));
+        };
+        if outs == 0 || ins == 0 {
+            return Err(self.header_error(format!(
+                "tensor {name} has shape [{outs}, {ins}]; a layer needs at least one \
+                 input and one output"
+            )));
         }
-        NeuralNetwork::with_boxed_loss(dense, loss, learning_rate)
+        let weights = self.values::<F>(&name, info)?;
+
+        let name = format!("layers.{i}.bias");
+        let info = self.info(&name, count)?;
+        if info.shape != [outs] {
+            return Err(self.header_error(format!(
+                "tensor {name} has shape {:?}, expected [{outs}]: one bias per output \
+                 of layer {i}",
+                info.shape
+            )));
+        }
+        let bias = self.values::<F>(&name, info)?;
+
+        let shape_error = |_| self.header_error(format!("layer {i}: inconsistent sizes"));
+        let weights = Array2::from_shape_vec((outs, ins), weights).map_err(shape_error)?;
+        let bias = Array2::from_shape_vec((outs, 1), bias).map_err(shape_error)?;
+        Dense::from_parameters(weights, bias, activation)
     }
 
     fn info(&self, name: &str, layers: usize) -> Result<&TensorInfo> {
