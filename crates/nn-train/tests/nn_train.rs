@@ -827,100 +827,64 @@ mod fit {
 
     #[test]
     fn a_rate_that_underflows_later_is_refused_before_any_training() {
-        // A rate of 1e-300 decayed by 1e-30 at epoch 1 is 1e-330, 0 in f64: fit must
-        // refuse it up front, not after training epoch 0 (the check multiplies the rate
-        // by the factor as the epoch will; dividing would find 1e-270 and pass).
         let mut rng = StdRng::seed_from_u64(8);
         let (x, classes) = quadrants(20, &mut rng);
         let mut net = classifier(&mut rng);
-        net.set_learning_rate(1e-300).unwrap();
-        let options = FitOptions {
-            epochs: 2,
-            schedule: Schedule::StepDecay {
-                every: 1,
-                factor: 1e-30,
-            },
-            ..FitOptions::default()
+        // One fit on the 20 samples; `stop` breaks after the first epoch.
+        let mut fit = |net: &mut NeuralNetwork<f64>, options: &FitOptions, stop: bool| {
+            let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+            net.fit(data, None, options, &mut rng, |_| match stop {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(()),
+            })
         };
-        let result = net.fit(
-            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
-            None,
-            &options,
-            &mut rng,
-            |_| ControlFlow::Continue(()),
-        );
-        assert!(
+        let refused = |result: &nn_core::Result<_>| {
             matches!(
                 result,
                 Err(Error::InvalidHyperparameter {
                     name: "learning_rate",
                     ..
                 })
-            ),
-            "{result:?}"
-        );
-        assert_eq!(net.steps(), 0);
-        // The same for usize::MAX epochs, at once: the check does not walk every epoch.
-        let options = FitOptions {
-            epochs: usize::MAX,
-            schedule: Schedule::StepDecay {
-                every: 1,
-                factor: 0.5,
-            },
-            ..options
+            )
         };
-        let result = net.fit(
-            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
-            None,
-            &options,
-            &mut rng,
-            |_| ControlFlow::Continue(()),
-        );
-        assert!(
-            matches!(result, Err(Error::InvalidHyperparameter { .. })),
-            "{result:?}"
-        );
+        // A rate of 1e-300 decayed by 1e-30 at epoch 1 is 1e-330, 0 in f64: fit must
+        // refuse it up front, not after training epoch 0 (the check multiplies the rate
+        // by the factor as the epoch will; dividing would find 1e-270 and pass).
+        net.set_learning_rate(1e-300).unwrap();
+        let decay = |epochs, factor| FitOptions {
+            epochs,
+            batch_size: 10,
+            schedule: Schedule::StepDecay { every: 1, factor },
+            ..FitOptions::default()
+        };
+        let result = fit(&mut net, &decay(2, 1e-30), false);
+        assert!(refused(&result), "{result:?}");
+        // The same for usize::MAX epochs, at once: the check does not walk every epoch.
+        let result = fit(&mut net, &decay(usize::MAX, 0.5), false);
+        assert!(refused(&result), "{result:?}");
         assert_eq!(net.steps(), 0);
         // A cosine down to 0 over exactly the run's epochs never trains at rate 0: its
         // last epoch, 2, runs at a quarter of the base rate, and the run is accepted.
         net.set_learning_rate(0.1).unwrap();
         let cosine = FitOptions {
             epochs: 3,
+            batch_size: 20,
             schedule: Schedule::Cosine {
                 epochs: 3,
                 min_factor: 0.0,
             },
             ..FitOptions::default()
         };
-        let history = net
-            .fit(
-                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
-                None,
-                &cosine,
-                &mut rng,
-                |_| ControlFlow::Continue(()),
-            )
-            .unwrap();
-        let last = history.epochs[2].learning_rate;
-        assert_relative_eq!(last, 0.025, max_relative = 1e-12);
+        let history = fit(&mut net, &cosine, false).unwrap();
+        assert_relative_eq!(history.epochs[2].learning_rate, 0.025, max_relative = 1e-12);
         assert_eq!(net.steps(), 3);
         // And a run of usize::MAX epochs (stopped by its callback) starts at once.
-        net.set_learning_rate(0.1).unwrap();
-        let options = FitOptions {
+        let forever = FitOptions {
             schedule: Schedule::Constant,
-            batch_size: 10,
-            ..options
+            ..decay(usize::MAX, 1.0)
         };
-        let history = net
-            .fit(
-                Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
-                None,
-                &options,
-                &mut rng,
-                |_| ControlFlow::Break(()),
-            )
-            .unwrap();
-        assert_eq!((history.epochs.len(), net.steps() - 3), (1, 2));
+        let history = fit(&mut net, &forever, true).unwrap();
+        assert_eq!((history.epochs.len(), net.steps()), (1, 3 + 2));
     }
 
     #[test]
