@@ -50,12 +50,6 @@ pub(crate) struct Workspace<F> {
     input: Array2<F>,
 }
 
-/// Columns `start..end` of share `p` when `batch` columns are cut into `parts` shares
-/// whose sizes differ by at most one.
-pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
-    (batch * p / parts, batch * (p + 1) / parts)
-}
-
 /// The workspaces of one thread's share of the batches: one for the current batch size
 /// and a spare for a second, so that epochs whose last batch is smaller do not reallocate
 /// twice per epoch.

@@ -1,6 +1,6 @@
 //! Checks of hyperparameters (learning rates, momenta, limits), shared by the optimizers,
 //! the network's settings and `fit`: each refuses a value with an
-//! [`Error::InvalidHyperparameter`](nn_core::Error::InvalidHyperparameter) that names it and says what it must be.
+//! [`Error::InvalidHyperparameter`] that names it and says what it must be.
 
 use nn_core::{Error, Float, Result};
 

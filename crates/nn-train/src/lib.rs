@@ -80,6 +80,7 @@ mod network;
 mod optimizer;
 mod schedule;
 mod sgd;
+mod shares;
 
 pub use adam::Adam;
 pub use backprop::Gradients;

@@ -5,12 +5,13 @@ use nn_core::compute::kernels;
 use nn_core::{tensor, Error, Float, Loss, Result, Target};
 use nn_layers::Dense;
 
-use crate::backprop::{share, Buffers, Gradients, SampleFailure, Workspace};
+use crate::backprop::{Buffers, Gradients, SampleFailure, Workspace};
 use crate::bounds::MagnitudeBounds;
 use crate::hyperparameter::check_hyperparameter;
 use crate::metrics::count_correct;
 use crate::optimizer::Optimizer;
 use crate::sgd::Sgd;
+use crate::shares::{self, share};
 use ndarray::s;
 use rayon::prelude::*;
 
@@ -639,17 +640,9 @@ impl<F: Float> NeuralNetwork<F> {
         Ok(loss_sum)
     }
 
-    /// Into how many shares to cut a batch: one per thread when each share still has
-    /// enough columns and work to pay for handing it to another thread. Measured on
-    /// 784→256→128→10 (f32, 2 cores): a batch of 32 takes 210 µs on one thread and 335 µs
-    /// on two, 64 takes 353 µs and 311 µs, 128 takes 667 µs and 447 µs.
+    /// Into how many shares to cut a batch on this network (see [`shares::shares_for`]).
     fn shares_for(&self, batch: usize) -> usize {
-        const MIN_COLUMNS: usize = 32;
-        const MIN_WORK: usize = 1 << 20;
-        if self.threads < 2 || batch * self.parameter_count() < MIN_WORK {
-            return 1;
-        }
-        self.threads.min(batch / MIN_COLUMNS).max(1)
+        shares::shares_for(self.threads, batch, self.parameter_count())
     }
 
     /// Number of columns of the last training step's output whose largest entry is at the

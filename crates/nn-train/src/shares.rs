@@ -1,0 +1,53 @@
+//! Cutting a batch into one share of columns per thread: how many shares, and which
+//! columns each holds. Each share runs its own forward and backward pass, and the
+//! network averages their gradients weighted by their sizes.
+
+/// Into how many shares to cut a batch of `batch` columns for a network of `parameters`
+/// parameters on `threads` threads: one per thread when each share still has enough
+/// columns (32) and the batch enough work (2^20 multiply-adds) to pay for handing it to
+/// another thread. Measured on 784→256→128→10 (f32, 2 cores): a batch of 32 takes 210 µs
+/// on one thread and 335 µs on two, 64 takes 353 µs and 311 µs, 128 takes 667 µs and
+/// 447 µs.
+pub(crate) fn shares_for(threads: usize, batch: usize, parameters: usize) -> usize {
+    const MIN_COLUMNS: usize = 32;
+    const MIN_WORK: usize = 1 << 20;
+    if threads < 2 || batch.saturating_mul(parameters) < MIN_WORK {
+        return 1;
+    }
+    threads.min(batch / MIN_COLUMNS).max(1)
+}
+
+/// Columns `start..end` of share `p` when `batch` columns are cut into `parts` shares
+/// whose sizes differ by at most one.
+pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
+    (batch * p / parts, batch * (p + 1) / parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_tile_the_batch_and_differ_by_at_most_one_column() {
+        for batch in [1, 2, 31, 97, 129, 130] {
+            for parts in 1..=4.min(batch) {
+                let shares: Vec<_> = (0..parts).map(|p| share(batch, parts, p)).collect();
+                assert_eq!(shares[0].0, 0);
+                assert_eq!(shares[parts - 1].1, batch);
+                assert!(shares.windows(2).all(|w| w[0].1 == w[1].0));
+                let sizes: Vec<_> = shares.iter().map(|(s, e)| e - s).collect();
+                let (min, max) = (sizes.iter().min(), sizes.iter().max());
+                assert!(
+                    max.unwrap() - min.unwrap() <= 1,
+                    "{batch} in {parts}: {sizes:?}"
+                );
+            }
+        }
+        assert_eq!(share(130, 3, 1), (43, 86));
+    }
+
+    #[test]
+    fn a_batch_too_large_to_count_its_work_is_still_shared() {
+        assert_eq!(shares_for(2, usize::MAX, usize::MAX), 2);
+    }
+}
