@@ -252,20 +252,32 @@ impl<'p, R: Read> Source<'p, R> {
     }
 }
 
+/// Parses an IDX stream in three steps: the magic number (element type and number of
+/// dimensions), the dimensions, then exactly the data they declare.
 fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Result<IdxArray> {
-    let path = src.path;
-    let truncated_header = |offset: u64, what: &str| {
-        format_error(
-            path,
-            offset,
-            format!("truncated header: the file ends inside {what}"),
-        )
-    };
+    let ndims = read_magic(&mut src)?;
+    let (dims, declared) = read_dims(&mut src, ndims)?;
+    let data = read_data(&mut src, &dims, declared, known_len)?;
+    Ok(IdxArray { dims, data })
+}
 
+/// The error for a file that ends inside its header, at `offset`.
+fn truncated_header(path: &Path, offset: u64, what: &str) -> Error {
+    format_error(
+        path,
+        offset,
+        format!("truncated header: the file ends inside {what}"),
+    )
+}
+
+/// Reads the 4-byte magic number: two zero bytes, the element type (only unsigned bytes
+/// are supported) and the number of dimensions, which it returns.
+fn read_magic<R: Read>(src: &mut Source<'_, R>) -> Result<usize> {
+    let path = src.path;
     let mut magic = [0u8; 4];
     let n = src.fill(&mut magic)?;
     if n < magic.len() {
-        return Err(truncated_header(n as u64, "the 4-byte magic number"));
+        return Err(truncated_header(path, n as u64, "the 4-byte magic number"));
     }
     if magic[..2] != [0, 0] {
         return Err(format_error(
@@ -300,11 +312,18 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
             "the header declares 0 dimensions; at least 1 is needed".into(),
         ));
     }
+    Ok(ndims)
+}
 
+/// Reads `ndims` big-endian `u32` dimensions, each at least 1, and returns them with the
+/// number of elements they declare, checked to fit in memory's address space.
+fn read_dims<R: Read>(src: &mut Source<'_, R>, ndims: usize) -> Result<(Vec<usize>, usize)> {
+    let path = src.path;
     let mut raw = vec![0u8; 4 * ndims];
     let n = src.fill(&mut raw)?;
     if n < raw.len() {
         return Err(truncated_header(
+            path,
             4 + n as u64,
             &format!("the {ndims} dimensions"),
         ));
@@ -346,7 +365,20 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
                 ),
             )
         })?;
-    let header = header_len(ndims);
+    Ok((dims, declared))
+}
+
+/// Reads exactly the `declared` bytes of data after the header, then checks that the
+/// stream ends there. Memory grows only as far as the data really comes (the first chunk,
+/// then doubling), so a header that lies about its size costs no allocation.
+fn read_data<R: Read>(
+    src: &mut Source<'_, R>,
+    dims: &[usize],
+    declared: usize,
+    known_len: Option<u64>,
+) -> Result<Vec<u8>> {
+    let path = src.path;
+    let header = header_len(dims.len());
     let truncated = |found: u64| {
         format_error(
             path,
@@ -354,7 +386,7 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
             format!(
                 "truncated data: the header declares {} = {declared} bytes of data, but the \
                  data ends after {found}",
-                show_dims(&dims)
+                show_dims(dims)
             ),
         )
     };
@@ -366,7 +398,7 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
             format!(
                 "{extra} trailing bytes after the {declared} bytes of data the header \
                  declares ({})",
-                show_dims(&dims)
+                show_dims(dims)
             ),
         )
     };
@@ -389,8 +421,6 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
     let mut data: Vec<u8> = Vec::new();
     let mut filled = 0;
     while filled < declared {
-        // Grow only as far as the data has really come: the first chunk, then doubling,
-        // never beyond the declared size.
         let target = declared.min(initial.max(filled.saturating_mul(2)));
         data.try_reserve_exact(target - data.len())
             .map_err(|e| Error::Io {
@@ -413,7 +443,7 @@ fn parse_stream<R: Read>(mut src: Source<'_, R>, known_len: Option<u64>) -> Resu
     if src.fill(&mut probe)? > 0 {
         return Err(trailing(None));
     }
-    Ok(IdxArray { dims, data })
+    Ok(data)
 }
 
 fn show_dims_u32(raw: &[u8]) -> String {
