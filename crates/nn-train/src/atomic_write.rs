@@ -88,6 +88,17 @@ mod tests {
         entries
     }
 
+    /// Creates the temporary files `write_atomically` would try next for `name` in `dir`,
+    /// `count` of them from the counter's current value; returns that value.
+    fn occupy_temporary_names(dir: &Path, name: &str, count: u64) -> u64 {
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        for k in next..next + count {
+            let temp = format!(".{name}.tmp-{}-{k}", std::process::id());
+            fs::write(dir.join(temp), b"stale").unwrap();
+        }
+        next
+    }
+
     fn write_all(path: &Path, bytes: &[u8]) -> Result<()> {
         write_atomically(path, bytes, |file, bytes| file.write_all(bytes))
     }
@@ -149,12 +160,8 @@ mod tests {
     fn a_leftover_temporary_name_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.safetensors");
-        let next = TEMP_COUNTER.load(Ordering::Relaxed);
         // Occupy the next few names (other tests may take some of them concurrently).
-        for k in next..next + 4 {
-            let name = format!(".m.safetensors.tmp-{}-{k}", std::process::id());
-            fs::write(dir.path().join(name), b"stale").unwrap();
-        }
+        occupy_temporary_names(dir.path(), "m.safetensors", 4);
         write_all(&path, b"bytes").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"bytes");
         assert_eq!(entries(dir.path()).len(), 5);
@@ -184,12 +191,8 @@ mod tests {
     fn temporary_names_taken_every_time_are_an_error_after_a_hundred_attempts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("n.safetensors");
-        let next = TEMP_COUNTER.load(Ordering::Relaxed);
         // Far more names than the attempts, and than other tests can take meanwhile.
-        for k in next..next + 1000 {
-            let name = format!(".n.safetensors.tmp-{}-{k}", std::process::id());
-            fs::write(dir.path().join(name), b"stale").unwrap();
-        }
+        let next = occupy_temporary_names(dir.path(), "n.safetensors", 1000);
         match write_all(&path, b"bytes") {
             Err(Error::Io { source, .. }) => {
                 assert_eq!(source.kind(), io::ErrorKind::AlreadyExists)

@@ -21,14 +21,14 @@
 //!
 //! The algorithm stays the article's; how it is computed depends on the batch:
 //!
-//! - **One sample** runs on matrix-vector kernels (`nn_core::compute::kernels`, AVX2/FMA when the
-//!   processor has them), on the calling thread, allocating nothing. With plain SGD the
-//!   update `W -= learning_rate·delta·xᵀ` is applied as a rank-1 update without forming
-//!   `dW` (tested equal to the general path).
-//! - **A batch** runs on matrix products (`nn_core::compute::matmul`, the `gemm` crate). A large
-//!   batch is cut into one share of columns per thread ([`NeuralNetwork::set_threads`]),
-//!   each share's forward and backward pass running on its own core, and the shares'
-//!   gradients are averaged.
+//! - **One sample** runs on matrix-vector kernels (`nn_core::compute::kernels`, AVX2/FMA
+//!   when the processor has them), on the calling thread, allocating nothing. With plain
+//!   SGD the update `W -= learning_rate·delta·xᵀ` is applied as a rank-1 update without
+//!   forming `dW` (tested equal to the general path).
+//! - **A batch** runs on matrix products (`nn_core::compute::matmul`, the `gemm` crate). A
+//!   large batch is cut into one share of columns per thread
+//!   ([`NeuralNetwork::set_threads`]), each share's forward and backward pass running on
+//!   its own core, and the shares' gradients are averaged.
 //!
 //! With the finiteness check on (the default), a step whose loss or gradient is not
 //! finite returns [`nn_core::Error::Diverged`] before any parameter changes.

@@ -26,7 +26,8 @@ pub trait Optimizer<F: Float>: fmt::Debug + Send + Sync {
     /// Changes the learning rate (schedules call this between epochs).
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`](nn_core::Error::InvalidHyperparameter) unless it is finite and positive.
+    /// [`Error::InvalidHyperparameter`](nn_core::Error::InvalidHyperparameter) unless it
+    /// is finite and positive.
     fn set_learning_rate(&mut self, learning_rate: F) -> Result<()>;
 
     /// How many state arrays of the parameter's shape a step needs.

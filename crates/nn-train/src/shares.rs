@@ -47,6 +47,31 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_shared_when_each_share_has_32_columns_and_the_batch_2_20_multiply_adds() {
+        // 1024 → 1024 has 1 049 600 parameters: enough work for every thread, but not 32
+        // columns for each.
+        for (batch, parts) in [
+            (1, 1),
+            (31, 1),
+            (63, 1),
+            (64, 2),
+            (95, 2),
+            (96, 3),
+            (500, 3),
+        ] {
+            assert_eq!(shares_for(3, batch, 1_049_600), parts, "batch {batch}");
+        }
+        // Exactly 2^20 multiply-adds is enough (127 → 128 has 2^14 parameters).
+        assert_eq!(
+            (shares_for(3, 63, 1 << 14), shares_for(3, 64, 1 << 14)),
+            (1, 2)
+        );
+        // One thread never shares; two share in two.
+        assert_eq!(shares_for(1, 500, 1_049_600), 1);
+        assert_eq!(shares_for(2, 500, 1_049_600), 2);
+    }
+
+    #[test]
     fn a_batch_too_large_to_count_its_work_is_still_shared() {
         assert_eq!(shares_for(2, usize::MAX, usize::MAX), 2);
     }

@@ -14,9 +14,10 @@ impl<F: Float> NeuralNetwork<F> {
     /// The safetensors file [`NeuralNetwork::save`] writes, as bytes.
     ///
     /// # Errors
-    /// Refuses to produce a file that would not load back: [`Error::Unknown`](nn_core::Error::Unknown) if an
-    /// activation's or the loss's name is not one that `nn_layers::parse_activation` or
-    /// `nn_loss::parse_loss` knows (a user-defined type), [`Error::NonFiniteInput`](nn_core::Error::NonFiniteInput) if a
+    /// Refuses to produce a file that would not load back:
+    /// [`Error::Unknown`](nn_core::Error::Unknown) if an activation's or the loss's name is
+    /// not one that `nn_layers::parse_activation` or `nn_loss::parse_loss` knows (a
+    /// user-defined type), [`Error::NonFiniteInput`](nn_core::Error::NonFiniteInput) if a
     /// parameter is NaN or infinite.
     pub fn to_safetensors_bytes(&self) -> Result<Vec<u8>> {
         let layers = self.layers();
