@@ -54,6 +54,7 @@ mod error;
 mod float;
 mod init;
 mod loss;
+mod samples;
 pub mod tensor;
 
 pub use activation::Activation;
@@ -61,6 +62,7 @@ pub use error::{Error, Result};
 pub use float::{Dtype, Float};
 pub use init::Init;
 pub use loss::{finite_loss, Loss, Target};
+pub use samples::{Gatherer, Samples};
 
 /// The random number generator crate `nn` is built against (the version `ndarray-rand`
 /// uses), re-exported so that applications seed the same types.

@@ -1,7 +1,7 @@
 //! Mini-batches over a [`Dataset`], shuffled from a caller's generator or in order.
 
-use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
-use nn_core::{Error, Float, Result};
+use ndarray::{s, ArrayView2};
+use nn_core::{Error, Float, Gatherer, Result, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -62,10 +62,8 @@ pub struct Batches<'a, F: Float> {
     in_order: bool,
     /// Position in `order` of the first sample of the next batch.
     next: usize,
-    /// Gathering buffers: `(features, min(batch_size, n))`, column-major; empty until a
-    /// shuffled batch needs them.
-    inputs: Array2<F>,
-    labels: Vec<usize>,
+    /// The buffers shuffled batches are gathered into; `None` until one needs them.
+    gatherer: Option<Gatherer<F>>,
 }
 
 impl<'a, F: Float> Batches<'a, F> {
@@ -77,8 +75,7 @@ impl<'a, F: Float> Batches<'a, F> {
             order: (0..dataset.len()).collect(),
             in_order: true,
             next: 0,
-            inputs: Array2::zeros((0, 0).f()),
-            labels: Vec::new(),
+            gatherer: None,
         })
     }
 
@@ -109,16 +106,18 @@ impl<'a, F: Float> Batches<'a, F> {
                 indices,
             });
         }
-        let source = self.dataset.inputs();
-        let labels = self.dataset.labels();
-        self.labels.clear();
-        for (k, &j) in indices.iter().enumerate() {
-            self.inputs.column_mut(k).assign(&source.column(j));
-            self.labels.push(labels[j]);
-        }
+        let samples = self
+            .dataset
+            .samples()
+            .expect("a batch exists only for some samples");
+        let gatherer = self.gatherer.as_mut().expect("reshuffle made the gatherer");
+        let batch = gatherer.gather(samples, indices);
+        let Target::Classes(labels) = batch.targets() else {
+            unreachable!("a dataset's targets are classes")
+        };
         Some(Batch {
-            inputs: self.inputs.slice(s![.., ..indices.len()]),
-            labels: &self.labels,
+            inputs: batch.inputs(),
+            labels,
             indices,
         })
     }
@@ -130,9 +129,10 @@ impl<'a, F: Float> Batches<'a, F> {
         self.next = 0;
         if self.in_order {
             self.in_order = false;
-            let columns = self.batch_size.min(self.dataset.len());
-            self.inputs = Array2::zeros((self.dataset.features(), columns).f());
-            self.labels = Vec::with_capacity(columns);
+            // An empty dataset has no batch, and so nothing to gather.
+            if let Ok(samples) = self.dataset.samples() {
+                self.gatherer = Some(Gatherer::new(samples, self.batch_size));
+            }
         }
     }
 
@@ -172,6 +172,7 @@ fn check_batch_size(batch_size: usize) -> Result<()> {
 mod tests {
     use super::*;
     use crate::test_support::allocation_count;
+    use ndarray::Array2;
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 

@@ -3,7 +3,7 @@
 use std::ops::{Bound, RangeBounds};
 
 use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
-use nn_core::{tensor, Error, Float, Result};
+use nn_core::{tensor, Error, Float, Result, Samples, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
@@ -116,6 +116,15 @@ impl<F: Float> Dataset<F> {
     /// The input matrix, `(features, n)`.
     pub fn inputs(&self) -> &Array2<F> {
         &self.inputs
+    }
+
+    /// The samples with their classes as training's [`Samples`], e.g. for
+    /// `NeuralNetwork::fit` and `NeuralNetwork::evaluate`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] for a dataset of no sample (nothing to train on).
+    pub fn samples(&self) -> Result<Samples<'_, F>> {
+        Samples::new(self.inputs.view(), Target::Classes(&self.labels))
     }
 
     /// The class of each sample, in column order.

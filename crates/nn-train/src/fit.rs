@@ -4,65 +4,12 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
-use nn_core::{Error, Float, Result, Target};
+use ndarray::Array2;
+use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
 use crate::{NeuralNetwork, Schedule};
-
-/// A data set: inputs, one sample per column, and their targets.
-///
-/// # Shapes
-/// `inputs` is `(features, n)`; the target describes `n` samples.
-#[derive(Clone, Copy, Debug)]
-pub struct Samples<'a, F> {
-    inputs: ArrayView2<'a, F>,
-    targets: Target<'a, F>,
-}
-
-impl<'a, F: Float> Samples<'a, F> {
-    /// Pairs inputs with their targets.
-    ///
-    /// # Errors
-    /// [`Error::EmptyBatch`] for no sample, [`Error::ShapeMismatch`] if the target does not
-    /// describe as many samples as `inputs` has columns.
-    pub fn new(inputs: ArrayView2<'a, F>, targets: Target<'a, F>) -> Result<Self> {
-        if inputs.ncols() == 0 {
-            return Err(Error::EmptyBatch {
-                what: "data set".into(),
-            });
-        }
-        if targets.batch_size() != inputs.ncols() {
-            return Err(Error::ShapeMismatch {
-                what: "targets".into(),
-                expected: (1, inputs.ncols()),
-                actual: (1, targets.batch_size()),
-            });
-        }
-        Ok(Samples { inputs, targets })
-    }
-
-    /// Number of samples.
-    pub fn len(&self) -> usize {
-        self.inputs.ncols()
-    }
-
-    /// Always false: a `Samples` holds at least one sample.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
-    /// The inputs, `(features, n)`.
-    pub fn inputs(&self) -> ArrayView2<'a, F> {
-        self.inputs
-    }
-
-    /// The targets.
-    pub fn targets(&self) -> Target<'a, F> {
-        self.targets
-    }
-}
 
 /// Stop when the monitored loss (validation loss if there is a validation set, else the
 /// training loss) has not improved by more than `min_delta` for `patience` epochs, and
@@ -266,6 +213,7 @@ impl<F: Float> NeuralNetwork<F> {
         result
     }
 
+    /// The epochs of [`NeuralNetwork::fit`], after its checks.
     fn fit_epochs<R: Rng + ?Sized>(
         &mut self,
         train: Samples<'_, F>,
@@ -275,17 +223,9 @@ impl<F: Float> NeuralNetwork<F> {
         on_progress: &mut impl FnMut(Progress<'_>) -> ControlFlow<()>,
         base_rate: F,
     ) -> Result<History> {
-        let (n, batch) = (train.len(), options.batch_size.min(train.len()));
-        let batches = n.div_ceil(batch);
-        let (inputs, targets) = (train.inputs(), train.targets());
-        let mut order: Vec<usize> = (0..n).collect();
-        // Column-major buffers: each gathered sample is one contiguous copy.
-        let mut x = Array2::zeros((inputs.nrows(), batch).f());
-        let mut classes = vec![0; batch];
-        let mut values = match targets {
-            Target::Values(v) => Array2::zeros((v.nrows(), batch).f()),
-            Target::Classes(_) => Array2::zeros((0, 0)),
-        };
+        let batch_size = options.batch_size.min(train.len());
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut gatherer = Gatherer::new(train, batch_size);
         let mut history = History::default();
         // The best epoch's monitored loss and index, and its parameters.
         let mut best: Option<(f64, usize, Snapshot<F>)> = None;
@@ -297,60 +237,25 @@ impl<F: Float> NeuralNetwork<F> {
                 order.shuffle(rng);
             }
             let started = Instant::now();
-            let (mut loss_sum, mut correct) = (0.0, 0usize);
-            for (b, chunk) in order.chunks(batch).enumerate() {
-                let m = chunk.len();
-                for (k, &j) in chunk.iter().enumerate() {
-                    x.column_mut(k).assign(&inputs.column(j));
+            let pass = self.train_epoch(train, &order, &mut gatherer, epoch, options, on_progress);
+            let (loss_sum, correct) = match pass? {
+                ControlFlow::Continue(sums) => sums,
+                ControlFlow::Break(()) => {
+                    history.stopped_early = true;
+                    break;
                 }
-                let target = match targets {
-                    Target::Classes(all) => {
-                        for (k, &j) in chunk.iter().enumerate() {
-                            classes[k] = all[j];
-                        }
-                        Target::Classes(&classes[..m])
-                    }
-                    Target::Values(all) => {
-                        for (k, &j) in chunk.iter().enumerate() {
-                            values.column_mut(k).assign(&all.column(j));
-                        }
-                        Target::Values(values.slice(s![.., ..m]))
-                    }
-                };
-                // The data set was checked on entry; its copy needs no second scan.
-                let loss = self.train_step(x.slice(s![.., ..m]), target, false)?;
-                loss_sum += loss.as_f64() * m as f64;
-                if let Target::Classes(c) = target {
-                    correct += self.count_correct_last(c);
-                }
-                if options.report_every > 0 && (b + 1) % options.report_every == 0 {
-                    let seen = (b * batch + m) as f64;
-                    let event = Progress::Batch {
-                        epoch,
-                        batch: b + 1,
-                        batches,
-                        loss: loss_sum / seen,
-                    };
-                    if on_progress(event).is_break() {
-                        history.stopped_early = true;
-                        // As after any stop, the best epoch's parameters come back.
-                        if let Some((_, _, parameters)) = best {
-                            self.restore_parameters(&parameters);
-                        }
-                        return Ok(history);
-                    }
-                }
-            }
+            };
             let seconds = started.elapsed().as_secs_f64();
             let evaluation = validation
-                .map(|v| self.evaluate(v, batch.max(256)))
+                .map(|v| self.evaluate(v, batch_size.max(256)))
                 .transpose()?;
+            let n = train.len() as f64;
             let report = EpochReport {
                 epoch,
                 learning_rate: rate,
-                train_loss: loss_sum / n as f64,
-                train_accuracy: matches!(targets, Target::Classes(_))
-                    .then(|| correct as f64 / n as f64),
+                train_loss: loss_sum / n,
+                train_accuracy: matches!(train.targets(), Target::Classes(_))
+                    .then(|| correct as f64 / n),
                 validation_loss: evaluation.map(|e| e.loss),
                 validation_accuracy: evaluation.and_then(|e| e.accuracy),
                 seconds,
@@ -378,10 +283,52 @@ impl<F: Float> NeuralNetwork<F> {
                 break;
             }
         }
+        // However training stopped, the best epoch's parameters come back.
         if let Some((_, _, parameters)) = best {
             self.restore_parameters(&parameters);
         }
         Ok(history)
+    }
+
+    /// One pass over `train` in `order`: one [`NeuralNetwork::train`] step per batch,
+    /// gathered by `gatherer`, with a [`Progress::Batch`] event every
+    /// `options.report_every` batches. Returns the sum over samples of the loss and the
+    /// number of correct predictions (each before its batch's update), or
+    /// `ControlFlow::Break` when the callback stopped training.
+    fn train_epoch(
+        &mut self,
+        train: Samples<'_, F>,
+        order: &[usize],
+        gatherer: &mut Gatherer<F>,
+        epoch: usize,
+        options: &FitOptions,
+        on_progress: &mut impl FnMut(Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<(), (f64, usize)>> {
+        let batch_size = options.batch_size.min(train.len());
+        let batches = order.len().div_ceil(batch_size);
+        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        for (b, positions) in order.chunks(batch_size).enumerate() {
+            let batch = gatherer.gather(train, positions);
+            // The data set was checked on entry; its copy needs no second scan.
+            let loss = self.train_step(batch.inputs(), batch.targets(), false)?;
+            seen += batch.len();
+            loss_sum += loss.as_f64() * batch.len() as f64;
+            if let Target::Classes(classes) = batch.targets() {
+                correct += self.count_correct_last(classes);
+            }
+            if options.report_every > 0 && (b + 1) % options.report_every == 0 {
+                let event = Progress::Batch {
+                    epoch,
+                    batch: b + 1,
+                    batches,
+                    loss: loss_sum / seen as f64,
+                };
+                if on_progress(event).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+            }
+        }
+        Ok(ControlFlow::Continue((loss_sum, correct)))
     }
 
     fn parameters_snapshot(&self) -> Snapshot<F> {

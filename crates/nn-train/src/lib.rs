@@ -84,10 +84,13 @@ mod shares;
 
 pub use adam::Adam;
 pub use backprop::Gradients;
-pub use fit::{EarlyStopping, EpochReport, FitOptions, History, Progress, Samples};
+pub use fit::{EarlyStopping, EpochReport, FitOptions, History, Progress};
 pub use hyperparameter::check_learning_rate;
 pub use metrics::{accuracy, ConfusionMatrix, Evaluation};
 pub use network::NeuralNetwork;
+/// Re-exported from `nn_core`, where the data types live, so that `fit`'s users need not
+/// name that crate.
+pub use nn_core::Samples;
 pub use optimizer::Optimizer;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

@@ -8,8 +8,8 @@ use nn_core::{tensor, Error, Float, Result, Target};
 use nn_loss::softmax_into;
 
 use crate::backprop::Workspace;
-use crate::fit::Samples;
 use crate::NeuralNetwork;
+use nn_core::Samples;
 
 /// The fraction of `predicted` classes equal to `labels` (0 for empty slices).
 ///
@@ -165,10 +165,8 @@ impl<F: Float> NeuralNetwork<F> {
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let (xb, tb) = (
-                x.slice(ndarray::s![.., start..end]),
-                target.samples(start, end),
-            );
+            let part = data.range(start, end);
+            let (xb, tb) = (part.inputs(), part.targets());
             workspace.size_for(self.layers(), end - start, false)?;
             workspace.forward(self.layers(), xb, self.threads());
             if self.check_finite() {

@@ -1,0 +1,194 @@
+//! [`Samples`]: inputs paired with their targets, the one way data goes into training;
+//! and [`Gatherer`], the one way a shuffled mini-batch is copied out of them.
+
+use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
+
+use crate::{Error, Float, Result, Target};
+
+/// A data set: inputs, one sample per column, and their targets.
+///
+/// Training (`NeuralNetwork::fit`) and evaluation take their data as `Samples`;
+/// `nn_data::Dataset::samples` hands a dataset out as one.
+///
+/// # Shapes
+/// `inputs` is `(features, n)`; the target describes `n` samples.
+#[derive(Clone, Copy, Debug)]
+pub struct Samples<'a, F> {
+    inputs: ArrayView2<'a, F>,
+    targets: Target<'a, F>,
+}
+
+impl<'a, F: Float> Samples<'a, F> {
+    /// Pairs inputs with their targets.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] for no sample, [`Error::ShapeMismatch`] if the target does not
+    /// describe as many samples as `inputs` has columns.
+    pub fn new(inputs: ArrayView2<'a, F>, targets: Target<'a, F>) -> Result<Self> {
+        if inputs.ncols() == 0 {
+            return Err(Error::EmptyBatch {
+                what: "data set".into(),
+            });
+        }
+        if targets.batch_size() != inputs.ncols() {
+            return Err(Error::ShapeMismatch {
+                what: "targets".into(),
+                expected: (1, inputs.ncols()),
+                actual: (1, targets.batch_size()),
+            });
+        }
+        Ok(Samples { inputs, targets })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.inputs.ncols()
+    }
+
+    /// Always false: a `Samples` holds at least one sample.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The inputs, `(features, n)`.
+    pub fn inputs(&self) -> ArrayView2<'a, F> {
+        self.inputs
+    }
+
+    /// The targets.
+    pub fn targets(&self) -> Target<'a, F> {
+        self.targets
+    }
+
+    /// Samples `start..end`, in order (views, no copy).
+    ///
+    /// # Panics
+    /// If the range is empty or past the last sample.
+    pub fn range(&self, start: usize, end: usize) -> Samples<'a, F> {
+        assert!(
+            start < end && end <= self.len(),
+            "an empty or out-of-range slice"
+        );
+        Samples {
+            inputs: self.inputs.slice_move(s![.., start..end]),
+            targets: self.targets.samples(start, end),
+        }
+    }
+}
+
+/// Gathers the samples at given positions (a shuffled mini-batch) into buffers that it
+/// keeps and reuses from batch to batch, so that an epoch allocates nothing once the
+/// gatherer is built.
+///
+/// The buffers are column-major: each gathered sample is one contiguous copy of a column.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use nn_core::{Gatherer, Samples, Target};
+///
+/// let x = array![[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]];
+/// let data = Samples::new(x.view(), Target::Classes(&[5, 6, 7]))?;
+/// let mut gatherer = Gatherer::new(data, 2);
+/// let batch = gatherer.gather(data, &[2, 0]);
+/// assert_eq!(batch.inputs(), array![[2.0, 0.0], [12.0, 10.0]]);
+/// assert!(matches!(batch.targets(), Target::Classes(&[7, 5])));
+/// # Ok::<(), nn_core::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Gatherer<F> {
+    inputs: Array2<F>,
+    classes: Vec<usize>,
+    values: Array2<F>,
+}
+
+impl<F: Float> Gatherer<F> {
+    /// Buffers for batches of up to `batch_size` samples of `like` (which sets the number
+    /// of features, and whether targets are classes or values of how many rows).
+    pub fn new(like: Samples<'_, F>, batch_size: usize) -> Self {
+        let columns = batch_size.min(like.len());
+        let values_rows = match like.targets() {
+            Target::Values(v) => v.nrows(),
+            Target::Classes(_) => 0,
+        };
+        Gatherer {
+            inputs: Array2::zeros((like.inputs().nrows(), columns).f()),
+            classes: vec![0; columns],
+            values: Array2::zeros((values_rows, columns).f()),
+        }
+    }
+
+    /// Copies the samples of `from` at `positions`, in that order, into the buffers and
+    /// returns them as a batch.
+    ///
+    /// # Panics
+    /// If `positions` is empty or longer than the gatherer's batch size, a position is
+    /// past the last sample, or `from` has another number of features or another kind of
+    /// target than the samples the gatherer was built for (broken invariants of the
+    /// caller, which draws the positions from `0..from.len()`).
+    pub fn gather(&mut self, from: Samples<'_, F>, positions: &[usize]) -> Samples<'_, F> {
+        let m = positions.len();
+        assert!(
+            m > 0 && m <= self.inputs.ncols(),
+            "a batch of {m} positions"
+        );
+        let inputs = from.inputs();
+        for (k, &j) in positions.iter().enumerate() {
+            self.inputs.column_mut(k).assign(&inputs.column(j));
+        }
+        let targets = match from.targets() {
+            Target::Classes(all) => {
+                for (k, &j) in positions.iter().enumerate() {
+                    self.classes[k] = all[j];
+                }
+                Target::Classes(&self.classes[..m])
+            }
+            Target::Values(all) => {
+                for (k, &j) in positions.iter().enumerate() {
+                    self.values.column_mut(k).assign(&all.column(j));
+                }
+                Target::Values(self.values.slice(s![.., ..m]))
+            }
+        };
+        Samples {
+            inputs: self.inputs.slice(s![.., ..m]),
+            targets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn gathered_values_follow_the_positions_and_the_buffers_are_reused() {
+        let x = array![[0.0, 1.0, 2.0, 3.0], [10.0, 11.0, 12.0, 13.0]];
+        let t = array![[-0.0, -1.0, -2.0, -3.0]];
+        let data = Samples::new(x.view(), Target::Values(t.view())).unwrap();
+        let mut gatherer = Gatherer::new(data, 3);
+        let first = gatherer.inputs.as_ptr();
+        let batch = gatherer.gather(data, &[3, 1, 2]);
+        assert_eq!(batch.inputs(), array![[3.0, 1.0, 2.0], [13.0, 11.0, 12.0]]);
+        let Target::Values(v) = batch.targets() else {
+            panic!("values in, values out")
+        };
+        assert_eq!(v, array![[-3.0, -1.0, -2.0]]);
+        // A shorter last batch is a slice of the same buffers.
+        let batch = gatherer.gather(data, &[0]);
+        assert_eq!(batch.inputs(), array![[0.0], [10.0]]);
+        assert_eq!(batch.inputs().as_ptr(), first);
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn a_range_is_a_view_of_its_samples() {
+        let x = array![[0.0, 1.0, 2.0]];
+        let data = Samples::new(x.view(), Target::Classes(&[4, 5, 6])).unwrap();
+        let part = data.range(1, 3);
+        assert_eq!(part.inputs(), array![[1.0, 2.0]]);
+        assert!(matches!(part.targets(), Target::Classes(&[5, 6])));
+        assert_eq!(part.inputs().as_ptr(), x.column(1).as_ptr());
+    }
+}
