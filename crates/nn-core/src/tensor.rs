@@ -1,6 +1,6 @@
 //! Small array helpers shared by the crates: columns, finiteness checks, argmax, one-hot.
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::{Error, Float, Result};
 
@@ -29,17 +29,33 @@ pub fn check_batch<F>(what: &str, x: ArrayView2<'_, F>, rows: usize) -> Result<(
     Ok(())
 }
 
+/// `max |a|` over a matrix, or NaN if an entry is NaN or infinite: one vectorised pass
+/// (see [`kernels::max_abs`](crate::compute::kernels::max_abs)) when `a` is contiguous.
+pub fn max_abs<F: Float>(a: ArrayView2<'_, F>) -> F {
+    match a.as_slice_memory_order() {
+        Some(values) => crate::compute::kernels::max_abs(values),
+        None => a.iter().fold(F::zero(), |m, &v| {
+            if v.is_finite() {
+                m.max(v.abs())
+            } else {
+                F::nan()
+            }
+        }),
+    }
+}
+
 /// The first non-finite entry of `a` in row-major order, as `(row, column, value)`.
 pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
     // One vectorised pass finds whether there is anything to look for; the search for
     // its place runs only then.
-    let all_finite = match a.as_slice_memory_order() {
-        Some(values) => crate::compute::kernels::max_abs(values).is_finite(),
-        None => a.iter().all(|v| v.is_finite()),
-    };
-    if all_finite {
+    if max_abs(a).is_finite() {
         return None;
     }
+    locate_non_finite(a)
+}
+
+/// The search of [`first_non_finite`], once a pass has shown there is something to find.
+fn locate_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
     a.indexed_iter()
         .find(|(_, v)| !v.is_finite())
         .map(|((r, c), &v)| (r, c, v))
@@ -50,31 +66,58 @@ pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize,
 /// # Errors
 /// [`Error::NonFiniteInput`] naming `what` and the first offending entry.
 pub fn check_finite<F: Float>(what: &str, a: ArrayView2<'_, F>) -> Result<()> {
-    match first_non_finite(a) {
-        None => Ok(()),
-        Some((row, column, value)) => Err(Error::NonFiniteInput {
-            what: what.into(),
-            row,
-            column,
-            value: value.as_f64(),
-        }),
+    finite_max_abs(what, a).map(|_| ())
+}
+
+/// `max |a|`, checking on the way that every entry is finite: the same single pass as
+/// [`check_finite`], for callers that also need the bound (training's proof that an
+/// update stays finite). Only when an entry is not finite is `a` searched again, to name
+/// it.
+///
+/// # Errors
+/// [`Error::NonFiniteInput`] naming `what` and the first offending entry.
+pub fn finite_max_abs<F: Float>(what: &str, a: ArrayView2<'_, F>) -> Result<F> {
+    let largest = max_abs(a);
+    if largest.is_finite() {
+        return Ok(largest);
     }
+    let (row, column, value) =
+        locate_non_finite(a).expect("max_abs is not finite only for a non-finite entry");
+    Err(Error::NonFiniteInput {
+        what: what.into(),
+        row,
+        column,
+        value: value.as_f64(),
+    })
 }
 
 /// Index of the largest entry of each column (the predicted class of each sample).
 /// Ties go to the lowest index; NaN entries are never chosen over a number.
 pub fn argmax_columns<F: Float>(a: ArrayView2<'_, F>) -> Vec<usize> {
-    a.axis_iter(Axis(1))
-        .map(|col| {
-            let mut best = 0;
-            for (i, &v) in col.iter().enumerate() {
-                if v > col[best] || (col[best].is_nan() && !v.is_nan()) {
-                    best = i;
-                }
-            }
-            best
-        })
-        .collect()
+    a.axis_iter(Axis(1)).map(argmax).collect()
+}
+
+/// Number of columns of `output` whose largest entry (as [`argmax_columns`] picks it) is
+/// at the given class: the correct predictions of a batch. Allocates nothing.
+///
+/// # Panics
+/// If `classes` does not have one entry per column (a broken invariant of the caller).
+pub fn count_correct<F: Float>(output: ArrayView2<'_, F>, classes: &[usize]) -> usize {
+    assert_eq!(output.ncols(), classes.len(), "one class per column");
+    (output.axis_iter(Axis(1)).zip(classes))
+        .filter(|&(column, &class)| argmax(column) == class)
+        .count()
+}
+
+/// The index of the largest entry of a column, as [`argmax_columns`] defines it.
+fn argmax<F: Float>(column: ArrayView1<'_, F>) -> usize {
+    let mut best = 0;
+    for (i, &v) in column.iter().enumerate() {
+        if v > column[best] || (column[best].is_nan() && !v.is_nan()) {
+            best = i;
+        }
+    }
+    best
 }
 
 /// A `(rows, cols)` matrix of zeros, allocated fallibly: a size whose bytes overflow or
@@ -141,6 +184,37 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn finite_max_abs_bounds_or_names_the_first_bad_entry() {
+        let a = array![[1.0, -3.5], [2.0, 0.5]];
+        assert_eq!(finite_max_abs("x", a.view()).unwrap(), 3.5);
+        // Strided (a transposed view) takes the fallback loop, with the same result.
+        assert_eq!(max_abs(a.t()), 3.5);
+        let b = array![[1.0, 2.0], [f64::INFINITY, f64::NAN]];
+        for view in [b.view(), b.t()] {
+            assert!(max_abs(view).is_nan());
+        }
+        match finite_max_abs("x", b.view()) {
+            Err(Error::NonFiniteInput {
+                what,
+                row: 1,
+                column: 0,
+                value,
+            }) => assert!(what == "x" && value == f64::INFINITY),
+            other => panic!("expected the infinity at (1, 0), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn count_correct_counts_the_columns_whose_argmax_is_the_class() {
+        // Columns' argmax: 1, 0 (a tie goes to the lowest index), 2 (NaN never wins).
+        let out = array![[0.0, 5.0, f64::NAN], [1.0, 5.0, 0.0], [0.5, 1.0, 2.0]];
+        assert_eq!(argmax_columns(out.view()), [1, 0, 2]);
+        assert_eq!(count_correct(out.view(), &[1, 0, 2]), 3);
+        assert_eq!(count_correct(out.view(), &[1, 1, 2]), 2);
+        assert_eq!(count_correct(out.view(), &[0, 1, 0]), 0);
+    }
 
     #[test]
     fn finds_the_first_non_finite_entry() {

@@ -33,6 +33,54 @@ pub struct Gradients<F> {
     pub dbs: Vec<Array2<F>>,
 }
 
+impl<F: Float> Gradients<F> {
+    /// The largest `|g|` over every `dW` and `db`, or [`Error::Diverged`] (at training
+    /// step `step`) naming the first gradient, from the last layer back (the order of the
+    /// backward pass), that holds NaN or an infinity. One vectorised pass that both
+    /// bounds and checks.
+    pub(crate) fn check(&self, step: u64) -> Result<F> {
+        let mut largest = F::zero();
+        for i in (0..self.dws.len()).rev() {
+            for (kind, g) in [("weight", &self.dws[i]), ("bias", &self.dbs[i])] {
+                let m = tensor::max_abs(g.view());
+                if !m.is_finite() {
+                    let (_, _, v) = tensor::first_non_finite(g.view())
+                        .expect("max_abs is not finite only for a non-finite entry");
+                    return Err(Error::Diverged {
+                        step,
+                        what: format!("the {kind} gradient of layer {i}"),
+                        value: v.as_f64(),
+                    });
+                }
+                largest = largest.max(m);
+            }
+        }
+        Ok(largest)
+    }
+
+    /// The global norm `‖g‖ = sqrt(Σ over every dW and db of g²)` of finite gradients,
+    /// computed without overflow: with `m` the largest `|g|` (`largest`, when the caller
+    /// knows it), `‖g‖ = m·sqrt(Σ (g/m)²)`, where every `(g/m)²` is at most 1 (as BLAS's
+    /// `nrm2` scales). Squaring directly would turn gradients of 1e200 (f64) or 1e20
+    /// (f32) into an infinite norm and the clipping scale into 0.
+    pub(crate) fn global_norm(&self, largest: Option<F>) -> F {
+        let all = || self.dws.iter().chain(&self.dbs);
+        let largest = largest.unwrap_or_else(|| {
+            all()
+                .flat_map(|g| g.iter())
+                .fold(F::zero(), |m, &v| m.max(v.abs()))
+        });
+        if largest == F::zero() {
+            return F::zero();
+        }
+        let sum = all().flat_map(|g| g.iter()).fold(F::zero(), |s, &v| {
+            let r = v / largest;
+            s + r * r
+        });
+        largest * sum.sqrt()
+    }
+}
+
 /// Buffers for one forward and backward pass of a given batch size, reused from step to
 /// step so that training allocates nothing once they are sized.
 #[derive(Clone, Debug)]
@@ -313,13 +361,14 @@ impl<F: Float> Workspace<F> {
     /// in the forward pass, and a non-finite loss or gradient leaves the parameters as
     /// they were: the returned error names what was not finite.
     ///
-    /// With `parameter_bound = Some(P)` (the finiteness check on, `P ≥ max |θ|`), the
-    /// input and every update are checked: the update of `W_i` is `learning_rate·delta_i·x_iᵀ`,
-    /// each of whose entries is at most `learning_rate·max|delta_i|·max|x_i|`, so every
-    /// parameter stays below `P + increment` with `increment` the largest such bound
-    /// (the bias's is `learning_rate·max|delta_i|`). When that is not provably below half
-    /// the float maximum, it returns [`SampleFailure::MayOverflow`] without updating.
-    /// Returns the loss and `increment` (0 without a bound).
+    /// With `bounds = Some(..)` (the finiteness check on, `parameters ≥ max |θ|` and
+    /// `input = max |x|`, the caller having checked `x`), every update is checked: the
+    /// update of `W_i` is `learning_rate·delta_i·x_iᵀ`, each of whose entries is at most
+    /// `learning_rate·max|delta_i|·max|x_i|`, so every parameter stays below
+    /// `parameters + increment` with `increment` the largest such bound (the bias's is
+    /// `learning_rate·max|delta_i|`). When that is not provably below half the float
+    /// maximum, it returns [`SampleFailure::MayOverflow`] without updating.
+    /// Returns the loss and `increment` (0 without bounds).
     ///
     /// The workspace must be sized for `batch = 1` without the input gradient.
     pub(crate) fn train_sample_sgd(
@@ -329,22 +378,16 @@ impl<F: Float> Workspace<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         learning_rate: F,
-        parameter_bound: Option<F>,
+        bounds: Option<SampleBounds<F>>,
     ) -> Result<(F, F), SampleFailure<F>> {
         if let Some(x) = x.as_slice() {
-            return self.train_slice_sgd(layers, loss, x, target, learning_rate, parameter_bound);
+            return self.train_slice_sgd(layers, loss, x, target, learning_rate, bounds);
         }
         // A strided column is copied into the input buffer, taken out of the workspace
         // while the other buffers are written.
         let input = self.contiguous_input(x);
-        let result = self.train_slice_sgd(
-            layers,
-            loss,
-            slice(&input),
-            target,
-            learning_rate,
-            parameter_bound,
-        );
+        let result =
+            self.train_slice_sgd(layers, loss, slice(&input), target, learning_rate, bounds);
         self.input = input;
         result
     }
@@ -357,18 +400,9 @@ impl<F: Float> Workspace<F> {
         x: &[F],
         target: Target<'_, F>,
         learning_rate: F,
-        parameter_bound: Option<F>,
+        bounds: Option<SampleBounds<F>>,
     ) -> Result<(F, F), SampleFailure<F>> {
         let n = layers.len();
-        let x_max = if parameter_bound.is_some() {
-            let m = kernels::max_abs(x);
-            if !m.is_finite() {
-                return Err(SampleFailure::Input);
-            }
-            m
-        } else {
-            F::zero()
-        };
         for (i, layer) in layers.iter().enumerate() {
             let (before, rest) = self.outputs.split_at_mut(i);
             let input = if i == 0 { x } else { slice(&before[i - 1]) };
@@ -385,13 +419,13 @@ impl<F: Float> Workspace<F> {
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
         self.deltas_sample(layers);
         let mut increment = F::zero();
-        if let Some(parameter_bound) = parameter_bound {
+        if let Some(SampleBounds { parameters, input }) = bounds {
             // The update of W_i is `-learning_rate·delta_i·x_iᵀ`: every entry is finite
             // when `learning_rate·max|delta_i|·max|x_i|` is, which costs one pass over
             // each (short) delta and input instead of one over each weight matrix.
             for i in (0..n).rev() {
                 let input_max = if i == 0 {
-                    x_max
+                    input
                 } else {
                     kernels::max_abs(slice(&self.outputs[i - 1]))
                 };
@@ -406,7 +440,7 @@ impl<F: Float> Workspace<F> {
                 increment = increment.max(bound).max(learning_rate * delta_max);
             }
             // Both terms are finite and non-negative: their sum is a number, maybe +inf.
-            if parameter_bound + increment > F::max_value() / F::from_f64(2.0) {
+            if parameters + increment > F::max_value() / F::from_f64(2.0) {
                 return Err(SampleFailure::MayOverflow);
             }
         }
@@ -423,10 +457,17 @@ impl<F: Float> Workspace<F> {
     }
 }
 
+/// What the fused per-sample step's proof that its update stays finite starts from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SampleBounds<F> {
+    /// A bound of `|θ|` over every parameter.
+    pub(crate) parameters: F,
+    /// `max |x|` over the (finite) input.
+    pub(crate) input: F,
+}
+
 /// Why a fused per-sample step stopped before changing any parameter.
 pub(crate) enum SampleFailure<F> {
-    /// The input holds NaN or an infinity (the caller locates it).
-    Input,
     /// The update could not be proven to keep every parameter finite.
     MayOverflow,
     /// A loss or gradient is not finite.

@@ -11,11 +11,11 @@
 //! loose over many steps, or a step that really is near overflow) are they measured
 //! exactly, and only when that fails too is the step copied and checked.
 
-use ndarray::Array2;
+use nn_core::tensor::max_abs;
 use nn_core::Float;
 use nn_layers::Dense;
 
-use crate::network::max_abs;
+use crate::trainer::LayerState;
 use crate::Optimizer;
 
 /// Upper bounds of the magnitudes of every parameter and optimizer state entry.
@@ -49,15 +49,15 @@ impl<F: Float> MagnitudeBounds<F> {
     }
 
     /// Measures the bounds exactly: one pass over the parameters and states.
-    pub(crate) fn measure(&mut self, layers: &[Dense<F>], states: &[Vec<Array2<F>>]) {
+    pub(crate) fn measure(&mut self, layers: &[Dense<F>], states: &[LayerState<F>]) {
         self.parameters = layers
             .iter()
             .flat_map(|l| [max_abs(l.weights()), max_abs(l.bias())])
             .fold(F::zero(), F::max);
         self.states.clear();
         self.states
-            .resize(states.first().map_or(0, Vec::len), F::zero());
-        for per_parameter in states {
+            .resize(states.first().map_or(0, |s| s.weights.len()), F::zero());
+        for per_parameter in states.iter().flat_map(|s| [&s.weights, &s.bias]) {
             for (bound, state) in self.states.iter_mut().zip(per_parameter) {
                 *bound = bound.max(max_abs(state.view()));
             }

@@ -4,11 +4,11 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use ndarray::Array2;
 use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use crate::model::Snapshot;
 use crate::{NeuralNetwork, Schedule};
 
 /// Stop when the monitored loss (validation loss if there is a validation set, else the
@@ -155,9 +155,6 @@ pub enum Progress<'a> {
     Epoch(&'a EpochReport),
 }
 
-/// Copies of every layer's `(W, b)`, to restore the best epoch's parameters.
-type Snapshot<F> = Vec<(Array2<F>, Array2<F>)>;
-
 /// The record of a [`NeuralNetwork::fit`] run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
@@ -268,7 +265,7 @@ impl<F: Float> NeuralNetwork<F> {
                 let best_so_far = best.as_ref().map(|&(loss, epoch, _)| (loss, epoch));
                 match stop.judge(epoch, monitored, best_so_far) {
                     Verdict::Improved => {
-                        best = Some((monitored, epoch, self.parameters_snapshot()));
+                        best = Some((monitored, epoch, self.snapshot()));
                         history.best_epoch = Some(epoch);
                     }
                     Verdict::Wait => {}
@@ -285,7 +282,7 @@ impl<F: Float> NeuralNetwork<F> {
         }
         // However training stopped, the best epoch's parameters come back.
         if let Some((_, _, parameters)) = best {
-            self.restore_parameters(&parameters);
+            self.restore(&parameters);
         }
         Ok(history)
     }
@@ -329,21 +326,6 @@ impl<F: Float> NeuralNetwork<F> {
             }
         }
         Ok(ControlFlow::Continue((loss_sum, correct)))
-    }
-
-    fn parameters_snapshot(&self) -> Snapshot<F> {
-        self.layers()
-            .iter()
-            .map(|l| (l.weights().to_owned(), l.bias().to_owned()))
-            .collect()
-    }
-
-    fn restore_parameters(&mut self, parameters: &[(Array2<F>, Array2<F>)]) {
-        for (i, (w, b)) in parameters.iter().enumerate() {
-            let (mut weights, mut bias) = self.parameters_mut(i).expect("one entry per layer");
-            weights.assign(w);
-            bias.assign(b);
-        }
     }
 }
 

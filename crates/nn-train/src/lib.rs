@@ -75,12 +75,14 @@ mod bounds;
 mod fit;
 mod hyperparameter;
 mod metrics;
+mod model;
 pub mod model_file;
 mod network;
 mod optimizer;
 mod schedule;
 mod sgd;
 mod shares;
+mod trainer;
 
 pub use adam::Adam;
 pub use backprop::Gradients;

@@ -176,7 +176,7 @@ impl<F: Float> NeuralNetwork<F> {
             let loss = nn_core::finite_loss(self.loss_function().evaluate(output, tb))?;
             loss_sum += loss.as_f64() * (end - start) as f64;
             if let Target::Classes(classes) = tb {
-                correct += count_correct(output, classes);
+                correct += tensor::count_correct(output, classes);
             }
         }
         Ok(Evaluation {
@@ -207,15 +207,6 @@ impl<F: Float> NeuralNetwork<F> {
         }
         Ok(probabilities)
     }
-}
-
-/// Number of columns of `output` whose largest entry is at the given class.
-pub(crate) fn count_correct<F: Float>(output: ArrayView2<'_, F>, classes: &[usize]) -> usize {
-    tensor::argmax_columns(output)
-        .iter()
-        .zip(classes)
-        .filter(|(p, c)| p == c)
-        .count()
 }
 
 #[cfg(test)]

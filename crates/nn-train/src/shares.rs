@@ -1,6 +1,13 @@
-//! Cutting a batch into one share of columns per thread: how many shares, and which
-//! columns each holds. Each share runs its own forward and backward pass, and the
-//! network averages their gradients weighted by their sizes.
+//! Cutting a batch into one share of columns per thread: how many shares, which columns
+//! each holds, and the pass that runs each share's forward and backward pass on its own
+//! thread and averages their gradients weighted by their sizes.
+
+use ndarray::{s, ArrayView2};
+use nn_core::{Float, Loss, Target};
+use nn_layers::Dense;
+use rayon::prelude::*;
+
+use crate::backprop::Buffers;
 
 /// Into how many shares to cut a batch of `batch` columns for a network of `parameters`
 /// parameters on `threads` threads: one per thread when each share still has enough
@@ -21,6 +28,53 @@ pub(crate) fn shares_for(threads: usize, batch: usize, parameters: usize) -> usi
 /// whose sizes differ by at most one.
 pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
     (batch * p / parts, batch * (p + 1) / parts)
+}
+
+/// The forward and backward passes of a batch cut into `buffers.len()` shares (at least
+/// 2), each on its own thread with its own buffers (already sized for its share), then
+/// the shares' gradients averaged into `buffers[0]`, weighted by their sizes:
+/// `g = Σ_p (B_p/B)·g_p`. Returns the batch's mean loss, averaged the same way.
+///
+/// One hand-off per step instead of one per matrix product keeps both cores busy, where
+/// waking a thread for each small product costs a fifth of the time. Results are
+/// deterministic for a given number of shares.
+pub(crate) fn forward_backward<F: Float>(
+    buffers: &mut [Buffers<F>],
+    layers: &[Dense<F>],
+    loss: &dyn Loss<F>,
+    x: ArrayView2<'_, F>,
+    target: Target<'_, F>,
+) -> F {
+    let (batch, parts) = (x.ncols(), buffers.len());
+    buffers.par_iter_mut().enumerate().for_each(|(p, buffers)| {
+        let (start, end) = share(batch, parts, p);
+        let xs = x.slice(s![.., start..end]);
+        let workspace = buffers.current_mut();
+        workspace.forward(layers, xs, 1);
+        workspace.backward(layers, loss, xs, target.samples(start, end), 1);
+    });
+    let weight = |p: usize| {
+        let (start, end) = share(batch, parts, p);
+        F::from_f64((end - start) as f64 / batch as f64)
+    };
+    let (first, rest) = buffers.split_at_mut(1);
+    let total = &mut first[0].current_mut().gradients;
+    let w0 = weight(0);
+    for (i, (dw, db)) in total.dws.iter_mut().zip(total.dbs.iter_mut()).enumerate() {
+        dw.mapv_inplace(|g| g * w0);
+        db.mapv_inplace(|g| g * w0);
+        for (p, other) in rest.iter().enumerate() {
+            let g = &other.current().gradients;
+            dw.scaled_add(weight(p + 1), &g.dws[i]);
+            db.scaled_add(weight(p + 1), &g.dbs[i]);
+        }
+    }
+    let mut loss_sum = total.loss * w0;
+    for (p, other) in rest.iter().enumerate() {
+        loss_sum += other.current().gradients.loss * weight(p + 1);
+    }
+    total.loss = loss_sum;
+    loss_sum
 }
 
 #[cfg(test)]

@@ -1,0 +1,235 @@
+//! The model: the layers and the loss (what a model file saves, and what predicts), with
+//! how it computes (threads, finiteness check). Inference and backpropagation live here;
+//! updating the parameters is the trainer's job (`trainer.rs`).
+
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use nn_core::{tensor, Error, Float, Loss, Result, Target};
+use nn_layers::Dense;
+
+use crate::backprop::{Gradients, Workspace};
+use crate::shares;
+
+/// Copies of every layer's `(W, b)`, e.g. to restore the best epoch's parameters.
+pub(crate) type Snapshot<F> = Vec<(Array2<F>, Array2<F>)>;
+
+/// A stack of dense layers and the loss it is trained on.
+#[derive(Clone, Debug)]
+pub(crate) struct Model<F: Float> {
+    layers: Vec<Dense<F>>,
+    loss: Box<dyn Loss<F>>,
+    /// How many threads a batch's matrix products may use (at least 1).
+    pub(crate) threads: usize,
+    /// Whether inputs, outputs and gradients are checked for NaN and infinities.
+    pub(crate) check_finite: bool,
+}
+
+impl<F: Float> Model<F> {
+    /// Checks that `layers` chain and pairs them with `loss`, on every core, with the
+    /// finiteness check on.
+    ///
+    /// # Errors
+    /// [`Error::EmptyNetwork`] for no layers; [`Error::LayerMismatch`] naming the first pair
+    /// of consecutive layers where `outs` of one differs from `ins` of the next.
+    pub(crate) fn new(layers: Vec<Dense<F>>, loss: Box<dyn Loss<F>>) -> Result<Self> {
+        if layers.is_empty() {
+            return Err(Error::EmptyNetwork);
+        }
+        if let Some(index) = layers.windows(2).position(|p| p[0].outs() != p[1].ins()) {
+            return Err(Error::LayerMismatch {
+                index,
+                outs: layers[index].outs(),
+                ins: layers[index + 1].ins(),
+            });
+        }
+        Ok(Model {
+            layers,
+            loss,
+            threads: default_threads(),
+            check_finite: true,
+        })
+    }
+
+    /// The layers, first to last.
+    pub(crate) fn layers(&self) -> &[Dense<F>] {
+        &self.layers
+    }
+
+    /// The layers, mutably (for the trainer's updates; their shapes are fixed).
+    pub(crate) fn layers_mut(&mut self) -> &mut [Dense<F>] {
+        &mut self.layers
+    }
+
+    /// The layers, mutably, and the loss, borrowed at once (for the fused step, which
+    /// updates the layers while it evaluates the loss).
+    pub(crate) fn layers_mut_and_loss(&mut self) -> (&mut [Dense<F>], &dyn Loss<F>) {
+        (&mut self.layers, self.loss.as_ref())
+    }
+
+    /// The loss function.
+    pub(crate) fn loss(&self) -> &dyn Loss<F> {
+        self.loss.as_ref()
+    }
+
+    /// Number of inputs of the first layer.
+    pub(crate) fn ins(&self) -> usize {
+        self.layers[0].ins()
+    }
+
+    /// Number of outputs of the last layer.
+    pub(crate) fn outs(&self) -> usize {
+        self.layers[self.layers.len() - 1].outs()
+    }
+
+    /// Number of trainable parameters.
+    pub(crate) fn parameter_count(&self) -> usize {
+        self.layers.iter().map(Dense::parameter_count).sum()
+    }
+
+    /// Into how many shares to cut a batch on this model's threads (see
+    /// [`shares::shares_for`]).
+    pub(crate) fn shares_for(&self, batch: usize) -> usize {
+        shares::shares_for(self.threads, batch, self.parameter_count())
+    }
+
+    /// See `NeuralNetwork::forward_pass`.
+    pub(crate) fn forward_pass(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        self.check_input(x, self.check_finite)?;
+        let mut workspace = Workspace::empty();
+        workspace.size_for(&self.layers, x.ncols(), false)?;
+        workspace.forward(&self.layers, x, self.threads);
+        if self.check_finite {
+            workspace.check_outputs()?;
+        }
+        Ok(workspace.output().to_owned())
+    }
+
+    /// See `NeuralNetwork::backprop`.
+    pub(crate) fn backprop(
+        &self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        step: u64,
+    ) -> Result<Gradients<F>> {
+        self.check_sample(x, target, self.check_finite)?;
+        let mut workspace = Workspace::empty();
+        workspace.size_for(&self.layers, x.ncols(), true)?;
+        workspace.forward(&self.layers, x, self.threads);
+        if self.check_finite {
+            workspace.check_outputs()?;
+        }
+        let loss = workspace.backward(&self.layers, self.loss(), x, target, self.threads);
+        if self.check_finite {
+            nn_core::finite_loss(loss)?;
+            workspace.gradients.check(step)?;
+        }
+        Ok(workspace.gradients)
+    }
+
+    /// Checks that `x` is a batch of this model's inputs, and finite if `finite`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`], [`Error::EmptyBatch`] or [`Error::NonFiniteInput`].
+    pub(crate) fn check_input(&self, x: ArrayView2<'_, F>, finite: bool) -> Result<()> {
+        tensor::check_batch("input", x, self.ins())?;
+        if finite {
+            tensor::check_finite("input", x)?;
+        }
+        Ok(())
+    }
+
+    /// [`Model::check_input`], then that `target` fits the output and the loss.
+    ///
+    /// # Errors
+    /// Those of [`Model::check_input`], [`Target::check`] and [`Loss::check_target`].
+    pub(crate) fn check_sample(
+        &self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        finite: bool,
+    ) -> Result<()> {
+        self.check_input(x, finite)?;
+        self.check_target(target, x.ncols())
+    }
+
+    /// Checks that `target` describes `batch` samples of this model's output, as its loss
+    /// reads them.
+    ///
+    /// # Errors
+    /// Those of [`Target::check`] and [`Loss::check_target`].
+    pub(crate) fn check_target(&self, target: Target<'_, F>, batch: usize) -> Result<()> {
+        target.check(self.outs(), batch)?;
+        self.loss.check_target(target)
+    }
+
+    /// Mutable views of the weights and bias of layer `index`, or `None` past the last.
+    pub(crate) fn parameters_mut(
+        &mut self,
+        index: usize,
+    ) -> Option<(ArrayViewMut2<'_, F>, ArrayViewMut2<'_, F>)> {
+        self.layers.get_mut(index).map(Dense::parameters_mut)
+    }
+
+    /// A copy of every layer's parameters.
+    pub(crate) fn snapshot(&self) -> Snapshot<F> {
+        (self.layers.iter())
+            .map(|l| (l.weights().to_owned(), l.bias().to_owned()))
+            .collect()
+    }
+
+    /// Puts back the parameters of a [`Model::snapshot`] of this model.
+    pub(crate) fn restore(&mut self, snapshot: &[(Array2<F>, Array2<F>)]) {
+        for (layer, (w, b)) in self.layers.iter_mut().zip(snapshot) {
+            let (mut weights, mut bias) = layer.parameters_mut();
+            weights.assign(w);
+            bias.assign(b);
+        }
+    }
+}
+
+/// The number of cores, or 1 if it cannot be told.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn_core::Init;
+    use nn_layers::Tanh;
+    use nn_loss::Mse;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    /// A model of `sizes` on `threads` threads.
+    fn network(sizes: &[usize], threads: usize) -> Model<f64> {
+        let mut rng = StdRng::seed_from_u64(0);
+        let layers = sizes
+            .windows(2)
+            .map(|p| Dense::new(p[0], p[1], Tanh, Init::XavierNormal, &mut rng).unwrap())
+            .collect();
+        let mut model = Model::new(layers, Box::new(Mse)).unwrap();
+        model.threads = threads;
+        model
+    }
+
+    #[test]
+    fn a_model_shares_its_batches_by_its_parameter_count_and_threads() {
+        // 100 → 100 → 10: 11 110 parameters, so 94 columns make 1 044 340 < 2^20 and 95
+        // make 1 055 450 ≥ 2^20; 95 columns are two shares of 32, 96 three. The
+        // thread-share tests rely on these splits.
+        let wide = network(&[100, 100, 10], 3);
+        assert_eq!(wide.parameter_count(), 11_110);
+        for (batch, parts) in [(1, 1), (94, 1), (95, 2), (96, 3), (97, 3), (130, 3)] {
+            assert_eq!(wide.shares_for(batch), parts, "batch {batch}");
+        }
+        // A new network uses every core, and one thread never shares.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut rng = StdRng::seed_from_u64(0);
+        let layer = Dense::<f64>::new(2, 2, Tanh, Init::XavierNormal, &mut rng).unwrap();
+        assert_eq!(
+            Model::new(vec![layer], Box::new(Mse)).unwrap().threads,
+            cores
+        );
+        assert_eq!(network(&[100, 100, 10], 1).shares_for(500), 1);
+        assert_eq!(network(&[100, 100, 10], 2).shares_for(500), 2);
+    }
+}
