@@ -60,6 +60,19 @@ impl<'a, F: Float> Samples<'a, F> {
         self.targets
     }
 
+    /// The same samples, borrowed for the lifetime of `&self` (as ndarray's
+    /// `ArrayView::reborrow`: views are invariant in their lifetime, so a shorter one has
+    /// to be asked for).
+    pub fn reborrow(&self) -> Samples<'_, F> {
+        Samples {
+            inputs: self.inputs.view(),
+            targets: match &self.targets {
+                Target::Values(v) => Target::Values(v.view()),
+                Target::Classes(c) => Target::Classes(c),
+            },
+        }
+    }
+
     /// Samples `start..end`, in order (views, no copy).
     ///
     /// # Panics

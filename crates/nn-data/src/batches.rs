@@ -1,11 +1,9 @@
 //! Mini-batches over a [`Dataset`], shuffled from a caller's generator or in order.
 
-use ndarray::{s, ArrayView2};
-use nn_core::{Error, Float, Gatherer, Result, Target};
+use ndarray::ArrayView2;
+use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
-
-use crate::Dataset;
 
 /// One mini-batch: `b` samples as the columns of a matrix, with their labels.
 ///
@@ -24,8 +22,9 @@ pub struct Batch<'b, F> {
     pub indices: &'b [usize],
 }
 
-/// A lending iterator over the mini-batches of a [`Dataset`], made by
-/// [`Dataset::batches`] or [`Dataset::batches_in_order`].
+/// A lending iterator over the mini-batches of a [`Dataset`](crate::Dataset), made by
+/// [`Dataset::batches`](crate::Dataset::batches) or
+/// [`Dataset::batches_in_order`](crate::Dataset::batches_in_order).
 ///
 /// A shuffled batch is gathered into an input matrix and a label vector owned by the
 /// iterator and reused from batch to batch, so an epoch allocates nothing after the
@@ -54,7 +53,8 @@ pub struct Batch<'b, F> {
 /// ```
 #[derive(Debug)]
 pub struct Batches<'a, F: Float> {
-    dataset: &'a Dataset<F>,
+    /// The dataset's samples; `None` for a dataset of none, which has no batch.
+    samples: Option<Samples<'a, F>>,
     batch_size: usize,
     /// The order of the samples in this epoch.
     order: Vec<usize>,
@@ -67,24 +67,27 @@ pub struct Batches<'a, F: Float> {
 }
 
 impl<'a, F: Float> Batches<'a, F> {
-    pub(crate) fn in_order(dataset: &'a Dataset<F>, batch_size: usize) -> Result<Self> {
+    /// Batches of the samples in order (`samples`: those of a dataset, `None` if it has
+    /// none).
+    pub(crate) fn in_order(samples: Option<Samples<'a, F>>, batch_size: usize) -> Result<Self> {
         check_batch_size(batch_size)?;
         Ok(Batches {
-            dataset,
+            samples,
             batch_size,
-            order: (0..dataset.len()).collect(),
+            order: (0..samples.map_or(0, |s| s.len())).collect(),
             in_order: true,
             next: 0,
             gatherer: None,
         })
     }
 
+    /// Batches of the samples in an order drawn from `rng`.
     pub(crate) fn shuffled<R: Rng + ?Sized>(
-        dataset: &'a Dataset<F>,
+        samples: Option<Samples<'a, F>>,
         batch_size: usize,
         rng: &mut R,
     ) -> Result<Self> {
-        let mut batches = Self::in_order(dataset, batch_size)?;
+        let mut batches = Self::in_order(samples, batch_size)?;
         batches.reshuffle(rng);
         Ok(batches)
     }
@@ -99,27 +102,15 @@ impl<'a, F: Float> Batches<'a, F> {
         let end = start + self.batch_size.min(n - start);
         self.next = end;
         let indices = &self.order[start..end];
-        if self.in_order {
-            return Some(Batch {
-                inputs: self.dataset.inputs().slice(s![.., start..end]),
-                labels: &self.dataset.labels()[start..end],
-                indices,
-            });
-        }
         let samples = self
-            .dataset
-            .samples()
+            .samples
+            .as_ref()
             .expect("a batch exists only for some samples");
+        if self.in_order {
+            return Some(batch(samples.reborrow().range(start, end), indices));
+        }
         let gatherer = self.gatherer.as_mut().expect("reshuffle made the gatherer");
-        let batch = gatherer.gather(samples, indices);
-        let Target::Classes(labels) = batch.targets() else {
-            unreachable!("a dataset's targets are classes")
-        };
-        Some(Batch {
-            inputs: batch.inputs(),
-            labels,
-            indices,
-        })
+        Some(batch(gatherer.gather(*samples, indices), indices))
     }
 
     /// Starts a new epoch with a new permutation of the samples drawn from `rng`. This
@@ -130,9 +121,7 @@ impl<'a, F: Float> Batches<'a, F> {
         if self.in_order {
             self.in_order = false;
             // An empty dataset has no batch, and so nothing to gather.
-            if let Ok(samples) = self.dataset.samples() {
-                self.gatherer = Some(Gatherer::new(samples, self.batch_size));
-            }
+            self.gatherer = (self.samples).map(|samples| Gatherer::new(samples, self.batch_size));
         }
     }
 
@@ -157,6 +146,18 @@ impl<'a, F: Float> Batches<'a, F> {
     }
 }
 
+/// A [`Batch`] of `samples` (whose targets are a dataset's classes) at `indices`.
+fn batch<'b, F: Float>(samples: Samples<'b, F>, indices: &'b [usize]) -> Batch<'b, F> {
+    let Target::Classes(labels) = samples.targets() else {
+        unreachable!("a dataset's targets are classes")
+    };
+    Batch {
+        inputs: samples.inputs(),
+        labels,
+        indices,
+    }
+}
+
 fn check_batch_size(batch_size: usize) -> Result<()> {
     if batch_size == 0 {
         return Err(Error::InvalidHyperparameter {
@@ -172,6 +173,7 @@ fn check_batch_size(batch_size: usize) -> Result<()> {
 mod tests {
     use super::*;
     use crate::test_support::allocation_count;
+    use crate::Dataset;
     use ndarray::Array2;
     use rand::rngs::StdRng;
     use rand::SeedableRng;

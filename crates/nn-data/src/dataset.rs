@@ -288,7 +288,7 @@ impl<F: Float> Dataset<F> {
         batch_size: usize,
         rng: &mut R,
     ) -> Result<Batches<'_, F>> {
-        Batches::shuffled(self, batch_size, rng)
+        Batches::shuffled(self.samples().ok(), batch_size, rng)
     }
 
     /// Mini-batches of `batch_size` consecutive samples, in order, for evaluation. The
@@ -297,7 +297,7 @@ impl<F: Float> Dataset<F> {
     /// # Errors
     /// [`Error::InvalidHyperparameter`] if `batch_size` is 0.
     pub fn batches_in_order(&self, batch_size: usize) -> Result<Batches<'_, F>> {
-        Batches::in_order(self, batch_size)
+        Batches::in_order(self.samples().ok(), batch_size)
     }
 
     /// A new dataset of the given samples, in the given order, stored column-major.

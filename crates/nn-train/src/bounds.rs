@@ -15,8 +15,7 @@ use nn_core::tensor::max_abs;
 use nn_core::Float;
 use nn_layers::Dense;
 
-use crate::trainer::LayerState;
-use crate::Optimizer;
+use crate::optimizer::{LayerState, Optimizer};
 
 /// Upper bounds of the magnitudes of every parameter and optimizer state entry.
 #[derive(Clone, Debug, Default)]

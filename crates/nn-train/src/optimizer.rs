@@ -91,6 +91,17 @@ impl<F: Float> Clone for Box<dyn Optimizer<F>> {
     }
 }
 
+/// The optimizer's state of one layer: [`Optimizer::state_buffers`] arrays of `W`'s
+/// shape for the weights, and as many of `b`'s shape for the bias (a momentum buffer;
+/// Adam's two moments).
+#[derive(Clone, Debug)]
+pub(crate) struct LayerState<F> {
+    /// The state of `W`.
+    pub(crate) weights: Vec<Array2<F>>,
+    /// The state of `b`.
+    pub(crate) bias: Vec<Array2<F>>,
+}
+
 // Elementwise loops of the optimizers. Parameters, gradients and states are contiguous
 // arrays of one shape, so the loops run over plain slices, which the compiler vectorises
 // (ndarray's `Zip` over three or four arrays does not); other layouts fall back to `Zip`.

@@ -8,19 +8,8 @@ use crate::backprop::{Buffers, SampleBounds, SampleFailure};
 use crate::bounds::MagnitudeBounds;
 use crate::hyperparameter::check_hyperparameter;
 use crate::model::Model;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{LayerState, Optimizer};
 use crate::shares::{self, share};
-
-/// The optimizer's state of one layer: [`Optimizer::state_buffers`] arrays of `W`'s
-/// shape for the weights, and as many of `b`'s shape for the bias (a momentum buffer;
-/// Adam's two moments).
-#[derive(Clone, Debug)]
-pub(crate) struct LayerState<F> {
-    /// The state of `W`.
-    pub(crate) weights: Vec<Array2<F>>,
-    /// The state of `b`.
-    pub(crate) bias: Vec<Array2<F>>,
-}
 
 /// What trains a [`Model`]: everything a step needs besides the layers and the loss.
 #[derive(Clone, Debug)]
