@@ -63,99 +63,147 @@ pub fn read_csv(path: impl AsRef<Path>, classes: usize) -> Result<CsvData> {
 /// ```
 pub fn parse_csv<R: Read>(reader: R, path: impl AsRef<Path>, classes: usize) -> Result<CsvData> {
     let path = path.as_ref();
-    let line_error = |line: usize, message: String| Error::Line {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut buf = Vec::new();
-    let mut line_no = 0;
-    let mut bytes_read: u64 = 0;
-    let mut header_seen = false;
-    // Field count and line number of the first data line, once seen.
-    let mut first: Option<(usize, usize)> = None;
-    let mut labels = Vec::new();
-    let mut pixels = Vec::new();
-
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| Error::Io {
+    let mut lines = Lines::new(reader, path);
+    let mut table = Table::default();
+    while let Some((number, line)) = lines.next_line()? {
+        table
+            .add(line, number, classes)
+            .map_err(|message| Error::Line {
                 path: path.to_path_buf(),
-                source,
+                line: number,
+                message,
             })?;
-        if n == 0 {
-            break;
-        }
-        bytes_read += n as u64;
-        line_no += 1;
-        // A UTF-8 byte-order mark (as spreadsheet exports write) is not part of the first
-        // field: left there, it would make a first data line look like a header.
-        let line = match buf.strip_prefix(UTF8_BOM) {
-            Some(rest) if line_no == 1 => trim(rest),
-            _ => trim(&buf),
-        };
-        if line.is_empty() {
-            continue;
-        }
-        let count = line.iter().filter(|&&b| b == b',').count() + 1;
-        let mut fields = line.split(|&b| b == b',');
-        let label_field = fields.next().unwrap_or_default();
+    }
+    table.finish(path, lines.bytes_read)
+}
 
-        let (expected, _) = match first {
-            Some(f) => f,
-            None => {
-                if !header_seen && parse_number(label_field).is_none() {
-                    header_seen = true;
-                    continue;
-                }
-                if count < 2 {
-                    return Err(line_error(
-                        line_no,
-                        "a data line needs a label and at least one pixel, found 1 field".into(),
-                    ));
-                }
-                first = Some((count, line_no));
-                (count, line_no)
-            }
-        };
-        if count != expected {
-            let (_, first_line) = first.unwrap_or_default();
-            return Err(line_error(
-                line_no,
-                format!(
-                    "{count} fields, but the first data line (line {first_line}) has {expected}"
-                ),
-            ));
-        }
+/// The non-empty lines of a CSV file, trimmed, with their 1-based numbers.
+struct Lines<'p, R> {
+    reader: BufReader<R>,
+    path: &'p Path,
+    buf: Vec<u8>,
+    number: usize,
+    /// Bytes read so far (the offset reported when the file holds no data).
+    bytes_read: u64,
+}
 
-        labels.push(parse_label(label_field, classes).map_err(|m| line_error(line_no, m))?);
-        for (k, field) in fields.enumerate() {
-            let pixel = match parse_pixel_fast(field) {
-                Some(p) => p,
-                None => parse_pixel_slow(field, k).map_err(|m| line_error(line_no, m))?,
-            };
-            pixels.push(pixel);
+impl<'p, R: Read> Lines<'p, R> {
+    fn new(reader: R, path: &'p Path) -> Self {
+        Lines {
+            reader: BufReader::with_capacity(1 << 16, reader),
+            path,
+            buf: Vec::new(),
+            number: 0,
+            bytes_read: 0,
         }
     }
 
-    match first {
-        Some((count, _)) => Ok(CsvData {
-            features: count - 1,
-            labels,
-            pixels,
-        }),
-        None => Err(Error::Format {
-            path: path.to_path_buf(),
-            offset: bytes_read,
-            message: if header_seen {
-                "no data lines after the header; expected lines `label,p1,...,pN`".into()
-            } else {
-                "the file is empty; expected lines `label,p1,...,pN`".into()
-            },
-        }),
+    /// The next non-empty line and its number, or `None` at the end of the file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if reading fails.
+    fn next_line(&mut self) -> Result<Option<(usize, &[u8])>> {
+        loop {
+            self.buf.clear();
+            let n = (self.reader.read_until(b'\n', &mut self.buf)).map_err(|source| Error::Io {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.bytes_read += n as u64;
+            self.number += 1;
+            // A UTF-8 byte-order mark (as spreadsheet exports write) is not part of the
+            // first field: left there, it would make a first data line look like a header.
+            let start = match self.buf.starts_with(UTF8_BOM) && self.number == 1 {
+                true => UTF8_BOM.len(),
+                false => 0,
+            };
+            if !trim(&self.buf[start..]).is_empty() {
+                return Ok(Some((self.number, trim(&self.buf[start..]))));
+            }
+        }
+    }
+}
+
+/// The table being read: an optional header, then data lines of one field count.
+#[derive(Default)]
+struct Table {
+    header_seen: bool,
+    /// Field count and line number of the first data line, once seen.
+    first: Option<(usize, usize)>,
+    labels: Vec<usize>,
+    pixels: Vec<u8>,
+}
+
+impl Table {
+    /// Adds line `number`: the header if it is the first line and its first field is not
+    /// a number, else a data line of `label,p1,...,pN`.
+    ///
+    /// # Errors
+    /// The message of an [`Error::Line`] for a line that does not fit.
+    fn add(
+        &mut self,
+        line: &[u8],
+        number: usize,
+        classes: usize,
+    ) -> std::result::Result<(), String> {
+        let count = line.iter().filter(|&&b| b == b',').count() + 1;
+        let mut fields = line.split(|&b| b == b',');
+        let label_field = fields.next().unwrap_or_default();
+        let (expected, first_line) = match self.first {
+            Some(first) => first,
+            None => {
+                if !self.header_seen && parse_number(label_field).is_none() {
+                    self.header_seen = true;
+                    return Ok(());
+                }
+                if count < 2 {
+                    return Err(
+                        "a data line needs a label and at least one pixel, found 1 field".into(),
+                    );
+                }
+                *self.first.insert((count, number))
+            }
+        };
+        if count != expected {
+            return Err(format!(
+                "{count} fields, but the first data line (line {first_line}) has {expected}"
+            ));
+        }
+        self.labels.push(parse_label(label_field, classes)?);
+        for (k, field) in fields.enumerate() {
+            let pixel = match parse_pixel_fast(field) {
+                Some(p) => p,
+                None => parse_pixel_slow(field, k)?,
+            };
+            self.pixels.push(pixel);
+        }
+        Ok(())
+    }
+
+    /// The samples read, once the file has ended after `bytes_read` bytes.
+    ///
+    /// # Errors
+    /// [`Error::Format`] if there was no data line.
+    fn finish(self, path: &Path, bytes_read: u64) -> Result<CsvData> {
+        match self.first {
+            Some((count, _)) => Ok(CsvData {
+                features: count - 1,
+                labels: self.labels,
+                pixels: self.pixels,
+            }),
+            None => Err(Error::Format {
+                path: path.to_path_buf(),
+                offset: bytes_read,
+                message: if self.header_seen {
+                    "no data lines after the header; expected lines `label,p1,...,pN`".into()
+                } else {
+                    "the file is empty; expected lines `label,p1,...,pN`".into()
+                },
+            }),
+        }
     }
 }
 
