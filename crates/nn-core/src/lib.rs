@@ -1,4 +1,5 @@
 //! The foundation of `nn`: the float trait, the [`Activation`] and [`Loss`] traits, the
+//! data a network trains on ([`Target`], [`Samples`] and the one batch [`Gatherer`]), the
 //! error type, weight initialisation, small array helpers, and the compute engine the
 //! other crates run on.
 //!
@@ -23,8 +24,8 @@
 //! of the stable API: applications reach it through [`Activation`], `Dense` and
 //! `NeuralNetwork`.
 //!
-//! This crate depends on no other `nn` crate; `nn-layers` and `nn-loss` build on it, and
-//! `nn-train` on those.
+//! This crate depends on no other `nn` crate; `nn-layers`, `nn-loss` and `nn-data` build
+//! on it, and `nn-train` on the first two.
 //!
 //! # Example
 //!

@@ -15,9 +15,12 @@
 //!
 //! A [`Dataset`] keeps the article's convention — a sample is a column — so its inputs are
 //! a `(features, n)` matrix, with one label per column below a number of classes. It can
-//! be scaled, split, cut and one-hot encoded, and it hands out mini-batches:
+//! be scaled, split, cut and one-hot encoded. It goes into training as
+//! [`Samples`](nn_core::Samples) ([`Dataset::samples`], for `NeuralNetwork::fit` and
+//! `evaluate`), and it hands out mini-batches for loops of one's own:
 //! [`Dataset::batches`] shuffles with the caller's generator (the same seed gives the same
-//! batches) and gathers each batch into buffers that are reused for the whole epoch.
+//! batches) and gathers each batch, through the same [`Gatherer`](nn_core::Gatherer) as
+//! `fit`, into buffers that are reused for the whole epoch.
 //!
 //! # Example
 //!

@@ -17,6 +17,12 @@
 //! mini-batch, whose gradient is the mean of its samples'), with buffers reused from step
 //! to step.
 //!
+//! Inside, a [`NeuralNetwork`] is two things composed: the model (`model.rs`: the layers
+//! and the loss, what a file saves and what predicts) and the trainer (`trainer.rs`: the
+//! optimizer with its state per layer, the step counts, clipping and the thread buffers),
+//! whose step runs in named stages: check, forward and backward (`backprop.rs`), clip,
+//! update. `ARCHITECTURE.md` at the repository's root follows one step through the files.
+//!
 //! # Speed
 //!
 //! The algorithm stays the article's; how it is computed depends on the batch:
