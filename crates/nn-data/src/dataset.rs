@@ -353,6 +353,21 @@ mod tests {
         Dataset::new(inputs, vec![0, 1, 2, 0, 1], 3).unwrap()
     }
 
+    #[test]
+    fn samples_are_the_inputs_and_labels_as_training_reads_them() {
+        let d = five();
+        let samples = d.samples().unwrap();
+        assert_eq!(samples.len(), 5);
+        assert_eq!(samples.inputs(), d.inputs());
+        assert!(matches!(samples.targets(), Target::Classes(c) if c == [0, 1, 2, 0, 1]));
+        // No copy: the same memory.
+        assert_eq!(samples.inputs().as_ptr(), d.inputs().as_ptr());
+        assert!(matches!(
+            d.first(0).samples(),
+            Err(Error::EmptyBatch { .. })
+        ));
+    }
+
     /// The first feature of each sample, which in `five()` is its original index.
     fn ids(d: &Dataset<f64>) -> Vec<usize> {
         d.inputs().row(0).iter().map(|&v| v as usize).collect()
