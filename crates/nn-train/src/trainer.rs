@@ -54,10 +54,12 @@ impl<F: Float> Trainer<F> {
         self.bounds.forget();
     }
 
+    /// The optimizer.
     pub(crate) fn optimizer(&self) -> &dyn Optimizer<F> {
         self.optimizer.as_ref()
     }
 
+    /// Changes the optimizer's learning rate, keeping its state.
     pub(crate) fn set_learning_rate(&mut self, learning_rate: F) -> Result<()> {
         self.optimizer.set_learning_rate(learning_rate)
     }
@@ -76,6 +78,7 @@ impl<F: Float> Trainer<F> {
         Ok(())
     }
 
+    /// Training steps taken so far.
     pub(crate) fn steps(&self) -> u64 {
         self.steps
     }
