@@ -43,7 +43,7 @@ use nn::prelude::*;
 use nn::rand::{rngs::StdRng, SeedableRng};
 use nn_data::Dataset;
 
-use config::{signature, Config};
+use config::{Architecture, Config};
 use options::{Options, Plan};
 
 mod article;
@@ -154,7 +154,7 @@ fn print_setup(
     println!(
         "config {}: {}, {} parameters",
         plan.config.name(),
-        signature(net),
+        Architecture::of(net),
         net.parameter_count()
     );
     println!("{}", plan.describe());
@@ -193,14 +193,14 @@ fn save_and_plot(
 /// `--load FILE`: evaluates a saved network on the test set.
 fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> {
     let net = NeuralNetwork::<f32>::load(path)?;
-    let config = config_of_file(path, &net, options.config)?;
+    let architecture = Architecture::of(&net);
+    let config = config_of_file(path, &architecture, options.config)?;
     let (_, test) = data::load(&options.data, None)?;
     let test = test.scaled(config.input_scale());
     let test_set = Samples::new(test.inputs().view(), Target::Classes(test.labels()))?;
     println!(
-        "loaded {}: {}, {} parameters, inputs scaled as config {}",
+        "loaded {}: {architecture}, {} parameters, inputs scaled as config {}",
         path.display(),
-        signature(&net),
         net.parameter_count(),
         config.name()
     );
@@ -212,31 +212,28 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
     check_min_accuracy(accuracy, options.min_accuracy)
 }
 
-/// The configuration of `net`, loaded from `path`. The file holds the layers and the
-/// loss, not how the inputs were scaled: that is part of the configuration. Find the
-/// configuration whose network has the same shape, activations and loss; `--config`
-/// (`given`) is needed only for a network of none of them.
+/// The configuration of a network of `architecture` loaded from `path`. The file holds
+/// the layers and the loss, not how the inputs were scaled: that is part of the
+/// configuration, found from the file's architecture; `--config` (`given`) is needed
+/// only for a network of none of them.
 fn config_of_file(
     path: &Path,
-    net: &NeuralNetwork<f32>,
+    architecture: &Architecture,
     given: Option<Config>,
-) -> Result<Config, Box<dyn Error>> {
-    match (Config::of(net)?, given) {
+) -> Result<Config, String> {
+    match (Config::of(architecture), given) {
         (Some(found), Some(given)) if found != given => Err(format!(
             "{}: the file holds a network of config {}, not {}",
             path.display(),
             found.name(),
             given.name()
-        )
-        .into()),
+        )),
         (Some(config), _) | (None, Some(config)) => Ok(config),
         (None, None) => Err(format!(
-            "{}: a {} network is none of this example's configurations; pass --config to \
-             say how to scale its inputs",
+            "{}: a {architecture} network is none of this example's configurations; pass \
+             --config to say how to scale its inputs",
             path.display(),
-            signature(net)
-        )
-        .into()),
+        )),
     }
 }
 
@@ -249,5 +246,45 @@ fn check_min_accuracy(accuracy: f64, min: Option<f64>) -> Result<(), Box<dyn Err
         )
         .into()),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn::rand::rngs::StdRng;
+
+    #[test]
+    fn a_loaded_network_takes_its_configuration_from_its_architecture() {
+        let path = Path::new("model.safetensors");
+        let modern = Config::Modern.architecture();
+        assert_eq!(config_of_file(path, &modern, None), Ok(Config::Modern));
+        assert_eq!(
+            config_of_file(path, &modern, Some(Config::Modern)),
+            Ok(Config::Modern)
+        );
+        let err = config_of_file(path, &modern, Some(Config::Mse)).unwrap_err();
+        assert_eq!(
+            err,
+            "model.safetensors: the file holds a network of config modern, not mse"
+        );
+    }
+
+    #[test]
+    fn a_network_of_no_configuration_needs_config_to_scale_its_inputs() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let layer = Dense::new(784, 10, Sigmoid, Init::Original, &mut rng).unwrap();
+        let net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();
+        let other = Architecture::of(&net);
+        let path = Path::new("model.safetensors");
+        let err = config_of_file(path, &other, None).unwrap_err();
+        assert!(
+            err.starts_with("model.safetensors: a 784→10 (sigmoid), loss mse network is none"),
+            "{err}"
+        );
+        assert_eq!(
+            config_of_file(path, &other, Some(Config::Small)),
+            Ok(Config::Small)
+        );
     }
 }
