@@ -105,7 +105,7 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
         train.scaled(config.input_scale()),
         test.scaled(config.input_scale()),
     );
-    let test_set = Samples::new(test.inputs().view(), Target::Classes(test.labels()))?;
+    let test_set = test.samples()?;
 
     // Step 2: the network, drawn from the seeded generator.
     let mut net = config.build(plan.learning_rate, plan.optimizer, &mut rng)?;
@@ -197,7 +197,6 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
     let config = config_of_file(path, &architecture, options.config)?;
     let (_, test) = data::load(&options.data, None)?;
     let test = test.scaled(config.input_scale());
-    let test_set = Samples::new(test.inputs().view(), Target::Classes(test.labels()))?;
     println!(
         "loaded {}: {architecture}, {} parameters, inputs scaled as config {}",
         path.display(),
@@ -205,7 +204,7 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
         config.name()
     );
     let accuracy = net
-        .evaluate(test_set, EVAL_BATCH)?
+        .evaluate(test.samples()?, EVAL_BATCH)?
         .accuracy
         .unwrap_or_default();
     println!("test accuracy: {:.2}%", 100.0 * accuracy);

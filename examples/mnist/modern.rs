@@ -24,11 +24,7 @@ pub fn train_modern(
     rng: &mut StdRng,
 ) -> Result<(Curves, f64), Box<dyn Error>> {
     let (fit_set, validation) = hold_out_validation(train, rng)?;
-    let fit_samples = Samples::new(fit_set.inputs().view(), Target::Classes(fit_set.labels()))?;
-    let validation_samples = Samples::new(
-        validation.inputs().view(),
-        Target::Classes(validation.labels()),
-    )?;
+    let (fit_samples, validation_samples) = (fit_set.samples()?, validation.samples()?);
     let start = net.evaluate(validation_samples, EVAL_BATCH)?;
 
     let options = fit_options(epochs, batch_size);
