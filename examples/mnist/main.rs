@@ -24,9 +24,14 @@
 //! follows a cosine from the starting rate down to 0 over the epochs. The test set is
 //! used only to report the accuracy before and after training.
 //!
+//! The code: `config.rs` holds the table above, `article.rs` and `modern.rs` the two ways
+//! of training, `options.rs` the flags; the training curves and their plot are in
+//! `examples/common/curves.rs`, beside the other plotting code.
+//!
 //! The output ends with `test accuracy: <before>% -> <after>%`. With `--load FILE` the
 //! example evaluates a saved network instead of training one, and its last line is
-//! `test accuracy: <accuracy>%`.
+//! `test accuracy: <accuracy>%`; it recognises the configuration, and so how to scale the
+//! inputs, by what the file records: the layer sizes, the activations and the loss.
 //!
 //! ```text
 //! cargo run --release --example mnist -- [--config mse|sigmoid|cross-entropy|small|modern]
