@@ -34,6 +34,7 @@ use nn::ndarray::ShapeBuilder;
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, SeedableRng};
 use nn::train::accuracy;
+use nn_data::Dataset;
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -60,7 +61,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     // The data, pixels divided by 255.
     let (train, test) = data::load(&options.data, options.limit)?;
     let (train, test) = (train.scaled(1.0 / 255.0), test.scaled(1.0 / 255.0));
-    let (inputs, labels, n) = (train.inputs().view(), train.labels(), train.len());
+    let (inputs, n) = (train.inputs().view(), train.len());
     println!(
         "data {}: {} training images, {} test images",
         options.data.display(),
@@ -71,39 +72,17 @@ fn run() -> Result<(), Box<dyn Error>> {
     let bar = progress::bar((runs * n) as u64, "images");
 
     // Step 1: the teacher learns from the labels.
-    let mut teacher = NeuralNetwork::new(
-        vec![
-            Dense::new(784, 16, LeakyRelu::default(), Init::Original, &mut rng)?,
-            Dense::new(16, 16, LeakyRelu::default(), Init::Original, &mut rng)?,
-            Dense::new(16, 10, LeakyRelu::default(), Init::Original, &mut rng)?,
-        ],
-        CrossEntropy,
-        0.03,
-    )?;
-    let started = Instant::now();
-    one_pass(
-        &mut teacher,
-        inputs,
-        |j| Target::Classes(&labels[j..j + 1]),
-        &bar,
-    )?;
-    let seconds = started.elapsed().as_secs_f64();
-    let teacher_predictions = teacher.predict(test.inputs().view())?;
-    let teacher_accuracy = accuracy(&teacher_predictions, test.labels());
-    bar.suspend(|| {
-        println!(
-            "teacher 784→16→16→10 LeakyReLU, cross-entropy, learning rate 0.03, one pass: \
-             test accuracy {:.2}% ({seconds:.2} s)",
-            100.0 * teacher_accuracy
-        )
-    });
+    let teacher = train_teacher(&train, &test, &bar, &mut rng)?;
 
     // Step 2: the teacher's raw outputs on every training image, one column per image:
-    // the students' targets. Copied into column-major order, so that each image's target
-    // column is contiguous, like its input column.
-    let outputs = teacher.forward_pass(inputs)?;
-    let mut targets = Array2::zeros(outputs.raw_dim().f());
-    targets.assign(&outputs);
+    // the students' targets.
+    let targets = teacher_outputs(&teacher.net, inputs)?;
+    let lesson = Lesson {
+        inputs,
+        test: &test,
+        teacher_predictions: &teacher.predictions,
+        bar: &bar,
+    };
 
     // Step 3: the students learn to reproduce those outputs with MSE.
     bar.suspend(|| {
@@ -112,53 +91,160 @@ fn run() -> Result<(), Box<dyn Error>> {
              (the article, on digits: 82.0, 82.7, 82.6, 82.3, 69.4, 36.6%):"
         )
     });
-    let mut results = Vec::new();
-    let mut students =
-        |loss: &dyn Loss<f32>, targets: &Array2<f32>| -> Result<(), Box<dyn Error>> {
-            for rate in STUDENT_RATES {
-                let mut student = student(loss, rate, &mut rng)?;
-                let trained = one_pass(
-                    &mut student,
-                    inputs,
-                    |j| Target::Values(targets.slice(s![.., j..j + 1])),
-                    &bar,
-                );
-                results.push(report(
-                    &bar,
-                    rate,
-                    trained,
-                    &student,
-                    &test,
-                    &teacher_predictions,
-                )?);
-            }
-            Ok(())
-        };
-    students(&Mse, &targets)?;
+    let mut results = lesson.teach(&Mse, &targets, &mut rng)?;
 
     // Step 4 (--distill): the students learn the teacher's probabilities, softened by the
     // temperature, with cross-entropy.
     if let Some(temperature) = options.temperature {
-        let mut softened = Array2::zeros(targets.raw_dim().f());
-        for (v, p) in targets.columns().into_iter().zip(softened.columns_mut()) {
-            nn::loss::softmax_into((&v / temperature).view(), p);
-        }
+        let softened = soften(&targets, temperature);
         bar.suspend(|| {
             println!(
                 "distilled students 784→10 LeakyReLU, cross-entropy on softmax(outputs/{temperature}), one pass each:"
             )
         });
-        students(&CrossEntropy, &softened)?;
+        results.extend(lesson.teach(&CrossEntropy, &softened, &mut rng)?);
     }
     bar.finish_and_clear();
 
     let best = results.iter().cloned().fold(0.0, f64::max);
     println!(
         "teacher: {:.2}%, best student: {:.2}%",
-        100.0 * teacher_accuracy,
+        100.0 * teacher.accuracy,
         100.0 * best
     );
     Ok(())
+}
+
+/// The trained teacher, with its predicted class of each test image and its test accuracy.
+struct Teacher {
+    net: NeuralNetwork<f32>,
+    predictions: Vec<usize>,
+    accuracy: f64,
+}
+
+/// The teacher, 784→16→16→10 LeakyReLU, after one pass of cross-entropy on the labels of
+/// `train`; its test accuracy is printed.
+fn train_teacher(
+    train: &Dataset<f32>,
+    test: &Dataset<f32>,
+    bar: &ProgressBar,
+    rng: &mut StdRng,
+) -> Result<Teacher, Box<dyn Error>> {
+    let mut net = NeuralNetwork::new(
+        vec![
+            Dense::new(784, 16, LeakyRelu::default(), Init::Original, rng)?,
+            Dense::new(16, 16, LeakyRelu::default(), Init::Original, rng)?,
+            Dense::new(16, 10, LeakyRelu::default(), Init::Original, rng)?,
+        ],
+        CrossEntropy,
+        0.03,
+    )?;
+    let labels = train.labels();
+    let started = Instant::now();
+    one_pass(
+        &mut net,
+        train.inputs().view(),
+        |j| Target::Classes(&labels[j..j + 1]),
+        bar,
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    let predictions = net.predict(test.inputs().view())?;
+    let accuracy = accuracy(&predictions, test.labels());
+    bar.suspend(|| {
+        println!(
+            "teacher 784→16→16→10 LeakyReLU, cross-entropy, learning rate 0.03, one pass: \
+             test accuracy {:.2}% ({seconds:.2} s)",
+            100.0 * accuracy
+        )
+    });
+    Ok(Teacher {
+        net,
+        predictions,
+        accuracy,
+    })
+}
+
+/// The teacher's raw outputs on `inputs`, one column per image, copied into column-major
+/// order so that each image's target column is contiguous, like its input column.
+fn teacher_outputs(
+    teacher: &NeuralNetwork<f32>,
+    inputs: ArrayView2<'_, f32>,
+) -> nn::Result<Array2<f32>> {
+    let outputs = teacher.forward_pass(inputs)?;
+    let mut targets = Array2::zeros(outputs.raw_dim().f());
+    targets.assign(&outputs);
+    Ok(targets)
+}
+
+/// `softmax(v/T)` of each column `v` of `targets`, for temperature `T`.
+fn soften(targets: &Array2<f32>, temperature: f32) -> Array2<f32> {
+    let mut softened = Array2::zeros(targets.raw_dim().f());
+    for (v, p) in targets.columns().into_iter().zip(softened.columns_mut()) {
+        nn::loss::softmax_into((&v / temperature).view(), p);
+    }
+    softened
+}
+
+/// What every student shares: the training images, the test set, the teacher's
+/// predictions on it (to measure agreement) and the progress bar.
+struct Lesson<'a> {
+    inputs: ArrayView2<'a, f32>,
+    test: &'a Dataset<f32>,
+    teacher_predictions: &'a [usize],
+    bar: &'a ProgressBar,
+}
+
+impl Lesson<'_> {
+    /// One student per rate of [`STUDENT_RATES`], each learning `targets` (a column per
+    /// training image) with `loss` in one ordered pass. Returns their test accuracies.
+    fn teach(
+        &self,
+        loss: &dyn Loss<f32>,
+        targets: &Array2<f32>,
+        rng: &mut StdRng,
+    ) -> Result<Vec<f64>, Box<dyn Error>> {
+        let mut results = Vec::new();
+        for rate in STUDENT_RATES {
+            let mut student = student(loss, rate, rng)?;
+            let trained = one_pass(
+                &mut student,
+                self.inputs,
+                |j| Target::Values(targets.slice(s![.., j..j + 1])),
+                self.bar,
+            );
+            results.push(self.report(rate, trained, &student)?);
+        }
+        Ok(results)
+    }
+
+    /// Prints a student's test accuracy, and how often it agrees with the teacher, and
+    /// returns the accuracy. A student whose training diverged is reported as such: at
+    /// the highest rates that is a result of the experiment, not a failure of the
+    /// program.
+    fn report(
+        &self,
+        rate: f32,
+        trained: nn::Result<()>,
+        student: &NeuralNetwork<f32>,
+    ) -> Result<f64, Box<dyn Error>> {
+        if let Err(e @ nn::Error::Diverged { .. }) = trained {
+            self.bar
+                .suspend(|| println!("  learning rate {rate:<5}: diverged ({e})"));
+            return Ok(0.0);
+        }
+        trained?;
+        let predictions = student.predict(self.test.inputs().view())?;
+        let student_accuracy = accuracy(&predictions, self.test.labels());
+        let agreement = accuracy(&predictions, self.teacher_predictions);
+        self.bar.suspend(|| {
+            println!(
+                "  learning rate {rate:<5}: test accuracy {:.2}%, agrees with the teacher on {:.2}% of test images",
+                100.0 * student_accuracy,
+                100.0 * agreement
+            )
+        });
+        Ok(student_accuracy)
+    }
 }
 
 /// A student: 784→10 LeakyReLU with the original's initialisation.
@@ -183,35 +269,6 @@ fn one_pass<'t>(
     }
     bar.inc((inputs.ncols() % 1000) as u64);
     Ok(())
-}
-
-/// Prints a student's test accuracy, and how often it agrees with the teacher, and
-/// returns the accuracy. A student whose training diverged is reported as such: at the
-/// highest rates that is a result of the experiment, not a failure of the program.
-fn report(
-    bar: &ProgressBar,
-    rate: f32,
-    trained: nn::Result<()>,
-    student: &NeuralNetwork<f32>,
-    test: &nn_data::Dataset<f32>,
-    teacher_predictions: &[usize],
-) -> Result<f64, Box<dyn Error>> {
-    if let Err(e @ nn::Error::Diverged { .. }) = trained {
-        bar.suspend(|| println!("  learning rate {rate:<5}: diverged ({e})"));
-        return Ok(0.0);
-    }
-    trained?;
-    let predictions = student.predict(test.inputs().view())?;
-    let student_accuracy = accuracy(&predictions, test.labels());
-    let agreement = accuracy(&predictions, teacher_predictions);
-    bar.suspend(|| {
-        println!(
-            "  learning rate {rate:<5}: test accuracy {:.2}%, agrees with the teacher on {:.2}% of test images",
-            100.0 * student_accuracy,
-            100.0 * agreement
-        )
-    });
-    Ok(student_accuracy)
 }
 
 struct Options {

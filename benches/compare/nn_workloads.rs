@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, SeedableRng};
-use nn::train::{Adam, FitOptions, Samples};
+use nn::train::{Adam, FitOptions};
 use nn_data::Dataset;
 
 struct Options {
@@ -130,7 +130,7 @@ fn modern(seed: u64) -> nn::Result<NeuralNetwork<f32>> {
 }
 
 fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
-    let data = Samples::new(train.inputs().view(), Target::Classes(train.labels()))?;
+    let data = train.samples()?;
     let fit_options = FitOptions {
         epochs: 1,
         batch_size: 128,
@@ -168,8 +168,8 @@ fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
 }
 
 fn accuracy(train: &Dataset<f32>, test: &Dataset<f32>, options: &Options) -> nn::Result<()> {
-    let data = Samples::new(train.inputs().view(), Target::Classes(train.labels()))?;
-    let test_data = Samples::new(test.inputs().view(), Target::Classes(test.labels()))?;
+    let data = train.samples()?;
+    let test_data = test.samples()?;
     let fit_options = FitOptions {
         epochs: if options.quick { 1 } else { 5 },
         batch_size: 128,

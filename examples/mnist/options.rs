@@ -1,0 +1,210 @@
+//! The command line: the flags, their checks, and the training plan they make with the
+//! configuration's defaults.
+
+use std::error::Error;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+use crate::config::{Config, OptimizerKind};
+use crate::{cli, data};
+
+pub struct Options {
+    pub config: Option<Config>,
+    pub optimizer: Option<OptimizerKind>,
+    pub data: PathBuf,
+    pub seed: u64,
+    pub epochs: Option<usize>,
+    pub batch_size: Option<usize>,
+    pub learning_rate: Option<f32>,
+    pub limit: Option<usize>,
+    pub save: Option<PathBuf>,
+    pub load: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+    pub min_accuracy: Option<f64>,
+}
+
+const USAGE: &str = "usage: mnist [--config mse|sigmoid|cross-entropy|small|modern] \
+[--optimizer adam|sgd] [--epochs N] [--batch-size N] [--learning-rate LR] [--data DIR] \
+[--limit N] [--seed N] [--save FILE] [--plot FILE.png] [--min-accuracy PERCENT]
+       mnist --load FILE [--config NAME] [--data DIR] [--min-accuracy PERCENT]";
+
+/// The options of the command line; `--help` prints the usage and exits.
+pub fn parse() -> Result<Options, Box<dyn Error>> {
+    let mut options = Options {
+        config: None,
+        optimizer: None,
+        data: PathBuf::from(data::DEFAULT_DATA),
+        seed: 0,
+        epochs: None,
+        batch_size: None,
+        learning_rate: None,
+        limit: None,
+        save: None,
+        load: None,
+        plot: None,
+        min_accuracy: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        // Every flag is long; the name is copied out of `arg`, which borrows the parser
+        // that reads the flag's value.
+        let flag = match arg {
+            Long(flag) => flag.to_owned(),
+            _ => return Err(arg.unexpected().into()),
+        };
+        read_flag(&mut options, &mut parser, &flag)?;
+    }
+    check_combination(&options)?;
+    Ok(options)
+}
+
+/// Reads the long flag `--{flag}`, and its value from `parser`, into `options`.
+fn read_flag(
+    options: &mut Options,
+    parser: &mut lexopt::Parser,
+    flag: &str,
+) -> Result<(), Box<dyn Error>> {
+    match flag {
+        "config" => options.config = Some(config_named(&parser.value()?.string()?)?),
+        "optimizer" => options.optimizer = Some(optimizer_named(&parser.value()?.string()?)?),
+        "data" => options.data = parser.value()?.into(),
+        "seed" => options.seed = cli::value(parser, "--seed")?,
+        "epochs" => options.epochs = Some(cli::value(parser, "--epochs")?),
+        "batch-size" => options.batch_size = Some(cli::value(parser, "--batch-size")?),
+        "learning-rate" => options.learning_rate = Some(cli::value(parser, "--learning-rate")?),
+        "limit" => options.limit = Some(cli::value(parser, "--limit")?),
+        "save" => options.save = Some(parser.value()?.into()),
+        "load" => options.load = Some(parser.value()?.into()),
+        "plot" => options.plot = Some(parser.value()?.into()),
+        "min-accuracy" => {
+            let value = cli::value(parser, "--min-accuracy")?;
+            options.min_accuracy = Some(percent(value, "--min-accuracy")?)
+        }
+        "help" => {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        _ => return Err(Long(flag).unexpected().into()),
+    }
+    Ok(())
+}
+
+fn config_named(name: &str) -> Result<Config, String> {
+    let config = Config::ALL.into_iter().find(|c| c.name() == name);
+    config.ok_or_else(|| {
+        format!("unknown config {name:?} (mse, sigmoid, cross-entropy, small or modern)")
+    })
+}
+
+fn optimizer_named(name: &str) -> Result<OptimizerKind, String> {
+    match name {
+        "adam" => Ok(OptimizerKind::Adam),
+        "sgd" => Ok(OptimizerKind::Sgd),
+        other => Err(format!("unknown optimizer {other:?} (adam or sgd)")),
+    }
+}
+
+/// Flags that would be silently ignored, or that cannot work, are errors instead.
+fn check_combination(options: &Options) -> Result<(), String> {
+    let modern = options.config == Some(Config::Modern);
+    if options.load.is_some() {
+        let training_flags = [
+            ("--optimizer", options.optimizer.is_some()),
+            ("--epochs", options.epochs.is_some()),
+            ("--batch-size", options.batch_size.is_some()),
+            ("--learning-rate", options.learning_rate.is_some()),
+            ("--limit", options.limit.is_some()),
+            ("--save", options.save.is_some()),
+            ("--plot", options.plot.is_some()),
+        ];
+        if let Some((flag, _)) = training_flags.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} is about training, and --load trains nothing"
+            ));
+        }
+    } else if !modern && options.optimizer.is_some() {
+        return Err("--optimizer is for --config modern (the articles use plain SGD)".into());
+    } else if !modern && options.batch_size.is_some() {
+        return Err(
+            "--batch-size is for --config modern (the articles train on one image per step)".into(),
+        );
+    }
+    if options.epochs == Some(0) {
+        return Err("--epochs must be at least 1".into());
+    }
+    if options.batch_size == Some(0) {
+        return Err("--batch-size must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// A percentage for `flag`: finite and within `0..=100` (NaN would silently pass every
+/// comparison, and values outside the range cannot be reached or missed).
+fn percent(value: f64, flag: &str) -> Result<f64, String> {
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!("{flag}: {value} is not a percentage from 0 to 100"))
+    }
+}
+
+/// What a training run does: the flags' values, or else the configuration's defaults.
+pub struct Plan {
+    pub config: Config,
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f32,
+    pub epochs: usize,
+    /// Images per mini-batch, for `modern` only.
+    pub batch_size: usize,
+}
+
+impl Plan {
+    pub fn of(options: &Options) -> Plan {
+        let config = options.config.unwrap_or(Config::Mse);
+        let optimizer = options.optimizer.unwrap_or(OptimizerKind::Adam);
+        Plan {
+            config,
+            optimizer,
+            learning_rate: options
+                .learning_rate
+                .unwrap_or_else(|| config.default_learning_rate(optimizer)),
+            epochs: options.epochs.unwrap_or(config.default_epochs()),
+            batch_size: options.batch_size.unwrap_or(128),
+        }
+    }
+
+    /// How the network will be trained, in one line.
+    pub fn describe(&self) -> String {
+        let (learning_rate, epochs) = (self.learning_rate, self.epochs);
+        if self.config == Config::Modern {
+            format!(
+                "{} at learning rate {learning_rate}, shuffled batches of {}, at most {epochs} epoch{}",
+                self.optimizer.describe(),
+                self.batch_size,
+                if epochs == 1 { "" } else { "s" }
+            )
+        } else {
+            format!(
+                "plain SGD at learning rate {learning_rate}, one image per step, {epochs} ordered pass{}",
+                if epochs == 1 { "" } else { "es" }
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_accuracy_is_a_finite_percentage() {
+        assert_eq!(percent(87.5, "--min-accuracy"), Ok(87.5));
+        assert_eq!(percent(0.0, "--min-accuracy"), Ok(0.0));
+        assert_eq!(percent(100.0, "--min-accuracy"), Ok(100.0));
+        for bad in [f64::NAN, -1.0, 100.5, f64::INFINITY] {
+            let err = percent(bad, "--min-accuracy").unwrap_err();
+            assert!(err.starts_with("--min-accuracy: "), "{err}");
+        }
+    }
+}
