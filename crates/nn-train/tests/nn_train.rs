@@ -278,6 +278,7 @@ fn construction_errors_name_the_problem() {
 fn bad_inputs_are_errors_not_panics() {
     let mut rng = StdRng::seed_from_u64(1);
     let mut net = network(&[3, 4, 2], activation, Box::new(CrossEntropy), &mut rng);
+    assert_eq!((net.ins(), net.outs()), (3, 2));
     let good = random(3, 2, &mut rng);
     let wrong_rows = random(4, 2, &mut rng);
     assert!(matches!(
@@ -314,6 +315,16 @@ fn bad_inputs_are_errors_not_panics() {
             ..
         })
     ));
+    // A batch takes the general path, which scans its input in the check stage.
+    assert!(matches!(
+        net.train(nan.view(), Target::Classes(&[0, 1])),
+        Err(Error::NonFiniteInput {
+            row: 2,
+            column: 1,
+            ..
+        })
+    ));
+    assert_eq!(net.steps(), 0);
     // One sample takes the fused path, which checks its input in its own pass.
     assert!(matches!(
         net.train(nan.slice(s![.., 1..2]), Target::Classes(&[0])),
@@ -1003,6 +1014,35 @@ mod fit {
             Err(Error::ClassOutOfRange { sample: 2, .. })
         ));
         assert!(Samples::new(x.view(), Target::Classes(&wrong[..3])).is_err());
+        // A NaN in sample 7 is found on entry, by its place in the data set, before any
+        // batch (which on its own is not scanned again) is trained; evaluation names it
+        // the same way.
+        let mut nan = x.clone();
+        nan[(1, 7)] = f64::NAN;
+        let nan_data = Samples::new(nan.view(), Target::Classes(&classes)).unwrap();
+        let batches_of_4 = FitOptions {
+            batch_size: 4,
+            ..FitOptions::default()
+        };
+        for result in [
+            net.fit(nan_data, None, &batches_of_4, &mut rng, go)
+                .map(|_| ()),
+            net.fit(data, Some(nan_data), &batches_of_4, &mut rng, go)
+                .map(|_| ()),
+            net.evaluate(nan_data, 4).map(|_| ()),
+        ] {
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::NonFiniteInput {
+                        row: 1,
+                        column: 7,
+                        ..
+                    })
+                ),
+                "{result:?}"
+            );
+        }
         assert_eq!(net.steps(), 0);
         let evaluation = net.evaluate(data, 3).unwrap();
         assert_eq!(evaluation.samples, 10);
