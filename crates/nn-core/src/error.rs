@@ -43,7 +43,10 @@ pub enum Error {
     },
 
     /// An array given to a function does not have the shape the function needs.
-    #[error("{what} has shape {actual:?}, expected {expected:?}")]
+    #[error(
+        "{what} has shape {actual:?}, expected {expected:?}{}",
+        transpose_hint(expected, actual)
+    )]
     ShapeMismatch {
         /// What the array is, e.g. `"input"`, `"target"`, `"weights of layer 2"`.
         what: String,
@@ -199,6 +202,17 @@ pub enum Error {
 /// `Result` with [`Error`] as its error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The end of a [`Error::ShapeMismatch`] message when the array given is the transpose of
+/// the one needed: most often samples given as rows, where `nn` takes them as columns.
+fn transpose_hint(expected: &(usize, usize), actual: &(usize, usize)) -> &'static str {
+    if *actual == (expected.1, expected.0) && expected.0 != expected.1 {
+        "; its transpose would fit (nn takes one sample per column: give rows through \
+         Samples::from_rows, or transpose with .t())"
+    } else {
+        ""
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +234,16 @@ mod tests {
             actual: (783, 1),
         };
         assert_eq!(e.to_string(), "input has shape (783, 1), expected (784, 1)");
+        // Samples as rows: the message says the transpose would fit.
+        let e = Error::ShapeMismatch {
+            what: "input".into(),
+            expected: (784, 5),
+            actual: (5, 784),
+        };
+        assert_eq!(
+            e.to_string(),
+            "input has shape (5, 784), expected (784, 5); its transpose would fit (nn takes \
+             one sample per column: give rows through Samples::from_rows, or transpose with .t())"
+        );
     }
 }

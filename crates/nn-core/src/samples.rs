@@ -11,7 +11,10 @@ use crate::{Error, Float, Result, Target};
 /// `nn_data::Dataset::samples` hands a dataset out as one.
 ///
 /// # Shapes
-/// `inputs` is `(features, n)`; the target describes `n` samples.
+/// Inside, `inputs` is `(features, n)`: one sample per column, the article's convention.
+/// Data with one sample per row (NumPy's, PyTorch's and every table's convention) goes in
+/// through [`Samples::from_rows`], which transposes the views without copying;
+/// [`Samples::new`] (or its alias [`Samples::from_columns`]) takes columns.
 #[derive(Clone, Copy, Debug)]
 pub struct Samples<'a, F> {
     inputs: ArrayView2<'a, F>,
@@ -38,6 +41,42 @@ impl<'a, F: Float> Samples<'a, F> {
             });
         }
         Ok(Samples { inputs, targets })
+    }
+
+    /// [`Samples::new`], named for the way round it reads its arguments: `inputs` is
+    /// `(features, n)`, one sample per column, and [`Target::Values`] is `(outs, n)`.
+    ///
+    /// # Errors
+    /// As [`Samples::new`].
+    pub fn from_columns(inputs: ArrayView2<'a, F>, targets: Target<'a, F>) -> Result<Self> {
+        Self::new(inputs, targets)
+    }
+
+    /// Samples given one per row, as NumPy and PyTorch hold them: `inputs` is
+    /// `(n, features)` and [`Target::Values`] is `(n, outs)`; [`Target::Classes`] has one
+    /// class per sample either way. The views are transposed, not copied.
+    ///
+    /// # Errors
+    /// As [`Samples::new`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::array;
+    /// use nn_core::{Samples, Target};
+    ///
+    /// // Three samples of two features, as rows.
+    /// let rows = array![[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]];
+    /// let data = Samples::from_rows(rows.view(), Target::Classes(&[0, 1, 1]))?;
+    /// assert_eq!(data.len(), 3);
+    /// assert_eq!(data.inputs().column(2), array![4.0, 5.0]); // sample 2
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn from_rows(inputs: ArrayView2<'a, F>, targets: Target<'a, F>) -> Result<Self> {
+        let targets = match targets {
+            Target::Values(v) => Target::Values(v.reversed_axes()),
+            classes => classes,
+        };
+        Self::new(inputs.reversed_axes(), targets)
     }
 
     /// Number of samples.
@@ -193,6 +232,39 @@ mod tests {
         assert_eq!(batch.inputs(), array![[0.0], [10.0]]);
         assert_eq!(batch.inputs().as_ptr(), first);
         assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn rows_go_in_transposed_and_gather_like_columns() {
+        // Samples as rows (n = 3, two features), values targets as rows (n, 1).
+        let rows = array![[0.0, 10.0], [1.0, 11.0], [2.0, 12.0]];
+        let t = array![[-0.0], [-1.0], [-2.0]];
+        let data = Samples::from_rows(rows.view(), Target::Values(t.view())).unwrap();
+        let columns = rows.t().to_owned();
+        let t_columns = t.t().to_owned();
+        let same = Samples::from_columns(columns.view(), Target::Values(t_columns.view())).unwrap();
+        assert_eq!(data.len(), 3);
+        assert_eq!(data.inputs(), same.inputs());
+        assert!(matches!(data.targets(), Target::Values(v) if v == t_columns));
+        // No copy: the view still reads the caller's memory.
+        assert_eq!(data.inputs().as_ptr(), rows.as_ptr());
+        let mut gatherer = Gatherer::new(data, 2);
+        let batch = gatherer.gather(data, &[2, 0]);
+        assert_eq!(batch.inputs(), array![[2.0, 0.0], [12.0, 10.0]]);
+        let Target::Values(v) = batch.targets() else {
+            panic!("values in, values out")
+        };
+        assert_eq!(v, array![[-2.0, -0.0]]);
+        // A count that differs is reported in samples, whichever way round.
+        let short = array![[0.0], [1.0]];
+        assert!(matches!(
+            Samples::from_rows(rows.view(), Target::Values(short.view())),
+            Err(Error::ShapeMismatch {
+                expected: (1, 3),
+                actual: (1, 2),
+                ..
+            })
+        ));
     }
 
     #[test]

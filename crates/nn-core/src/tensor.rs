@@ -17,9 +17,16 @@ pub fn column<F: Float>(values: &[F]) -> Array2<F> {
 /// for no column.
 pub fn check_batch<F>(what: &str, x: ArrayView2<'_, F>, rows: usize) -> Result<()> {
     if x.nrows() != rows {
+        // Samples given as rows, `(n, rows)`: the batch meant is `(rows, n)`, which the
+        // error's message then recognises as the transpose.
+        let samples = if x.ncols() == rows {
+            x.nrows()
+        } else {
+            x.ncols()
+        };
         return Err(Error::ShapeMismatch {
             what: what.into(),
-            expected: (rows, x.ncols()),
+            expected: (rows, samples),
             actual: x.dim(),
         });
     }

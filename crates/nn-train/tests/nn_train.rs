@@ -942,6 +942,57 @@ mod fit {
     }
 
     #[test]
+    fn samples_given_as_rows_train_and_evaluate_exactly_as_columns() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let (x, classes) = quadrants(300, &mut rng);
+        let rows = x.t().to_owned(); // (300, 2), C order: each sample a contiguous row
+        let template = classifier(&mut rng);
+        let options = FitOptions {
+            epochs: 10,
+            batch_size: 16,
+            ..FitOptions::default()
+        };
+        let run = |data: Samples<'_, f64>| {
+            let mut net = template.clone();
+            let mut rng = StdRng::seed_from_u64(3);
+            let history = net
+                .fit(data, Some(data), &options, &mut rng, |_| {
+                    ControlFlow::Continue(())
+                })
+                .unwrap();
+            (history, net.evaluate(data, 100).unwrap(), net)
+        };
+        let (by_columns, eval_columns, net_columns) =
+            run(Samples::from_columns(x.view(), Target::Classes(&classes)).unwrap());
+        let (by_rows, eval_rows, net_rows) =
+            run(Samples::from_rows(rows.view(), Target::Classes(&classes)).unwrap());
+        let losses = |h: &nn_train::History| -> Vec<(f64, Option<f64>)> {
+            h.epochs
+                .iter()
+                .map(|e| (e.train_loss, e.validation_loss))
+                .collect()
+        };
+        assert_eq!(losses(&by_rows), losses(&by_columns));
+        assert_eq!(eval_rows, eval_columns);
+        assert_eq!(
+            net_rows.layers()[0].weights(),
+            net_columns.layers()[0].weights()
+        );
+        assert!(eval_rows.accuracy.unwrap() > 0.8, "{eval_rows:?}");
+        // Rows handed where columns are expected: the error says the transpose would fit.
+        let error = net_rows.predict(rows.view()).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::ShapeMismatch {
+                expected: (2, 300),
+                actual: (300, 2),
+                ..
+            }
+        ));
+        assert!(error.to_string().contains("transpose would fit"), "{error}");
+    }
+
+    #[test]
     fn fit_rejects_bad_options_and_data_before_training() {
         let mut rng = StdRng::seed_from_u64(4);
         let (x, classes) = quadrants(10, &mut rng);
