@@ -1,4 +1,5 @@
-//! Data for `nn`: the MNIST file formats, labelled datasets, and mini-batches.
+//! Data for `nn`: the MNIST file formats, NumPy's `.npy`/`.npz`, labelled datasets, and
+//! mini-batches.
 //!
 //! # Design
 //!
@@ -7,7 +8,8 @@
 //! dimensions followed by raw bytes, usually gzip-compressed. This crate reads both:
 //! [`read_idx`]/[`parse_idx`] (with [`read_images`] and [`read_labels`]) and
 //! [`read_csv`]/[`parse_csv`]. [`load_mnist_dir`] finds whichever files a directory holds
-//! and returns the training and test sets.
+//! and returns the training and test sets. Arrays from Python come in NumPy's own files:
+//! [`read_npy_matrix`], [`read_npy_labels`] and [`Npz`] for `.npz` archives.
 //!
 //! The readers never trust a file: every malformation is an [`Error`] that names the file
 //! and the byte offset (IDX, counted in the decompressed stream) or the line (CSV), and a
@@ -67,6 +69,7 @@ mod csv;
 mod dataset;
 mod idx;
 mod mnist;
+mod npy;
 #[cfg(test)]
 mod test_support;
 
@@ -78,3 +81,4 @@ pub use mnist::{
     load_csv, load_idx, load_mnist_dir, MNIST_CLASSES, MNIST_CSV_FILES, MNIST_IDX_FILES,
 };
 pub use nn_core::{Error, Result};
+pub use npy::{parse_npy_labels, parse_npy_matrix, read_npy_labels, read_npy_matrix, Npz};

@@ -127,6 +127,48 @@ proptest! {
 // CSV.
 
 /// Text built from the characters a CSV file of numbers is made of, and a few others.
+/// Bytes that are often nearly a `.npy` file: the magic string and version, a header
+/// length, then a dict of a real dtype and shape with random edits, and random values; or
+/// random bytes.
+fn npy_like() -> impl Strategy<Value = Vec<u8>> {
+    let descr = prop_oneof![
+        Just("<f4"),
+        Just(">f8"),
+        Just("<i8"),
+        Just("|u1"),
+        Just("<c8"),
+        Just("|b1")
+    ];
+    let shape = prop::collection::vec(0usize..5, 0..4);
+    let near = (
+        descr,
+        shape,
+        any::<bool>(),
+        prop::collection::vec(any::<u8>(), 0..80),
+    )
+        .prop_map(|(descr, shape, fortran, values)| {
+            let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
+            let order = if fortran { "True" } else { "False" };
+            let dict = format!(
+                "{{'descr': '{descr}', 'fortran_order': {order}, 'shape': ({}), }}\n",
+                dims.concat()
+            );
+            let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+            bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+            bytes.extend_from_slice(dict.as_bytes());
+            bytes.extend_from_slice(&values);
+            bytes
+        });
+    let edited = (near.clone(), any::<prop::sample::Index>(), any::<u8>()).prop_map(
+        |(mut bytes, at, byte)| {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            bytes
+        },
+    );
+    prop_oneof![near, edited, prop::collection::vec(any::<u8>(), 0..200)]
+}
+
 fn csv_like() -> impl Strategy<Value = Vec<u8>> {
     let piece = prop_oneof![
         4 => prop::sample::select(vec![
@@ -214,6 +256,23 @@ proptest! {
             prop_assert!(data.features >= 1 && !data.labels.is_empty());
             prop_assert_eq!(data.pixels.len(), data.features * data.labels.len());
             prop_assert!(data.labels.iter().all(|&l| l < classes));
+        }
+    }
+
+    #[test]
+    fn npy_and_npz_readers_never_panic(bytes in npy_like()) {
+        if let Ok(x) = nn_data::parse_npy_matrix::<f32>(&bytes, "mem.npy") {
+            // Every value was in the file: 1 to 8 bytes each, after a 10-byte preamble.
+            prop_assert!(x.len() <= bytes.len());
+        }
+        if let Ok(labels) = nn_data::parse_npy_labels(&bytes, "mem.npy") {
+            prop_assert!(labels.len() <= bytes.len());
+        }
+        if let Ok(mut archive) = nn_data::Npz::from_bytes(bytes.clone(), "mem.npz") {
+            for name in archive.names() {
+                let _ = archive.matrix::<f64>(&name);
+                let _ = archive.labels(&name);
+            }
         }
     }
 
