@@ -137,6 +137,16 @@ pub struct Evaluation {
     /// Fraction of samples whose predicted class (largest output) is the target class, for
     /// class targets; `None` for value targets.
     pub accuracy: Option<f64>,
+    /// For value targets (regression), the mean absolute error over every output of every
+    /// sample: `MAE = (1/(n·m)) Σ_j Σ_i |y_ij - t_ij|` for `m` outputs and `n` samples;
+    /// `None` for class targets.
+    pub mean_absolute_error: Option<f64>,
+    /// For value targets, the coefficient of determination averaged over the outputs:
+    /// `R² = (1/m) Σ_i (1 - Σ_j (t_ij - y_ij)² / Σ_j (t_ij - t̄_i)²)`, 1 for a perfect fit
+    /// and 0 for predicting each output's mean (scikit-learn's `r2_score`; an output whose
+    /// targets are all equal counts 1 if predicted exactly, else 0). `None` for class
+    /// targets.
+    pub r_squared: Option<f64>,
     /// Number of samples evaluated.
     pub samples: usize,
 }
@@ -163,6 +173,10 @@ impl<F: Float> NeuralNetwork<F> {
         let n = x.ncols();
         let mut workspace = Workspace::empty();
         let (mut loss_sum, mut correct) = (0.0, 0usize);
+        let mut regression = match target {
+            Target::Values(t) => Some(Regression::new(t)),
+            Target::Classes(_) => None,
+        };
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
             let part = data.range(start, end);
@@ -175,13 +189,17 @@ impl<F: Float> NeuralNetwork<F> {
             let output = workspace.output();
             let loss = nn_core::finite_loss(self.loss_function().evaluate(output, tb))?;
             loss_sum += loss.as_f64() * (end - start) as f64;
-            if let Target::Classes(classes) = tb {
-                correct += tensor::count_correct(output, classes);
+            match (tb, regression.as_mut()) {
+                (Target::Classes(classes), _) => correct += tensor::count_correct(output, classes),
+                (Target::Values(t), Some(sums)) => sums.add(output, t),
+                (Target::Values(_), None) => unreachable!("value targets have their sums"),
             }
         }
         Ok(Evaluation {
             loss: loss_sum / n as f64,
             accuracy: matches!(target, Target::Classes(_)).then(|| correct as f64 / n as f64),
+            mean_absolute_error: regression.as_ref().map(Regression::mean_absolute_error),
+            r_squared: regression.as_ref().map(Regression::r_squared),
             samples: n,
         })
     }
@@ -206,6 +224,70 @@ impl<F: Float> NeuralNetwork<F> {
             softmax_into(v, p);
         }
         Ok(probabilities)
+    }
+}
+
+/// The sums behind [`Evaluation::mean_absolute_error`] and [`Evaluation::r_squared`],
+/// accumulated batch by batch, in f64.
+struct Regression {
+    /// `t̄_i`: the mean target of each output over the whole data set.
+    means: Vec<f64>,
+    /// `Σ |y - t|` over every entry.
+    absolute: f64,
+    /// `Σ_j (t_ij - y_ij)²` per output.
+    residual: Vec<f64>,
+    /// `Σ_j (t_ij - t̄_i)²` per output.
+    total: Vec<f64>,
+    /// Entries added so far.
+    entries: usize,
+}
+
+impl Regression {
+    /// Empty sums for the targets `(outs, n)` of the whole data set (whose means they need
+    /// first: one pass over the targets, which are in memory).
+    fn new<F: Float>(targets: ArrayView2<'_, F>) -> Self {
+        let n = targets.ncols() as f64;
+        let means = (targets.rows().into_iter())
+            .map(|row| row.iter().map(|v| v.as_f64()).sum::<f64>() / n)
+            .collect();
+        let outs = targets.nrows();
+        Regression {
+            means,
+            absolute: 0.0,
+            residual: vec![0.0; outs],
+            total: vec![0.0; outs],
+            entries: 0,
+        }
+    }
+
+    /// Adds a batch's outputs and targets, both `(outs, batch)`.
+    fn add<F: Float>(&mut self, output: ArrayView2<'_, F>, targets: ArrayView2<'_, F>) {
+        for (i, (y, t)) in output.rows().into_iter().zip(targets.rows()).enumerate() {
+            for (&y, &t) in y.iter().zip(&t) {
+                let (y, t) = (y.as_f64(), t.as_f64());
+                self.absolute += (y - t).abs();
+                self.residual[i] += (t - y) * (t - y);
+                self.total[i] += (t - self.means[i]) * (t - self.means[i]);
+            }
+        }
+        self.entries += output.len();
+    }
+
+    fn mean_absolute_error(&self) -> f64 {
+        self.absolute / self.entries as f64
+    }
+
+    fn r_squared(&self) -> f64 {
+        let per_output = self.residual.iter().zip(&self.total).map(|(&res, &tot)| {
+            if tot > 0.0 {
+                1.0 - res / tot
+            } else if res == 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        per_output.sum::<f64>() / self.residual.len() as f64
     }
 }
 

@@ -677,6 +677,55 @@ fn evaluate_weights_a_short_last_batch_by_its_size() {
     }
 }
 
+#[test]
+fn evaluate_gives_the_regression_metrics_of_value_targets() {
+    let mut rng = StdRng::seed_from_u64(88);
+    let net = network(&[3, 4, 3], "mse", &mut rng);
+    let x = random(3, 11, &mut rng);
+    let y = net.forward_pass(x.view()).unwrap();
+    // Output 0: noisy targets; output 1: the predictions themselves (R² = 1); output 2:
+    // one constant target, predicted wrongly (scikit-learn's rule: R² = 0).
+    let mut t = &y + &random(3, 11, &mut rng).mapv(|v| 0.3 * v);
+    t.row_mut(1).assign(&y.row(1));
+    t.row_mut(2).fill(0.25);
+    // The reference, written out: MAE over all 33 entries, R² per output then averaged.
+    let mae = (&y - &t).mapv(f64::abs).sum() / 33.0;
+    let mean0 = t.row(0).sum() / 11.0;
+    let residual0: f64 = y
+        .row(0)
+        .iter()
+        .zip(t.row(0))
+        .map(|(y, t)| (t - y).powi(2))
+        .sum();
+    let total0: f64 = t.row(0).iter().map(|t| (t - mean0).powi(2)).sum();
+    let r2 = ((1.0 - residual0 / total0) + 1.0 + 0.0) / 3.0;
+    for batch_size in [1, 4, 11, 64] {
+        let data = Samples::new(x.view(), Target::Values(t.view())).unwrap();
+        let e = net.evaluate(data, batch_size).unwrap();
+        assert_relative_eq!(e.mean_absolute_error.unwrap(), mae, max_relative = 1e-12);
+        assert_relative_eq!(e.r_squared.unwrap(), r2, max_relative = 1e-12);
+    }
+    // Exact predictions (one batch of 11, computed as forward_pass computed y): MAE 0 and
+    // R² 1; classes have neither metric.
+    let exact = net.evaluate(
+        Samples::new(x.view(), Target::Values(y.view())).unwrap(),
+        11,
+    );
+    let exact = exact.unwrap();
+    assert_eq!(
+        (exact.mean_absolute_error, exact.r_squared),
+        (Some(0.0), Some(1.0))
+    );
+    let classes: Vec<usize> = (0..11).map(|j| j % 3).collect();
+    let e = net
+        .evaluate(
+            Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
+            5,
+        )
+        .unwrap();
+    assert_eq!((e.mean_absolute_error, e.r_squared), (None, None));
+}
+
 // ---------------------------------------------------------------------------------------
 // The finiteness check and the update check cover every parameter of every layer.
 
