@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     };
     if mode % 2 == 0 {
         let (matrix, largest) = largest_allocation(|| parse_npy_matrix::<f64>(file, "fuzz.npy"));
-        assert!(largest <= bound(file.len()), "{largest} bytes for a file of {}", file.len());
+        assert!(
+            largest <= bound(file.len()),
+            "{largest} bytes for a file of {}",
+            file.len()
+        );
         if let Ok(matrix) = matrix {
             assert!(matrix.len() <= file.len());
             // Every dtype this reads converts to f32 as well, with the same shape.

@@ -45,7 +45,8 @@
 //! validation, [`EarlyStopping`] and a progress callback; [`NeuralNetwork::evaluate`],
 //! [`ConfusionMatrix`] and [`NeuralNetwork::predict_probabilities`] measure a network;
 //! [`NeuralNetwork::save`] and [`NeuralNetwork::load`] keep it in a safetensors file that
-//! Python's `safetensors` also reads.
+//! Python's `safetensors` also reads, and [`NeuralNetwork::load_torch`] and
+//! [`NeuralNetwork::save_torch`] read and write PyTorch's own `state_dict` layout.
 //!
 //! # Example
 //!

@@ -38,6 +38,16 @@
 //! linear.load_state_dict({"weight": state["layers.0.weight"], "bias": state["layers.0.bias"]})
 //! ```
 //!
+//! # PyTorch's own layout
+//!
+//! A model trained in PyTorch is saved by `safetensors.torch.save_file(model.state_dict(),
+//! path)` with no architecture: tensors `0.weight`, `0.bias`, `2.weight`, … named by the
+//! `Linear` modules' positions in an `nn.Sequential`. [`NeuralNetwork::load_torch`] reads
+//! such a file (any float dtype, biases optional, a prefix such as `net.` allowed) given
+//! the activations and the loss in code, and [`NeuralNetwork::save_torch`] writes one
+//! (`{2i}.weight`, `{2i}.bias`) that `model.load_state_dict(load_file(path))` takes with no
+//! renaming (`torch.rs`).
+//!
 //! # Guarantees
 //!
 //! - **Saving is atomic.** [`NeuralNetwork::save`] writes a temporary file in the target's
@@ -94,6 +104,7 @@ use crate::atomic_write::write_atomically;
 use crate::NeuralNetwork;
 
 mod reader;
+mod torch;
 mod writer;
 
 /// The value of the `format` metadata key of the layout this version reads and writes.

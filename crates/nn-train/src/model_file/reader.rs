@@ -75,7 +75,7 @@ fn dtype_of<F: Float>() -> Dtype {
     }
 }
 
-fn format_error(path: &Path, offset: usize, message: impl Into<String>) -> Error {
+pub(super) fn format_error(path: &Path, offset: usize, message: impl Into<String>) -> Error {
     Error::Format {
         path: path.to_path_buf(),
         offset: offset as u64,
@@ -86,7 +86,7 @@ fn format_error(path: &Path, offset: usize, message: impl Into<String>) -> Error
 /// Checks the header length and parses the header with the safetensors crate, which
 /// validates the JSON and that the tensors' offsets tile the data section exactly.
 /// Returns where the data section starts, and the header.
-fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
+pub(super) fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
     let Some(prefix) = bytes.first_chunk::<PREFIX>() else {
         return Err(format_error(
             path,

@@ -34,29 +34,42 @@ impl<F: Float> NeuralNetwork<F> {
             self.learning_rate().to_string(),
         );
 
+        for (i, layer) in layers.iter().enumerate() {
+            let activation = layer.activation().name();
+            parse_activation::<F>(&activation)?;
+            metadata.insert(format!("activation.{i}"), activation);
+        }
+        let names = |i: usize| (format!("layers.{i}.weight"), format!("layers.{i}.bias"));
+        self.encode_safetensors(&metadata, names)
+    }
+
+    /// The bytes of a safetensors file holding every layer's `W` (shape `[outs, ins]`) and
+    /// `b` (shape `[outs]`) under the names `names(i)` gives layer `i`, with `metadata`.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`](nn_core::Error::NonFiniteInput) if a parameter is NaN or
+    /// infinite.
+    pub(super) fn encode_safetensors(
+        &self,
+        metadata: &BTreeMap<String, String>,
+        names: impl Fn(usize) -> (String, String),
+    ) -> Result<Vec<u8>> {
+        let layers = self.layers();
         let size = std::mem::size_of::<F>();
         let mut data = Vec::with_capacity(self.parameter_count() * size);
         // (name, shape, start and end of the data), in the order the data is written.
         let mut tensors = Vec::with_capacity(2 * layers.len());
         for (i, layer) in layers.iter().enumerate() {
-            let activation = layer.activation().name();
-            parse_activation::<F>(&activation)?;
-            metadata.insert(format!("activation.{i}"), activation);
             tensor::check_finite(&format!("weights of layer {i}"), layer.weights())?;
             tensor::check_finite(&format!("bias of layer {i}"), layer.bias())?;
-
+            let (weight_name, bias_name) = names(i);
             let start = data.len();
             layer.weights().iter().for_each(|&v| push_le(&mut data, v));
             let shape = vec![layer.outs(), layer.ins()];
-            tensors.push((format!("layers.{i}.weight"), shape, start, data.len()));
+            tensors.push((weight_name, shape, start, data.len()));
             let start = data.len();
             layer.bias().iter().for_each(|&v| push_le(&mut data, v));
-            tensors.push((
-                format!("layers.{i}.bias"),
-                vec![layer.outs()],
-                start,
-                data.len(),
-            ));
+            tensors.push((bias_name, vec![layer.outs()], start, data.len()));
         }
 
         // The header, written by hand so that its keys come in a fixed order (the

@@ -1,0 +1,309 @@
+//! PyTorch's own layout: the `state_dict` of an `nn.Sequential` of `Linear` layers, as
+//! `safetensors.torch.save_file(model.state_dict(), path)` writes it.
+//!
+//! Its tensors are named `{index}.weight` (`[outs, ins]`, the shape of `W`) and
+//! `{index}.bias` (`[outs]`), where `index` is the `Linear` module's position in the
+//! `Sequential` (0, 2, 4, … when an activation module sits between them), possibly behind
+//! a prefix such as `net.` for a `Sequential` held as an attribute. There is no
+//! architecture metadata: the activations and the loss are given in code.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use ndarray::Array2;
+use nn_core::{Activation, Error, Float, Loss, Result};
+use nn_layers::Dense;
+use safetensors::tensor::TensorInfo;
+use safetensors::Dtype;
+
+use super::reader::{format_error, read_header};
+use crate::atomic_write::write_atomically;
+use crate::NeuralNetwork;
+
+impl<F: Float> NeuralNetwork<F> {
+    /// Loads a PyTorch `state_dict` saved as safetensors from `path` (see
+    /// [`NeuralNetwork::from_torch_bytes`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; otherwise those of
+    /// [`NeuralNetwork::from_torch_bytes`], naming `path`.
+    pub fn load_torch(
+        path: impl AsRef<Path>,
+        activations: Vec<Box<dyn Activation<F>>>,
+        loss: Box<dyn Loss<F>>,
+        learning_rate: F,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_torch_bytes(&bytes, path, activations, loss, learning_rate)
+    }
+
+    /// A network from the bytes of a PyTorch `state_dict` in safetensors form, with
+    /// `activations[i]` after the `i`-th `Linear` layer (in the order of their indices)
+    /// and `loss` for training. `source` names the bytes in errors.
+    ///
+    /// For `nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))` the file
+    /// holds `0.weight`, `0.bias`, `2.weight` and `2.bias`, and the activations are
+    /// `[Relu, Identity]`. Tensors may be `F16`, `BF16`, `F32` or `F64`; they are
+    /// converted to `F`. A `Linear(bias=False)` has no bias tensor: its bias is 0.
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming `source` and a byte offset for bytes that are not a
+    /// safetensors file, a tensor that is not a `Linear` layer's (its name is not
+    /// `[prefix]{index}.weight` or `.bias`, or the prefixes differ), a missing weight, a
+    /// shape that is not `[outs, ins]` / `[outs]`, another dtype, or a non-finite value;
+    /// [`Error::ShapeMismatch`] when the number of layers differs from the number of
+    /// activations; [`Error::LayerMismatch`] if consecutive layers do not fit;
+    /// [`Error::InvalidHyperparameter`] for a learning rate that is not finite and
+    /// positive.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use nn_layers::{Identity, Relu};
+    /// use nn_train::NeuralNetwork;
+    ///
+    /// // Saved in Python with safetensors.torch.save_file(model.state_dict(), "model.safetensors").
+    /// let net = NeuralNetwork::<f32>::load_torch(
+    ///     "model.safetensors",
+    ///     vec![Box::new(Relu), Box::new(Identity)],
+    ///     Box::new(nn_loss::CrossEntropy),
+    ///     1e-3,
+    /// )?;
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn from_torch_bytes(
+        bytes: &[u8],
+        source: impl AsRef<Path>,
+        activations: Vec<Box<dyn Activation<F>>>,
+        loss: Box<dyn Loss<F>>,
+        learning_rate: F,
+    ) -> Result<Self> {
+        let path = source.as_ref();
+        let (data_start, header) = read_header(bytes, path)?;
+        let reader = TorchReader {
+            path,
+            bytes,
+            data_start,
+        };
+        let tensors = header.tensors();
+        let modules = reader.modules(&tensors)?;
+        if modules.len() != activations.len() {
+            return Err(Error::ShapeMismatch {
+                what: "activations (one per Linear layer of the state_dict)".into(),
+                expected: (modules.len(), 1),
+                actual: (activations.len(), 1),
+            });
+        }
+        let layers = (modules.into_iter().zip(activations))
+            .map(|((index, module), activation)| reader.layer(index, module, activation))
+            .collect::<Result<Vec<_>>>()?;
+        Self::with_boxed_loss(layers, loss, learning_rate)
+    }
+
+    /// The bytes of [`NeuralNetwork::save_torch`]'s file.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`] if a parameter is NaN or infinite.
+    pub fn to_torch_bytes(&self) -> Result<Vec<u8>> {
+        // What safetensors.torch.save_file writes; readers ignore it.
+        let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
+        let names = |i: usize| (format!("{}.weight", 2 * i), format!("{}.bias", 2 * i));
+        self.encode_safetensors(&metadata, names)
+    }
+
+    /// Saves the parameters in PyTorch's layout: tensors `{2i}.weight` and `{2i}.bias` for
+    /// layer `i`, in `F`'s dtype, so that in Python
+    /// `model.load_state_dict(safetensors.torch.load_file(path))` loads them into
+    /// `nn.Sequential(Linear, activation, Linear, activation, …, Linear[, activation])`.
+    /// The activations and the loss are not saved (the `Sequential` holds them in
+    /// Python); [`NeuralNetwork::save`] keeps them. The write is atomic, as `save`'s.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming `path` if the file cannot be written; those of
+    /// [`NeuralNetwork::to_torch_bytes`].
+    pub fn save_torch(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = self.to_torch_bytes()?;
+        write_atomically(path.as_ref(), &bytes, |file, bytes| file.write_all(bytes))
+    }
+}
+
+/// A `Linear` module's tensors, by its index in the `Sequential`.
+#[derive(Default)]
+struct Module<'h> {
+    weight: Option<(&'h str, &'h TensorInfo)>,
+    bias: Option<(&'h str, &'h TensorInfo)>,
+}
+
+struct TorchReader<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    data_start: usize,
+}
+
+impl TorchReader<'_> {
+    /// An error about the JSON header, which starts at byte 8.
+    fn header_error(&self, message: impl Into<String>) -> Error {
+        format_error(self.path, 8, message)
+    }
+
+    /// The `Linear` modules of the tensors, in the order of their indices.
+    fn modules<'h>(
+        &self,
+        tensors: &'h HashMap<String, &'h TensorInfo>,
+    ) -> Result<Vec<(usize, Module<'h>)>> {
+        let mut modules: BTreeMap<usize, Module<'h>> = BTreeMap::new();
+        let mut prefix: Option<&str> = None;
+        for (name, &info) in tensors {
+            let parsed = (name.rsplit_once('.')).and_then(|(stem, kind)| {
+                let (before, index) = stem.rsplit_once('.').map_or(("", stem), |(p, i)| (p, i));
+                let index: usize = index.parse().ok()?;
+                Some((before, index, kind))
+            });
+            let Some((stem, index, kind)) = parsed else {
+                return Err(self.header_error(format!(
+                    "tensor {name:?} is not a Linear layer's: its name is not \
+                     [prefix.]index.weight or .bias"
+                )));
+            };
+            if *prefix.get_or_insert(stem) != stem {
+                return Err(self.header_error(format!(
+                    "tensor {name:?} is under another module than {:?}: one Sequential only",
+                    prefix.unwrap_or_default()
+                )));
+            }
+            let module = modules.entry(index).or_default();
+            match kind {
+                "weight" => module.weight = Some((name, info)),
+                "bias" => module.bias = Some((name, info)),
+                _ => {
+                    return Err(self.header_error(format!(
+                        "tensor {name:?} is neither a weight nor a bias (only Linear layers \
+                         are read)"
+                    )))
+                }
+            }
+        }
+        if modules.is_empty() {
+            return Err(self.header_error("the state_dict holds no tensor"));
+        }
+        Ok(modules.into_iter().collect())
+    }
+
+    /// The dense layer of module `index`.
+    fn layer<F: Float>(
+        &self,
+        index: usize,
+        module: Module<'_>,
+        activation: Box<dyn Activation<F>>,
+    ) -> Result<Dense<F>> {
+        let Some((weight_name, weight)) = module.weight else {
+            return Err(self.header_error(format!("module {index} has a bias but no weight")));
+        };
+        let &[outs, ins] = &weight.shape[..] else {
+            return Err(self.header_error(format!(
+                "tensor {weight_name} has shape {:?}; a Linear weight is [outs, ins]",
+                weight.shape
+            )));
+        };
+        let weights = self.values::<F>(weight_name, weight)?;
+        let bias = match module.bias {
+            None => vec![F::zero(); outs],
+            Some((name, info)) if info.shape == [outs] => self.values::<F>(name, info)?,
+            Some((name, info)) => {
+                return Err(self.header_error(format!(
+                    "tensor {name} has shape {:?}, but its weight has {outs} rows",
+                    info.shape
+                )))
+            }
+        };
+        let weights = Array2::from_shape_vec((outs, ins), weights)
+            .expect("the safetensors crate checked the data's size against the shape");
+        let bias = Array2::from_shape_vec((outs, 1), bias).expect("checked above");
+        Dense::from_parameters(weights, bias, activation)
+    }
+
+    /// The values of a float tensor, converted to `F` and checked finite.
+    fn values<F: Float>(&self, name: &str, info: &TensorInfo) -> Result<Vec<F>> {
+        let (size, read): (usize, fn(&[u8]) -> f64) = match info.dtype {
+            Dtype::F16 => (2, |b| f16_to_f64(u16::from_le_bytes([b[0], b[1]]))),
+            Dtype::BF16 => (2, |b| {
+                f64::from(f32::from_bits(
+                    u32::from(u16::from_le_bytes([b[0], b[1]])) << 16,
+                ))
+            }),
+            Dtype::F32 => (4, |b| {
+                f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }),
+            Dtype::F64 => (8, |b| {
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }),
+            other => {
+                return Err(self.header_error(format!(
+                    "tensor {name} has dtype {other}; F16, BF16, F32 or F64 is needed"
+                )))
+            }
+        };
+        let (start, end) = info.data_offsets;
+        let data = (self.data_start.checked_add(start))
+            .zip(self.data_start.checked_add(end))
+            .and_then(|(s, e)| self.bytes.get(s..e))
+            .ok_or_else(|| {
+                self.header_error(format!("the data of tensor {name} lies outside the file"))
+            })?;
+        let mut values = Vec::with_capacity(data.len() / size);
+        for (k, chunk) in data.chunks_exact(size).enumerate() {
+            let value = read(chunk);
+            if !value.is_finite() {
+                let offset = self.data_start + start + k * size;
+                return Err(format_error(
+                    self.path,
+                    offset,
+                    format!("tensor {name} holds the non-finite value {value} at index {k}"),
+                ));
+            }
+            values.push(F::from_f64(value));
+        }
+        Ok(values)
+    }
+}
+
+/// The value of IEEE half-precision bits: sign, 5 exponent bits (bias 15), 10 fraction
+/// bits; exponent 0 is subnormal, 31 infinite or NaN.
+fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f64::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24),
+        31 if fraction == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + fraction / 1024.0) * 2f64.powi(e - 15),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_values_decode_exactly() {
+        for (bits, value) in [
+            (0x3c00, 1.0),
+            (0xc000, -2.0),
+            (0x3555, 0.333_251_953_125),
+            (0x7bff, 65504.0),
+            (0x0001, 2f64.powi(-24)),
+            (0x03ff, 1023.0 * 2f64.powi(-24)),
+            (0x0000, 0.0),
+        ] {
+            assert_eq!(f16_to_f64(bits), value, "{bits:#06x}");
+        }
+        assert_eq!(f16_to_f64(0xfc00), f64::NEG_INFINITY);
+        assert!(f16_to_f64(0x7e00).is_nan());
+    }
+}
