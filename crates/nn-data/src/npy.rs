@@ -279,7 +279,10 @@ impl<'b> Npy<'b> {
             offset: offset as u64,
             message,
         };
-        let header_start = check_header_length(bytes).map_err(|(offset, m)| error(offset, m))?;
+        let (header_start, header_len) =
+            check_header_length(bytes).map_err(|(offset, m)| error(offset, m))?;
+        let header_bytes = &bytes[header_start..header_start + header_len];
+        check_header_nesting(header_bytes).map_err(|(k, m)| error(header_start + k, m))?;
         let mut cursor = Cursor::new(bytes);
         let header = Header::from_reader(&mut cursor)
             .map_err(|e| error(header_start, format!("not a valid .npy header: {e}")))?;
@@ -366,10 +369,47 @@ impl<'b> Npy<'b> {
     }
 }
 
+/// Checks that the header's brackets (outside quoted strings) are balanced and nest at
+/// most two deep, as a plain dtype's header does (`{'shape': (3, 2), …}`), before its
+/// Python-literal parser sees it: that parser backtracks exponentially on unbalanced
+/// nesting (a 193-byte header of repeated `{{` ran for minutes), and the dtypes read here
+/// never need more. `header` starts at the header's first byte; an error gives the
+/// offset of the offending bracket in it.
+fn check_header_nesting(header: &[u8]) -> std::result::Result<(), (usize, String)> {
+    let mut open = Vec::new();
+    let mut quote = None;
+    for (k, &b) in header.iter().enumerate() {
+        match (quote, b) {
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(b),
+            (None, b'{' | b'(' | b'[') => {
+                open.push(b);
+                if open.len() > 2 {
+                    return Err((k, "the header nests deeper than a plain dtype's".into()));
+                }
+            }
+            (None, b'}' | b')' | b']') => {
+                let expected = match open.pop() {
+                    Some(b'{') => b'}',
+                    Some(b'(') => b')',
+                    Some(_) => b']',
+                    None => 0,
+                };
+                if b != expected {
+                    return Err((k, format!("an unbalanced {:?} in the header", b as char)));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Checks the magic string and that the header's declared length fits the file and
 /// NumPy's limit, before the header is read (its reader allocates what it declares), and
-/// returns the header's offset.
-fn check_header_length(bytes: &[u8]) -> std::result::Result<usize, (usize, String)> {
+/// returns the header's offset and length.
+fn check_header_length(bytes: &[u8]) -> std::result::Result<(usize, usize), (usize, String)> {
     const MAGIC: &[u8] = b"\x93NUMPY";
     if !bytes.starts_with(MAGIC) {
         return Err((0, "not a .npy file (no \\x93NUMPY magic string)".into()));
@@ -402,6 +442,6 @@ fn check_header_length(bytes: &[u8]) -> std::result::Result<usize, (usize, Strin
                 bytes.len() - start
             ),
         )),
-        Some(_) => Ok(start),
+        Some(n) => Ok((start, n)),
     }
 }

@@ -136,14 +136,27 @@ fn what_is_not_a_float_or_integer_matrix_is_refused_with_its_place() {
     );
     let (_, message) = format_error(parse_npy_matrix::<f64>(&huge, "huge.npy"));
     assert!(message.contains("more than the address space"), "{message}");
-    // Deep nesting in the header is an error, not a stack overflow of its parser.
+    // Deep or unbalanced nesting in the header is refused, at the offending bracket,
+    // before the header's parser (which backtracks exponentially on it) sees it.
     for open in ["[", "(", "{"] {
         let deep = bytes_with_header(&open.repeat(9000));
         assert_eq!(
             format_error(parse_npy_matrix::<f32>(&deep, "deep.npy")).0,
-            10
+            12
         );
     }
+    // Found by the fuzzer: 193 bytes that kept the parser busy for minutes.
+    let slow = bytes_with_header(&format!(
+        "{{'descr': '<f4',{}",
+        "{'': '<f4',{{'d4',{{'d',{{'deskr': '<f4',".repeat(4)
+    ));
+    let (offset, message) = format_error(parse_npy_matrix::<f32>(&slow, "slow.npy"));
+    assert_eq!(offset, 10 + 27); // the third `{`
+    assert!(message.contains("nests deeper"), "{message}");
+    let unbalanced = bytes_with_header("{'descr': '<f4', 'shape': (3, 2}, }");
+    let (offset, message) = format_error(parse_npy_matrix::<f32>(&unbalanced, "u.npy"));
+    assert_eq!(offset, 10 + 31);
+    assert!(message.contains("unbalanced '}'"), "{message}");
     assert!(matches!(
         read_npy_matrix::<f32>(fixture("missing.npy")),
         Err(Error::Io { .. })
