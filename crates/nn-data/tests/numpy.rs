@@ -163,6 +163,64 @@ fn what_is_not_a_float_or_integer_matrix_is_refused_with_its_place() {
     ));
 }
 
+#[test]
+fn every_integer_dtype_and_header_version_reads() {
+    // (descriptor, one value's bytes, the value)
+    let cases: [(&str, Vec<u8>, f64); 10] = [
+        ("|i1", vec![0xff], -1.0),
+        ("<i2", (-300i16).to_le_bytes().to_vec(), -300.0),
+        ("<i4", (-70_000i32).to_le_bytes().to_vec(), -70_000.0),
+        ("<i8", (-5i64).to_le_bytes().to_vec(), -5.0),
+        ("|u1", vec![255], 255.0),
+        ("<u2", 65_535u16.to_le_bytes().to_vec(), 65_535.0),
+        ("<u4", 4_000_000_000u32.to_le_bytes().to_vec(), 4e9),
+        ("<u8", (1u64 << 40).to_le_bytes().to_vec(), 2f64.powi(40)),
+        (">i4", (-7i32).to_be_bytes().to_vec(), -7.0),
+        (">f4", 0.5f32.to_be_bytes().to_vec(), 0.5),
+    ];
+    for (descr, value, expected) in cases {
+        let mut bytes = bytes_with_header(&format!(
+            "{{'descr': '{descr}', 'fortran_order': False, 'shape': (1,), }}"
+        ));
+        bytes.extend_from_slice(&value);
+        let x = parse_npy_matrix::<f64>(&bytes, "one.npy").unwrap();
+        assert_eq!(x[(0, 0)], expected, "{descr}");
+    }
+    // Version 2.0 and 3.0 files have a 4-byte header length.
+    for version in [2u8, 3] {
+        let dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }\n";
+        let mut bytes = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+        bytes.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.extend_from_slice(&2.5f64.to_le_bytes());
+        let x = parse_npy_matrix::<f64>(&bytes, "v.npy").unwrap();
+        assert_eq!(x, array![[2.5]], "version {version}");
+    }
+}
+
+#[test]
+fn a_header_may_be_as_long_as_numpy_allows_and_no_longer() {
+    for (length, accepted) in [(10_000usize, true), (10_001, false)] {
+        let mut dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }".to_string();
+        dict += &" ".repeat(length - dict.len() - 1);
+        dict.push('\n');
+        let mut bytes = vec![0x93, b'N', b'U', b'M', b'P', b'Y', 2, 0];
+        bytes.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        let result = parse_npy_matrix::<f32>(&bytes, "long.npy");
+        assert_eq!(result.is_ok(), accepted, "{length}: {result:?}");
+    }
+    // A declared header longer than the rest of the file.
+    let mut bytes = bytes_with_header("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }");
+    bytes.truncate(60);
+    let (offset, message) = format_error(parse_npy_matrix::<f32>(&bytes, "cut.npy"));
+    assert_eq!(offset, 10);
+    assert!(
+        message.contains("the file has 50 after its start"),
+        "{message}"
+    );
+}
+
 /// A version 1.0 `.npy` file with `header` and no values.
 fn bytes_with_header(header: &str) -> Vec<u8> {
     let mut dict = header.to_string();
