@@ -231,6 +231,10 @@ fn what_is_not_a_sequential_of_linear_layers_is_refused_with_its_place() {
             "non-finite",
         ),
         (vec![], "no tensor"),
+        (
+            vec![w(), ("00.weight", "F32", &[1, 2][..], f32s(&[3.0, 4.0]))],
+            "the same parameter of module 0",
+        ),
     ] {
         let m = message(load(&file(&tensors), 1));
         assert!(m.contains(expected), "{expected:?} not in {m:?}");

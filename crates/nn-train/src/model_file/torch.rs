@@ -177,15 +177,21 @@ impl TorchReader<'_> {
                 )));
             }
             let module = modules.entry(index).or_default();
-            match kind {
-                "weight" => module.weight = Some((name, info)),
-                "bias" => module.bias = Some((name, info)),
+            let slot = match kind {
+                "weight" => &mut module.weight,
+                "bias" => &mut module.bias,
                 _ => {
                     return Err(self.header_error(format!(
                         "tensor {name:?} is neither a weight nor a bias (only Linear layers \
                          are read)"
                     )))
                 }
+            };
+            // `0.weight` and `00.weight` name the same module: one would be lost.
+            if let Some((other, _)) = slot.replace((name, info)) {
+                return Err(self.header_error(format!(
+                    "tensors {other:?} and {name:?} are the same parameter of module {index}"
+                )));
             }
         }
         if modules.is_empty() {
