@@ -369,8 +369,9 @@ impl<'b> Npy<'b> {
     }
 }
 
-/// Checks that the header's brackets (outside quoted strings) are balanced and nest at
-/// most two deep, as a plain dtype's header does (`{'shape': (3, 2), …}`), before its
+/// Checks that the header has no escape and that its brackets (outside quoted strings)
+/// are balanced and nest at most two deep, as a plain dtype's header does
+/// (`{'shape': (3, 2), …}`), before its
 /// Python-literal parser sees it: that parser backtracks exponentially on unbalanced
 /// nesting (a 193-byte header of repeated `{{` ran for minutes), and the dtypes read here
 /// never need more. `header` starts at the header's first byte; an error gives the
@@ -379,6 +380,14 @@ fn check_header_nesting(header: &[u8]) -> std::result::Result<(), (usize, String
     let mut open = Vec::new();
     let mut quote = None;
     for (k, &b) in header.iter().enumerate() {
+        // No plain dtype's header has an escape; refusing them keeps the quotes, and so
+        // the brackets outside them, unambiguous.
+        if b == b'\\' {
+            return Err((
+                k,
+                "an escape in the header, which no plain dtype's has".into(),
+            ));
+        }
         match (quote, b) {
             (Some(q), _) if b == q => quote = None,
             (Some(_), _) => {}

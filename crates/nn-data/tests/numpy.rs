@@ -153,6 +153,11 @@ fn what_is_not_a_float_or_integer_matrix_is_refused_with_its_place() {
     let (offset, message) = format_error(parse_npy_matrix::<f32>(&slow, "slow.npy"));
     assert_eq!(offset, 10 + 27); // the third `{`
     assert!(message.contains("nests deeper"), "{message}");
+    // An escaped quote would hide brackets from that check: escapes are refused.
+    let escaped = bytes_with_header("{'descr': '<f4\\', 'shape': (3, 2), }");
+    let (offset, message) = format_error(parse_npy_matrix::<f32>(&escaped, "e.npy"));
+    assert_eq!(offset, 10 + 14);
+    assert!(message.contains("escape"), "{message}");
     let unbalanced = bytes_with_header("{'descr': '<f4', 'shape': (3, 2}, }");
     let (offset, message) = format_error(parse_npy_matrix::<f32>(&unbalanced, "u.npy"));
     assert_eq!(offset, 10 + 31);
