@@ -153,6 +153,16 @@ fn what_is_not_a_float_or_integer_matrix_is_refused_with_its_place() {
     let (offset, message) = format_error(parse_npy_matrix::<f32>(&slow, "slow.npy"));
     assert_eq!(offset, 10 + 27); // the third `{`
     assert!(message.contains("nests deeper"), "{message}");
+    // Brackets inside a quoted string, single or double, are not the header's nesting:
+    // such a file gets as far as its (unknown) dtype.
+    for descr in ["'<f4((({{'", "\"<f4[[[(\""] {
+        let quoted = bytes_with_header(&format!(
+            "{{'descr': {descr}, 'fortran_order': False, 'shape': (1,), }}"
+        ));
+        let (offset, message) = format_error(parse_npy_matrix::<f32>(&quoted, "q.npy"));
+        assert!(message.contains("is not read"), "{descr}: {message}");
+        assert_eq!(offset, 0);
+    }
     // An escaped quote would hide brackets from that check: escapes are refused.
     let escaped = bytes_with_header("{'descr': '<f4\\', 'shape': (3, 2), }");
     let (offset, message) = format_error(parse_npy_matrix::<f32>(&escaped, "e.npy"));
