@@ -265,9 +265,10 @@ impl Regression {
         for (i, (y, t)) in output.rows().into_iter().zip(targets.rows()).enumerate() {
             for (&y, &t) in y.iter().zip(&t) {
                 let (y, t) = (y.as_f64(), t.as_f64());
-                self.absolute += (y - t).abs();
-                self.residual[i] += (t - y) * (t - y);
-                self.total[i] += (t - self.means[i]) * (t - self.means[i]);
+                let (error, deviation) = (t - y, t - self.means[i]);
+                self.absolute += error.abs();
+                self.residual[i] += error * error;
+                self.total[i] += deviation * deviation;
             }
         }
         self.entries += output.len();

@@ -239,6 +239,16 @@ fn what_is_not_a_sequential_of_linear_layers_is_refused_with_its_place() {
         let m = message(load(&file(&tensors), 1));
         assert!(m.contains(expected), "{expected:?} not in {m:?}");
     }
+    // A NaN is named by its byte offset: the second value, 4 bytes before the end.
+    let nan = file(&[("0.weight", "F32", &[1, 2], f32s(&[1.0, f32::NAN]))]);
+    assert!(matches!(
+        load(&nan, 1),
+        Err(Error::Format { offset, .. }) if offset == nan.len() as u64 - 4
+    ));
+    // BF16 is the top half of an f32: 1.0 is 0x3f80, -2.5 is 0xc020.
+    let bf16 = file(&[("0.weight", "BF16", &[1, 2], vec![0x80, 0x3f, 0x20, 0xc0])]);
+    let net = load(&bf16, 1).unwrap();
+    assert_eq!(net.layers()[0].weights(), array![[1.0, -2.5]]);
     // Two layers that do not chain: 1×2 then 3×4.
     let bad_chain = file(&[w(), ("2.weight", "F32", &[3, 4], f32s(&[0.0; 12]))]);
     assert!(matches!(
