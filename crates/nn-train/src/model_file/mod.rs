@@ -149,12 +149,18 @@ impl<F: Float> NeuralNetwork<F> {
     /// [`NeuralNetwork::from_safetensors_bytes`], naming `path`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        // `fs::read` sizes its buffer from the file's length: the only allocation
-        // proportional to the input.
-        let bytes = fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_safetensors_bytes(&bytes, path)
+        Self::from_safetensors_bytes(&read_file(path)?, path)
     }
+}
+
+/// The bytes of the file at `path`. `fs::read` sizes its buffer from the file's length:
+/// the only allocation proportional to the input.
+///
+/// # Errors
+/// [`Error::Io`] naming `path`.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

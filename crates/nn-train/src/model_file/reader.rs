@@ -34,26 +34,22 @@ impl<F: Float> NeuralNetwork<F> {
     /// - [`Error::InvalidHyperparameter`] for a learning rate that is not finite and
     ///   positive, or a LeakyReLU slope outside `[0, 1)`.
     pub fn from_safetensors_bytes(bytes: &[u8], source: impl AsRef<Path>) -> Result<Self> {
-        let (data_start, header) = read_header(bytes, source.as_ref())?;
-        FileReader {
-            path: source.as_ref(),
-            bytes,
-            data_start,
-            header,
-        }
-        .network()
+        FileReader::new(bytes, source.as_ref())?.network()
     }
 }
 
-/// Reads a little-endian value of `F`'s size, or `None` for a slice of the wrong size.
-fn read_le<F: Float>(bytes: &[u8]) -> Option<F> {
-    let value = if F::DTYPE == nn_core::Dtype::F32 {
-        f64::from(f32::from_le_bytes(bytes.try_into().ok()?))
-    } else {
-        f64::from_le_bytes(bytes.try_into().ok()?)
-    };
-    // Exact for f32 too: the value came from an f32.
-    Some(F::from_f64(value))
+/// The value of IEEE half-precision bits: sign, 5 exponent bits (bias 15), 10 fraction
+/// bits; exponent 0 is subnormal, 31 infinite or NaN.
+fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f64::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24),
+        31 if fraction == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        e => sign * (1.0 + fraction / 1024.0) * 2f64.powi(e - 15),
+    }
 }
 
 /// Parses a learning rate written by `Display` of `F`, exactly (an `f32` is parsed as
@@ -86,7 +82,7 @@ pub(super) fn format_error(path: &Path, offset: usize, message: impl Into<String
 /// Checks the header length and parses the header with the safetensors crate, which
 /// validates the JSON and that the tensors' offsets tile the data section exactly.
 /// Returns where the data section starts, and the header.
-pub(super) fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
+fn read_header(bytes: &[u8], path: &Path) -> Result<(usize, Metadata)> {
     let Some(prefix) = bytes.first_chunk::<PREFIX>() else {
         return Err(format_error(
             path,
@@ -200,16 +196,33 @@ fn is_canonical_index(text: &str, layers: usize) -> bool {
 }
 
 /// A parsed header and the bytes it describes.
-struct FileReader<'a> {
+pub(super) struct FileReader<'a> {
     path: &'a Path,
     bytes: &'a [u8],
     data_start: usize,
     header: Metadata,
 }
 
-impl FileReader<'_> {
+impl<'a> FileReader<'a> {
+    /// Reads the header of the safetensors file `bytes` (see [`read_header`]); `path`
+    /// names it in errors.
+    pub(super) fn new(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
+        let (data_start, header) = read_header(bytes, path)?;
+        Ok(FileReader {
+            path,
+            bytes,
+            data_start,
+            header,
+        })
+    }
+
+    /// The parsed header.
+    pub(super) fn header(&self) -> &Metadata {
+        &self.header
+    }
+
     /// An error about the JSON header, which starts at byte 8.
-    fn header_error(&self, message: impl Into<String>) -> Error {
+    pub(super) fn header_error(&self, message: impl Into<String>) -> Error {
         format_error(self.path, PREFIX, message)
     }
 
@@ -365,7 +378,8 @@ impl FileReader<'_> {
         })
     }
 
-    /// The values of a tensor, checked to have `F`'s dtype and to be finite.
+    /// The values of a tensor in `F`'s own dtype (nn's files never convert), checked
+    /// finite.
     fn values<F: Float>(&self, name: &str, info: &TensorInfo) -> Result<Vec<F>> {
         if info.dtype != dtype_of::<F>() {
             return Err(self.header_error(format!(
@@ -374,9 +388,34 @@ impl FileReader<'_> {
                 F::DTYPE
             )));
         }
+        self.float_values(name, info)
+    }
+
+    /// The values of a float tensor (`F16`, `BF16`, `F32` or `F64`), converted to `F`
+    /// (exactly, from a dtype no wider than `F`'s) and checked finite.
+    pub(super) fn float_values<F: Float>(&self, name: &str, info: &TensorInfo) -> Result<Vec<F>> {
+        let (size, decode): (usize, fn(&[u8]) -> f64) = match info.dtype {
+            Dtype::F16 => (2, |b| f16_to_f64(u16::from_le_bytes([b[0], b[1]]))),
+            Dtype::BF16 => (2, |b| {
+                f64::from(f32::from_bits(
+                    u32::from(u16::from_le_bytes([b[0], b[1]])) << 16,
+                ))
+            }),
+            Dtype::F32 => (4, |b| {
+                f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            }),
+            Dtype::F64 => (8, |b| {
+                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+            }),
+            other => {
+                return Err(self.header_error(format!(
+                    "tensor {name} has dtype {other}; F16, BF16, F32 or F64 is needed"
+                )))
+            }
+        };
         let (start, end) = info.data_offsets;
-        // The safetensors crate checked that the offsets lie in the data section; check
-        // again rather than index, so that nothing here can panic.
+        // The safetensors crate checked that the offsets lie in the data section and fit
+        // the shape; check again rather than index, so that nothing here can panic.
         let data = self
             .data_start
             .checked_add(start)
@@ -385,21 +424,25 @@ impl FileReader<'_> {
             .ok_or_else(|| {
                 self.header_error(format!("the data of tensor {name} lies outside the file"))
             })?;
-        let size = std::mem::size_of::<F>();
+        if data.len() % size != 0 {
+            let offset = self.data_start + start + data.len() / size * size;
+            return Err(format_error(
+                self.path,
+                offset,
+                format!("tensor {name} ends mid-value"),
+            ));
+        }
         let mut values = Vec::with_capacity(data.len() / size);
-        for (k, chunk) in data.chunks(size).enumerate() {
-            let offset = self.data_start + start + k * size;
-            let value = read_le::<F>(chunk).ok_or_else(|| {
-                format_error(self.path, offset, format!("tensor {name} ends mid-value"))
-            })?;
+        for (k, chunk) in data.chunks_exact(size).enumerate() {
+            let value = decode(chunk);
             if !value.is_finite() {
                 return Err(format_error(
                     self.path,
-                    offset,
+                    self.data_start + start + k * size,
                     format!("tensor {name} holds the non-finite value {value} at index {k}"),
                 ));
             }
-            values.push(value);
+            values.push(F::from_f64(value));
         }
         Ok(values)
     }
@@ -437,5 +480,22 @@ mod tests {
             assert_eq!(parse_float::<f64>(&rate.to_string()), Some(rate));
         }
         assert_eq!(parse_float::<f64>("fast"), None);
+    }
+
+    #[test]
+    fn half_precision_values_decode_exactly() {
+        for (bits, value) in [
+            (0x3c00, 1.0),
+            (0xc000, -2.0),
+            (0x3555, 0.333_251_953_125),
+            (0x7bff, 65504.0),
+            (0x0001, 2f64.powi(-24)),
+            (0x03ff, 1023.0 * 2f64.powi(-24)),
+            (0x0000, 0.0),
+        ] {
+            assert_eq!(f16_to_f64(bits), value, "{bits:#06x}");
+        }
+        assert_eq!(f16_to_f64(0xfc00), f64::NEG_INFINITY);
+        assert!(f16_to_f64(0x7e00).is_nan());
     }
 }

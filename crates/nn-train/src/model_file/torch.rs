@@ -8,7 +8,6 @@
 //! architecture metadata: the activations and the loss are given in code.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
 use std::io::Write;
 use std::path::Path;
 
@@ -16,9 +15,9 @@ use ndarray::Array2;
 use nn_core::{Activation, Error, Float, Loss, Result};
 use nn_layers::Dense;
 use safetensors::tensor::TensorInfo;
-use safetensors::Dtype;
 
-use super::reader::{format_error, read_header};
+use super::read_file;
+use super::reader::FileReader;
 use crate::atomic_write::write_atomically;
 use crate::NeuralNetwork;
 
@@ -36,11 +35,7 @@ impl<F: Float> NeuralNetwork<F> {
         learning_rate: F,
     ) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_torch_bytes(&bytes, path, activations, loss, learning_rate)
+        Self::from_torch_bytes(&read_file(path)?, path, activations, loss, learning_rate)
     }
 
     /// A network from the bytes of a PyTorch `state_dict` in safetensors form, with
@@ -83,15 +78,9 @@ impl<F: Float> NeuralNetwork<F> {
         loss: Box<dyn Loss<F>>,
         learning_rate: F,
     ) -> Result<Self> {
-        let path = source.as_ref();
-        let (data_start, header) = read_header(bytes, path)?;
-        let reader = TorchReader {
-            path,
-            bytes,
-            data_start,
-        };
-        let tensors = header.tensors();
-        let modules = reader.modules(&tensors)?;
+        let reader = FileReader::new(bytes, source.as_ref())?;
+        let tensors = reader.header().tensors();
+        let modules = reader.torch_modules(&tensors)?;
         if modules.len() != activations.len() {
             return Err(Error::ShapeMismatch {
                 what: "activations (one per Linear layer of the state_dict)".into(),
@@ -100,7 +89,7 @@ impl<F: Float> NeuralNetwork<F> {
             });
         }
         let layers = (modules.into_iter().zip(activations))
-            .map(|((index, module), activation)| reader.layer(index, module, activation))
+            .map(|((index, module), activation)| reader.torch_layer(index, module, activation))
             .collect::<Result<Vec<_>>>()?;
         Self::with_boxed_loss(layers, loss, learning_rate)
     }
@@ -139,20 +128,10 @@ struct Module<'h> {
     bias: Option<(&'h str, &'h TensorInfo)>,
 }
 
-struct TorchReader<'a> {
-    path: &'a Path,
-    bytes: &'a [u8],
-    data_start: usize,
-}
-
-impl TorchReader<'_> {
-    /// An error about the JSON header, which starts at byte 8.
-    fn header_error(&self, message: impl Into<String>) -> Error {
-        format_error(self.path, 8, message)
-    }
-
+/// Reading PyTorch's layout with the safetensors reader of nn's own files.
+impl FileReader<'_> {
     /// The `Linear` modules of the tensors, in the order of their indices.
-    fn modules<'h>(
+    fn torch_modules<'h>(
         &self,
         tensors: &'h HashMap<String, &'h TensorInfo>,
     ) -> Result<Vec<(usize, Module<'h>)>> {
@@ -201,7 +180,7 @@ impl TorchReader<'_> {
     }
 
     /// The dense layer of module `index`.
-    fn layer<F: Float>(
+    fn torch_layer<F: Float>(
         &self,
         index: usize,
         module: Module<'_>,
@@ -216,10 +195,10 @@ impl TorchReader<'_> {
                 weight.shape
             )));
         };
-        let weights = self.values::<F>(weight_name, weight)?;
+        let weights = self.float_values::<F>(weight_name, weight)?;
         let bias = match module.bias {
             None => vec![F::zero(); outs],
-            Some((name, info)) if info.shape == [outs] => self.values::<F>(name, info)?,
+            Some((name, info)) if info.shape == [outs] => self.float_values::<F>(name, info)?,
             Some((name, info)) => {
                 return Err(self.header_error(format!(
                     "tensor {name} has shape {:?}, but its weight has {outs} rows",
@@ -231,85 +210,5 @@ impl TorchReader<'_> {
             .expect("the safetensors crate checked the data's size against the shape");
         let bias = Array2::from_shape_vec((outs, 1), bias).expect("checked above");
         Dense::from_parameters(weights, bias, activation)
-    }
-
-    /// The values of a float tensor, converted to `F` and checked finite.
-    fn values<F: Float>(&self, name: &str, info: &TensorInfo) -> Result<Vec<F>> {
-        let (size, read): (usize, fn(&[u8]) -> f64) = match info.dtype {
-            Dtype::F16 => (2, |b| f16_to_f64(u16::from_le_bytes([b[0], b[1]]))),
-            Dtype::BF16 => (2, |b| {
-                f64::from(f32::from_bits(
-                    u32::from(u16::from_le_bytes([b[0], b[1]])) << 16,
-                ))
-            }),
-            Dtype::F32 => (4, |b| {
-                f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            }),
-            Dtype::F64 => (8, |b| {
-                f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
-            }),
-            other => {
-                return Err(self.header_error(format!(
-                    "tensor {name} has dtype {other}; F16, BF16, F32 or F64 is needed"
-                )))
-            }
-        };
-        let (start, end) = info.data_offsets;
-        let data = (self.data_start.checked_add(start))
-            .zip(self.data_start.checked_add(end))
-            .and_then(|(s, e)| self.bytes.get(s..e))
-            .ok_or_else(|| {
-                self.header_error(format!("the data of tensor {name} lies outside the file"))
-            })?;
-        let mut values = Vec::with_capacity(data.len() / size);
-        for (k, chunk) in data.chunks_exact(size).enumerate() {
-            let value = read(chunk);
-            if !value.is_finite() {
-                let offset = self.data_start + start + k * size;
-                return Err(format_error(
-                    self.path,
-                    offset,
-                    format!("tensor {name} holds the non-finite value {value} at index {k}"),
-                ));
-            }
-            values.push(F::from_f64(value));
-        }
-        Ok(values)
-    }
-}
-
-/// The value of IEEE half-precision bits: sign, 5 exponent bits (bias 15), 10 fraction
-/// bits; exponent 0 is subnormal, 31 infinite or NaN.
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = i32::from((bits >> 10) & 0x1f);
-    let fraction = f64::from(bits & 0x3ff);
-    match exponent {
-        0 => sign * fraction * 2f64.powi(-24),
-        31 if fraction == 0.0 => sign * f64::INFINITY,
-        31 => f64::NAN,
-        e => sign * (1.0 + fraction / 1024.0) * 2f64.powi(e - 15),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn half_precision_values_decode_exactly() {
-        for (bits, value) in [
-            (0x3c00, 1.0),
-            (0xc000, -2.0),
-            (0x3555, 0.333_251_953_125),
-            (0x7bff, 65504.0),
-            (0x0001, 2f64.powi(-24)),
-            (0x03ff, 1023.0 * 2f64.powi(-24)),
-            (0x0000, 0.0),
-        ] {
-            assert_eq!(f16_to_f64(bits), value, "{bits:#06x}");
-        }
-        assert_eq!(f16_to_f64(0xfc00), f64::NEG_INFINITY);
-        assert!(f16_to_f64(0x7e00).is_nan());
     }
 }
