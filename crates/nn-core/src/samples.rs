@@ -112,19 +112,13 @@ impl<'a, F: Float> Samples<'a, F> {
         }
     }
 
-    /// Samples `start..end`, in order (views, no copy).
-    ///
-    /// # Panics
-    /// If the range is empty or past the last sample.
-    pub fn range(&self, start: usize, end: usize) -> Samples<'a, F> {
-        assert!(
-            start < end && end <= self.len(),
-            "an empty or out-of-range slice"
-        );
-        Samples {
+    /// Samples `start..end`, in order (views, no copy), or `None` if the range is empty
+    /// or reaches past the last sample.
+    pub fn range(&self, start: usize, end: usize) -> Option<Samples<'a, F>> {
+        (start < end && end <= self.len()).then(|| Samples {
             inputs: self.inputs.slice_move(s![.., start..end]),
             targets: self.targets.samples(start, end),
-        }
+        })
     }
 }
 
@@ -142,7 +136,7 @@ impl<'a, F: Float> Samples<'a, F> {
 /// let x = array![[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]];
 /// let data = Samples::new(x.view(), Target::Classes(&[5, 6, 7]))?;
 /// let mut gatherer = Gatherer::new(data, 2);
-/// let batch = gatherer.gather(data, &[2, 0]);
+/// let batch = gatherer.gather(data, &[2, 0]).expect("two positions of the data");
 /// assert_eq!(batch.inputs(), array![[2.0, 0.0], [12.0, 10.0]]);
 /// assert!(matches!(batch.targets(), Target::Classes(&[7, 5])));
 /// # Ok::<(), nn_core::Error>(())
@@ -171,19 +165,24 @@ impl<F: Float> Gatherer<F> {
     }
 
     /// Copies the samples of `from` at `positions`, in that order, into the buffers and
-    /// returns them as a batch.
-    ///
-    /// # Panics
-    /// If `positions` is empty or longer than the gatherer's batch size, a position is
-    /// past the last sample, or `from` has another number of features or another kind of
-    /// target than the samples the gatherer was built for (broken invariants of the
-    /// caller, which draws the positions from `0..from.len()`).
-    pub fn gather(&mut self, from: Samples<'_, F>, positions: &[usize]) -> Samples<'_, F> {
+    /// returns them as a batch; `None`, copying nothing, if `positions` is empty or
+    /// longer than the gatherer's batch size, a position is past the last sample, or
+    /// `from` does not have the number of features and the kind of target (and value
+    /// rows) of the samples the gatherer was built for.
+    pub fn gather(&mut self, from: Samples<'_, F>, positions: &[usize]) -> Option<Samples<'_, F>> {
         let m = positions.len();
-        assert!(
-            m > 0 && m <= self.inputs.ncols(),
-            "a batch of {m} positions"
-        );
+        let fits = match from.targets() {
+            Target::Classes(_) => self.values.nrows() == 0,
+            Target::Values(v) => v.nrows() == self.values.nrows() && v.nrows() > 0,
+        };
+        if m == 0
+            || m > self.inputs.ncols()
+            || from.inputs().nrows() != self.inputs.nrows()
+            || !fits
+            || positions.iter().any(|&j| j >= from.len())
+        {
+            return None;
+        }
         let inputs = from.inputs();
         for (k, &j) in positions.iter().enumerate() {
             self.inputs.column_mut(k).assign(&inputs.column(j));
@@ -202,10 +201,10 @@ impl<F: Float> Gatherer<F> {
                 Target::Values(self.values.slice(s![.., ..m]))
             }
         };
-        Samples {
+        Some(Samples {
             inputs: self.inputs.slice(s![.., ..m]),
             targets,
-        }
+        })
     }
 }
 
@@ -221,14 +220,14 @@ mod tests {
         let data = Samples::new(x.view(), Target::Values(t.view())).unwrap();
         let mut gatherer = Gatherer::new(data, 3);
         let first = gatherer.inputs.as_ptr();
-        let batch = gatherer.gather(data, &[3, 1, 2]);
+        let batch = gatherer.gather(data, &[3, 1, 2]).unwrap();
         assert_eq!(batch.inputs(), array![[3.0, 1.0, 2.0], [13.0, 11.0, 12.0]]);
         let Target::Values(v) = batch.targets() else {
             panic!("values in, values out")
         };
         assert_eq!(v, array![[-3.0, -1.0, -2.0]]);
         // A shorter last batch is a slice of the same buffers.
-        let batch = gatherer.gather(data, &[0]);
+        let batch = gatherer.gather(data, &[0]).unwrap();
         assert_eq!(batch.inputs(), array![[0.0], [10.0]]);
         assert_eq!(batch.inputs().as_ptr(), first);
         assert_eq!(batch.len(), 1);
@@ -249,7 +248,7 @@ mod tests {
         // No copy: the view still reads the caller's memory.
         assert_eq!(data.inputs().as_ptr(), rows.as_ptr());
         let mut gatherer = Gatherer::new(data, 2);
-        let batch = gatherer.gather(data, &[2, 0]);
+        let batch = gatherer.gather(data, &[2, 0]).unwrap();
         assert_eq!(batch.inputs(), array![[2.0, 0.0], [12.0, 10.0]]);
         let Target::Values(v) = batch.targets() else {
             panic!("values in, values out")
@@ -268,10 +267,40 @@ mod tests {
     }
 
     #[test]
+    fn what_does_not_fit_the_gatherer_or_the_samples_is_none_not_a_panic() {
+        let x = array![[0.0, 1.0, 2.0], [10.0, 11.0, 12.0]];
+        let data = Samples::new(x.view(), Target::Classes(&[0, 1, 0])).unwrap();
+        let mut gatherer = Gatherer::new(data, 2);
+        for positions in [&[][..], &[0, 1, 2], &[3], &[0, 7]] {
+            assert!(gatherer.gather(data, positions).is_none(), "{positions:?}");
+        }
+        let narrow = array![[0.0, 1.0, 2.0]];
+        let other = Samples::new(narrow.view(), Target::Classes(&[0, 1, 0])).unwrap();
+        assert!(
+            gatherer.gather(other, &[0]).is_none(),
+            "one feature, not two"
+        );
+        let t = array![[1.0, 2.0, 3.0]];
+        let values = Samples::new(x.view(), Target::Values(t.view())).unwrap();
+        assert!(
+            gatherer.gather(values, &[0]).is_none(),
+            "values, not classes"
+        );
+        assert!(
+            Gatherer::new(values, 2).gather(data, &[0]).is_none(),
+            "classes, not values"
+        );
+        assert!(gatherer.gather(data, &[2, 2]).is_some());
+        for (start, end) in [(1, 1), (2, 1), (0, 4)] {
+            assert!(data.range(start, end).is_none(), "{start}..{end}");
+        }
+    }
+
+    #[test]
     fn a_range_is_a_view_of_its_samples() {
         let x = array![[0.0, 1.0, 2.0]];
         let data = Samples::new(x.view(), Target::Classes(&[4, 5, 6])).unwrap();
-        let part = data.range(1, 3);
+        let part = data.range(1, 3).unwrap();
         assert_eq!(part.inputs(), array![[1.0, 2.0]]);
         assert!(matches!(part.targets(), Target::Classes(&[5, 6])));
         assert_eq!(part.inputs().as_ptr(), x.column(1).as_ptr());

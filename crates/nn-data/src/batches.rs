@@ -107,10 +107,15 @@ impl<'a, F: Float> Batches<'a, F> {
             .as_ref()
             .expect("a batch exists only for some samples");
         if self.in_order {
-            return Some(batch(samples.reborrow().range(start, end), indices));
+            let part = samples.reborrow().range(start, end);
+            return Some(batch(part.expect("start < end ≤ n"), indices));
         }
         let gatherer = self.gatherer.as_mut().expect("reshuffle made the gatherer");
-        Some(batch(gatherer.gather(*samples, indices), indices))
+        let gathered = gatherer.gather(*samples, indices);
+        Some(batch(
+            gathered.expect("indices from the order, at most a batch"),
+            indices,
+        ))
     }
 
     /// Starts a new epoch with a new permutation of the samples drawn from `rng`. This

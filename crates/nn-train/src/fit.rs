@@ -305,7 +305,8 @@ impl<F: Float> NeuralNetwork<F> {
         let batches = order.len().div_ceil(batch_size);
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
         for (b, positions) in order.chunks(batch_size).enumerate() {
-            let batch = gatherer.gather(train, positions);
+            let batch = (gatherer.gather(train, positions))
+                .expect("positions come from 0..n in chunks of the gatherer's batch size");
             // The data set was checked on entry; its copy needs no second scan.
             let loss = self.train_step(batch.inputs(), batch.targets(), false)?;
             seen += batch.len();

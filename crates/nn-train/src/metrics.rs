@@ -179,7 +179,7 @@ impl<F: Float> NeuralNetwork<F> {
         };
         for start in (0..n).step_by(batch_size) {
             let end = (start + batch_size).min(n);
-            let part = data.range(start, end);
+            let part = data.range(start, end).expect("start < end ≤ n");
             let (xb, tb) = (part.inputs(), part.targets());
             workspace.size_for(self.layers(), end - start, false)?;
             workspace.forward(self.layers(), xb, self.threads());
