@@ -55,6 +55,7 @@ mod error;
 mod float;
 mod init;
 mod loss;
+mod preprocessing;
 mod samples;
 pub mod tensor;
 
@@ -63,6 +64,7 @@ pub use error::{Error, Result};
 pub use float::{Dtype, Float};
 pub use init::Init;
 pub use loss::{finite_loss, Loss, Target};
+pub use preprocessing::{Preprocessing, PreprocessingKind};
 pub use samples::{Gatherer, Samples};
 
 /// The random number generator crate `nn` is built against (the version `ndarray-rand`

@@ -99,7 +99,7 @@ pub use metrics::{accuracy, ConfusionMatrix, Evaluation};
 pub use network::NeuralNetwork;
 /// Re-exported from `nn_core`, where the data types live, so that `fit`'s users need not
 /// name that crate.
-pub use nn_core::Samples;
+pub use nn_core::{Preprocessing, PreprocessingKind, Samples};
 pub use optimizer::Optimizer;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

@@ -172,6 +172,7 @@ impl<F: Float> NeuralNetwork<F> {
         self.check_sample(x, target)?;
         let n = x.ncols();
         let mut workspace = Workspace::empty();
+        let mut buffer = Array2::zeros((0, 0));
         let (mut loss_sum, mut correct) = (0.0, 0usize);
         let mut regression = match target {
             Target::Values(t) => Some(Regression::new(t)),
@@ -181,12 +182,7 @@ impl<F: Float> NeuralNetwork<F> {
             let end = (start + batch_size).min(n);
             let part = data.range(start, end).expect("start < end ≤ n");
             let (xb, tb) = (part.inputs(), part.targets());
-            workspace.size_for(self.layers(), end - start, false)?;
-            workspace.forward(self.layers(), xb, self.threads());
-            if self.check_finite() {
-                workspace.check_outputs()?;
-            }
-            let output = workspace.output();
+            let output = self.model().forward_into(xb, &mut workspace, &mut buffer)?;
             let loss = nn_core::finite_loss(self.loss_function().evaluate(output, tb))?;
             loss_sum += loss.as_f64() * (end - start) as f64;
             match (tb, regression.as_mut()) {

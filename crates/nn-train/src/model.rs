@@ -1,9 +1,10 @@
-//! The model: the layers and the loss (what a model file saves, and what predicts), with
-//! how it computes (threads, finiteness check). Inference and backpropagation live here;
-//! updating the parameters is the trainer's job (`trainer.rs`).
+//! The model: the preprocessing step, the layers and the loss (what a model file saves,
+//! and what predicts), the class names, and how it computes (threads, finiteness check).
+//! Inference and backpropagation live here; updating the parameters is the trainer's job
+//! (`trainer.rs`).
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
-use nn_core::{tensor, Error, Float, Loss, Result, Target};
+use nn_core::{tensor, Error, Float, Loss, Preprocessing, Result, Target};
 use nn_layers::Dense;
 
 use crate::backprop::{Gradients, Workspace};
@@ -12,11 +13,16 @@ use crate::shares;
 /// Copies of every layer's `(W, b)`, e.g. to restore the best epoch's parameters.
 pub(crate) type Snapshot<F> = Vec<(Array2<F>, Array2<F>)>;
 
-/// A stack of dense layers and the loss it is trained on.
+/// A stack of dense layers and the loss it is trained on, after an optional
+/// preprocessing step.
 #[derive(Clone, Debug)]
 pub(crate) struct Model<F: Float> {
+    /// Applied to every input before the first layer, in training and inference alike.
+    preprocessing: Option<Preprocessing<F>>,
     layers: Vec<Dense<F>>,
     loss: Box<dyn Loss<F>>,
+    /// The name of each output (class), if known.
+    class_names: Option<Vec<String>>,
     /// How many threads a batch's matrix products may use (at least 1).
     pub(crate) threads: usize,
     /// Whether inputs, outputs and gradients are checked for NaN and infinities.
@@ -42,11 +48,87 @@ impl<F: Float> Model<F> {
             });
         }
         Ok(Model {
+            preprocessing: None,
             layers,
             loss,
+            class_names: None,
             threads: default_threads(),
             check_finite: true,
         })
+    }
+
+    /// See `NeuralNetwork::set_preprocessing`.
+    pub(crate) fn set_preprocessing(
+        &mut self,
+        preprocessing: Option<Preprocessing<F>>,
+    ) -> Result<()> {
+        if let Some(p) = &preprocessing {
+            if p.features() != self.ins() {
+                return Err(Error::ShapeMismatch {
+                    what: "preprocessing".into(),
+                    expected: (self.ins(), 1),
+                    actual: (p.features(), 1),
+                });
+            }
+        }
+        self.preprocessing = preprocessing;
+        Ok(())
+    }
+
+    /// The preprocessing step, if any.
+    pub(crate) fn preprocessing(&self) -> Option<&Preprocessing<F>> {
+        self.preprocessing.as_ref()
+    }
+
+    /// `x` as the first layer sees it: `x` itself without a preprocessing step, else the
+    /// step applied into `buffer`, which is reallocated only when the batch's shape
+    /// changes. `x` must have the model's number of inputs as rows.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the buffer cannot be allocated.
+    pub(crate) fn preprocessed<'x>(
+        &self,
+        x: ArrayView2<'x, F>,
+        buffer: &'x mut Array2<F>,
+    ) -> Result<ArrayView2<'x, F>> {
+        let Some(p) = &self.preprocessing else {
+            return Ok(x);
+        };
+        // In x's memory order: the matrix products' rounding can depend on it, and a
+        // preprocessed batch computes exactly what the same batch preprocessed
+        // beforehand would.
+        let row_major = |a: ArrayView2<'_, F>| a.strides()[1].abs() <= a.strides()[0].abs();
+        let row_major_x = row_major(x);
+        if buffer.dim() != x.dim() || row_major(buffer.view()) != row_major_x {
+            let what = "preprocessed input";
+            *buffer = if row_major_x {
+                tensor::try_zeros(what, x.nrows(), x.ncols())?
+            } else {
+                tensor::try_zeros(what, x.ncols(), x.nrows())?.reversed_axes()
+            };
+        }
+        p.apply_into(x, buffer.view_mut());
+        Ok(buffer.view())
+    }
+
+    /// See `NeuralNetwork::set_class_names`.
+    pub(crate) fn set_class_names(&mut self, names: Option<Vec<String>>) -> Result<()> {
+        if let Some(names) = &names {
+            if names.len() != self.outs() {
+                return Err(Error::ShapeMismatch {
+                    what: "class names".into(),
+                    expected: (self.outs(), 1),
+                    actual: (names.len(), 1),
+                });
+            }
+        }
+        self.class_names = names;
+        Ok(())
+    }
+
+    /// The class names, if known.
+    pub(crate) fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
     }
 
     /// The layers, first to last.
@@ -95,12 +177,33 @@ impl<F: Float> Model<F> {
     pub(crate) fn forward_pass(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
         self.check_input(x, self.check_finite)?;
         let mut workspace = Workspace::empty();
+        let mut buffer = Array2::zeros((0, 0));
+        Ok(self
+            .forward_into(x, &mut workspace, &mut buffer)?
+            .to_owned())
+    }
+
+    /// The forward pass of `x` (checked to fit) in `workspace`, sized for it, through
+    /// the preprocessing step (into `buffer`) and every layer; returns the output.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if a buffer cannot be allocated; with the finiteness check on,
+    /// [`Error::NonFiniteInput`] if preprocessing overflowed and [`Error::NonFiniteOutput`]
+    /// naming the first layer whose output is not finite.
+    pub(crate) fn forward_into<'w>(
+        &self,
+        x: ArrayView2<'_, F>,
+        workspace: &'w mut Workspace<F>,
+        buffer: &mut Array2<F>,
+    ) -> Result<ArrayView2<'w, F>> {
+        let x = self.preprocessed(x, buffer)?;
+        self.check_preprocessed(x)?;
         workspace.size_for(&self.layers, x.ncols(), false)?;
         workspace.forward(&self.layers, x, self.threads);
         if self.check_finite {
             workspace.check_outputs()?;
         }
-        Ok(workspace.output().to_owned())
+        Ok(workspace.output())
     }
 
     /// See `NeuralNetwork::backprop`.
@@ -111,6 +214,9 @@ impl<F: Float> Model<F> {
         step: u64,
     ) -> Result<Gradients<F>> {
         self.check_sample(x, target, self.check_finite)?;
+        let mut buffer = Array2::zeros((0, 0));
+        let x = self.preprocessed(x, &mut buffer)?;
+        self.check_preprocessed(x)?;
         let mut workspace = Workspace::empty();
         workspace.size_for(&self.layers, x.ncols(), true)?;
         workspace.forward(&self.layers, x, self.threads);
@@ -133,6 +239,18 @@ impl<F: Float> Model<F> {
         tensor::check_batch("input", x, self.ins())?;
         if finite {
             tensor::check_finite("input", x)?;
+        }
+        Ok(())
+    }
+
+    /// With the finiteness check on and a preprocessing step, that the step did not
+    /// overflow on finite inputs (the raw inputs were checked before).
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteInput`] (`what` = `"preprocessed input"`).
+    pub(crate) fn check_preprocessed(&self, x: ArrayView2<'_, F>) -> Result<()> {
+        if self.check_finite && self.preprocessing.is_some() {
+            tensor::check_finite("preprocessed input", x)?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 //! and hands each call to the one of the two it belongs to.
 
 use ndarray::{Array2, ArrayView2};
-use nn_core::{tensor, Error, Float, Loss, Result, Target};
+use nn_core::{tensor, Error, Float, Loss, Preprocessing, Result, Target};
 use nn_layers::Dense;
 
 use crate::backprop::Gradients;
@@ -154,6 +154,64 @@ impl<F: Float> NeuralNetwork<F> {
         self.model.check_finite
     }
 
+    /// Sets the step applied to every input before the first layer — in training,
+    /// evaluation and prediction alike — or removes it with `None`. Fit it on the training
+    /// split only (e.g. [`Preprocessing::standardize`] of its inputs): validation and test
+    /// data then go through the training statistics, and the step is saved in the model
+    /// file, so that a loaded network predicts on raw inputs as this one does.
+    ///
+    /// The optimizer's state is kept: change the step before training, not during it.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (`what` = `"preprocessing"`) if the step does not map
+    /// [`ins`](Self::ins) features.
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::array;
+    /// use nn_core::{Init, Preprocessing, Target};
+    /// use nn_layers::{Dense, Identity};
+    /// use nn_loss::Mse;
+    /// use nn_train::NeuralNetwork;
+    /// use rand::{rngs::StdRng, SeedableRng};
+    ///
+    /// let mut rng = StdRng::seed_from_u64(0);
+    /// let layer = Dense::new(2, 1, Identity, Init::XavierNormal, &mut rng)?;
+    /// let mut net = NeuralNetwork::<f64>::new(vec![layer], Mse, 0.01)?;
+    /// // Raw inputs: a feature around 1000 and one around 0.001.
+    /// let train = array![[1000.0, 1010.0, 990.0], [0.001, 0.003, 0.002]];
+    /// net.set_preprocessing(Some(Preprocessing::standardize(train.view())?))?;
+    /// let before = net.forward_pass(array![[1000.0], [0.002]].view())?;
+    /// // The first layer saw the standardized sample (0, 0): its output is its bias.
+    /// assert_eq!(before[(0, 0)], net.layers()[0].bias()[(0, 0)]);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn set_preprocessing(&mut self, preprocessing: Option<Preprocessing<F>>) -> Result<()> {
+        self.model.set_preprocessing(preprocessing)
+    }
+
+    /// The step applied to every input before the first layer, if any (see
+    /// [`NeuralNetwork::set_preprocessing`]).
+    pub fn preprocessing(&self) -> Option<&Preprocessing<F>> {
+        self.model.preprocessing()
+    }
+
+    /// Names the network's outputs (a classifier's classes, in output order), or removes
+    /// the names with `None`. They are saved in the model file, and
+    /// [`NeuralNetwork::predict_names`] answers with them.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (`what` = `"class names"`) unless there is one name per
+    /// output.
+    pub fn set_class_names(&mut self, names: Option<Vec<String>>) -> Result<()> {
+        self.model.set_class_names(names)
+    }
+
+    /// The names of the outputs, if set (see [`NeuralNetwork::set_class_names`]).
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.model.class_names()
+    }
+
     /// The layers, first to last.
     pub fn layers(&self) -> &[Dense<F>] {
         self.model.layers()
@@ -208,7 +266,9 @@ impl<F: Float> NeuralNetwork<F> {
         self.model.parameter_count()
     }
 
-    /// The network's output for `x`: `xs[i+1] = f_i(W_i·xs[i] + b_i)` through every layer.
+    /// The network's output for `x`: `xs[i+1] = f_i(W_i·xs[i] + b_i)` through every layer,
+    /// from `xs[0] = x` (or `x` after the [preprocessing step](Self::set_preprocessing),
+    /// if the network has one).
     ///
     /// # Shapes
     /// `x` is `(ins, batch)`; the result is `(outs, batch)`.
@@ -229,6 +289,24 @@ impl<F: Float> NeuralNetwork<F> {
     /// As [`NeuralNetwork::forward_pass`].
     pub fn predict(&self, x: ArrayView2<'_, F>) -> Result<Vec<usize>> {
         Ok(tensor::argmax_columns(self.forward_pass(x)?.view()))
+    }
+
+    /// The predicted class of each sample, by name: [`NeuralNetwork::predict`] looked up
+    /// in [`NeuralNetwork::class_names`].
+    ///
+    /// # Errors
+    /// As [`NeuralNetwork::forward_pass`]; [`Error::Unknown`] (kind `"class names"`) if the
+    /// network has none.
+    pub fn predict_names(&self, x: ArrayView2<'_, F>) -> Result<Vec<&str>> {
+        let names = self.class_names().ok_or_else(|| Error::Unknown {
+            kind: "class names",
+            name: "this network has no class names (set_class_names)".into(),
+        })?;
+        Ok(self
+            .predict(x)?
+            .into_iter()
+            .map(|c| names[c].as_str())
+            .collect())
     }
 
     /// The loss of output `values` against `target` (mean over the batch).
@@ -296,6 +374,11 @@ impl<F: Float> NeuralNetwork<F> {
     /// given class (the step's correct predictions, before its update).
     pub(crate) fn count_correct_last(&self, classes: &[usize]) -> usize {
         self.trainer.count_correct_last(classes)
+    }
+
+    /// The model: preprocessing, layers and loss.
+    pub(crate) fn model(&self) -> &Model<F> {
+        &self.model
     }
 
     /// Checks that `(x, target)` fit the network (and are finite, with the check on).

@@ -29,6 +29,8 @@ pub(crate) struct Trainer<F: Float> {
     /// Running bounds of the parameters' and states' magnitudes, with which the
     /// finiteness check proves that an update cannot overflow.
     bounds: MagnitudeBounds<F>,
+    /// The batch after the model's preprocessing step (empty without one).
+    preprocessed: Array2<F>,
 }
 
 impl<F: Float> Trainer<F> {
@@ -43,6 +45,7 @@ impl<F: Float> Trainer<F> {
             buffers: vec![Buffers::default()],
             last_parts: 1,
             bounds: MagnitudeBounds::default(),
+            preprocessed: Array2::zeros((0, 0)),
         }
     }
 
@@ -91,7 +94,8 @@ impl<F: Float> Trainer<F> {
     /// One training step of `model` on `(x, target)`: see `NeuralNetwork::train`. Scans
     /// `x` for non-finite values only if `scan_input` (`fit` checks its data set once).
     ///
-    /// The stages are the article's: check, forward and backward, (clip,) update.
+    /// The stages are the article's: check, (preprocess,) forward and backward, (clip,)
+    /// update.
     pub(crate) fn step(
         &mut self,
         model: &mut Model<F>,
@@ -99,7 +103,30 @@ impl<F: Float> Trainer<F> {
         target: Target<'_, F>,
         scan_input: bool,
     ) -> Result<F> {
-        let input_max = self.check(model, x, target, scan_input)?;
+        // Taken out for the step, so that the preprocessed view into it does not borrow
+        // `self`; moving an array copies no element.
+        let mut buffer = std::mem::take(&mut self.preprocessed);
+        let result = self.step_with(model, x, target, scan_input, &mut buffer);
+        self.preprocessed = buffer;
+        result
+    }
+
+    /// [`Trainer::step`], with `buffer` for the preprocessed batch.
+    fn step_with(
+        &mut self,
+        model: &mut Model<F>,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        scan_input: bool,
+        buffer: &mut Array2<F>,
+    ) -> Result<F> {
+        let mut input_max = self.check(model, x, target, scan_input)?;
+        let x = model.preprocessed(x, buffer)?;
+        if model.preprocessing().is_some() && model.check_finite {
+            // What the first layer sees: the fused path's bound is on it, and a step that
+            // overflowed on finite inputs is caught here.
+            input_max = Some(tensor::finite_max_abs("preprocessed input", x)?);
+        }
         // The fast path for one sample with plain SGD: the same update as the stages
         // below, without forming dW. `None` when it could not prove its update finite,
         // having changed nothing: the stages below then check it.
