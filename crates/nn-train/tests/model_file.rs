@@ -742,3 +742,142 @@ fn tensor_offsets_that_overflow_the_address_space_are_an_error() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// The preprocessing step and the class names.
+// ---------------------------------------------------------------------------------------
+
+/// A network with a standardisation step fitted on inputs around 100 and class names.
+fn with_step<F: Float>(seed: u64) -> NeuralNetwork<F> {
+    let mut net = network::<F>("cross_entropy", seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let train = Array2::from_shape_fn((5, 30), |(i, _)| {
+        F::from_f64(100.0 * i as f64 + rng.random_range(-3.0..3.0))
+    });
+    let step = nn_core::Preprocessing::standardize(train.view()).unwrap();
+    net.set_preprocessing(Some(step)).unwrap();
+    let names = ["cat", "dog", "émeu \"quoted\"", "0", ""].map(String::from);
+    net.set_class_names(Some(names.to_vec())).unwrap();
+    net
+}
+
+fn step_round_trip<F: Float>() {
+    let net = with_step::<F>(3);
+    let bytes = net.to_safetensors_bytes().unwrap();
+    let loaded = NeuralNetwork::<F>::from_safetensors_bytes(&bytes, "<memory>").unwrap();
+    assert_same(&net, &loaded);
+    assert_eq!(loaded.preprocessing(), net.preprocessing());
+    assert_eq!(loaded.class_names(), net.class_names());
+    // On raw inputs like the training data's, both give the same bits.
+    let x = Array2::from_shape_fn((5, 4), |(i, j)| F::from_f64(100.0 * i as f64 + j as f64));
+    let (a, b) = (
+        net.forward_pass(x.view()).unwrap(),
+        loaded.forward_pass(x.view()).unwrap(),
+    );
+    assert_eq!(bits(a.view()), bits(b.view()));
+    assert_eq!(
+        loaded.predict_names(x.view()).unwrap(),
+        net.predict_names(x.view()).unwrap()
+    );
+    // The header records the step and the names.
+    let (header, _) = split(&bytes);
+    assert_eq!(header["__metadata__"]["preprocessing"], "standardize");
+    assert_eq!(header["preprocessing.shift"]["shape"], json!([5]));
+    assert_eq!(header["preprocessing.scale"]["dtype"], F::DTYPE.name());
+    let names: Vec<String> =
+        serde_json::from_str(header["__metadata__"]["class_names"].as_str().unwrap()).unwrap();
+    assert_eq!(names, net.class_names().unwrap());
+}
+
+#[test]
+fn the_preprocessing_step_and_class_names_are_saved_and_loaded() {
+    step_round_trip::<f32>();
+    step_round_trip::<f64>();
+    // Without them, none come back.
+    let loaded = load(&valid()).unwrap();
+    assert!(loaded.preprocessing().is_none() && loaded.class_names().is_none());
+}
+
+fn load_step_file(edit: impl FnOnce(&mut Value)) -> nn_core::Result<NeuralNetwork<f32>> {
+    let (mut header, data) = split(&with_step::<f32>(1).to_safetensors_bytes().unwrap());
+    edit(&mut header);
+    load(&join(&header, &data))
+}
+
+#[track_caller]
+fn assert_format_error(result: nn_core::Result<NeuralNetwork<f32>>, words: &str) {
+    match result {
+        Err(e @ Error::Format { .. }) => assert!(e.to_string().contains(words), "{e}"),
+        other => panic!("expected a format error with {words:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_damaged_preprocessing_step_or_class_list_is_refused() {
+    assert!(load_step_file(|_| {}).is_ok());
+    // Tensors without the metadata key, or the key without the tensors.
+    assert_format_error(
+        load_step_file(|h| {
+            h["__metadata__"]
+                .as_object_mut()
+                .unwrap()
+                .remove("preprocessing");
+        }),
+        "unexpected tensor \"preprocessing.s",
+    );
+    let no_tensors = |h: &mut Value| {
+        // Renamed, so that the data stays tiled.
+        let shift = h
+            .as_object_mut()
+            .unwrap()
+            .remove("preprocessing.shift")
+            .unwrap();
+        h["preprocessing.other"] = shift;
+    };
+    assert_format_error(
+        load_step_file(no_tensors),
+        "unexpected tensor \"preprocessing.other\"",
+    );
+    // An unknown kind.
+    assert!(matches!(
+        load_step_file(|h| h["__metadata__"]["preprocessing"] = json!("zscore")),
+        Err(Error::Unknown {
+            kind: "preprocessing",
+            ..
+        })
+    ));
+    // A vector of the wrong length: the shift's 5 values declared as [1, 5].
+    assert_format_error(
+        load_step_file(|h| h["preprocessing.shift"]["shape"] = json!([1, 5])),
+        "expected [5]",
+    );
+    // Class names that are not a JSON list of strings, or not one per output.
+    assert_format_error(
+        load_step_file(|h| h["__metadata__"]["class_names"] = json!("cat, dog")),
+        "not a JSON array of strings",
+    );
+    assert_format_error(
+        load_step_file(|h| h["__metadata__"]["class_names"] = json!("[1, 2, 3, 4, 5]")),
+        "not a JSON array of strings",
+    );
+    assert_format_error(
+        load_step_file(|h| h["__metadata__"]["class_names"] = json!("[\"a\", \"b\"]")),
+        "class_names",
+    );
+}
+
+#[test]
+fn a_zero_scale_in_a_file_is_refused_at_load() {
+    let (header, mut data) = split(&with_step::<f32>(2).to_safetensors_bytes().unwrap());
+    let [start, _] = header["preprocessing.scale"]["data_offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect::<Vec<_>>()[..]
+    else {
+        unreachable!()
+    };
+    data[start + 8..start + 12].copy_from_slice(&0f32.to_le_bytes());
+    assert_format_error(load(&join(&header, &data)), "the preprocessing step");
+}

@@ -261,3 +261,46 @@ fn what_is_not_a_sequential_of_linear_layers_is_refused_with_its_place() {
         Err(Error::Format { offset: 0, .. })
     ));
 }
+
+#[test]
+fn a_preprocessing_step_is_folded_into_the_first_layer_of_a_state_dict() {
+    let mut net = NeuralNetwork::<f64>::load_torch(
+        fixture("sequential_float64.safetensors"),
+        relu_identity(),
+        Box::new(CrossEntropy),
+        0.1,
+    )
+    .unwrap();
+    let train = array![[100.0, 110.0, 130.0], [-0.02, 0.01, 0.04], [5.0, 5.0, 5.0]];
+    let step = nn_core::Preprocessing::standardize(train.view()).unwrap();
+    net.set_preprocessing(Some(step)).unwrap();
+    let plain = NeuralNetwork::<f64>::from_torch_bytes(
+        &net.to_torch_bytes().unwrap(),
+        "<memory>",
+        relu_identity(),
+        Box::new(CrossEntropy),
+        0.1,
+    )
+    .unwrap();
+    assert!(plain.preprocessing().is_none());
+    // Only the first layer changed.
+    assert_eq!(plain.layers()[1].weights(), net.layers()[1].weights());
+    assert_ne!(plain.layers()[0].weights(), net.layers()[0].weights());
+    // On raw inputs, the state_dict's network computes what the network with its step does.
+    let raw = array![
+        [104.0, 125.0, 90.0, 300.0],
+        [0.0, -0.05, 0.03, 1.0],
+        [5.0, 6.0, 4.0, 5.0]
+    ];
+    let (want, got) = (
+        net.forward_pass(raw.view()).unwrap(),
+        plain.forward_pass(raw.view()).unwrap(),
+    );
+    for (&w, &g) in want.iter().zip(&got) {
+        approx::assert_relative_eq!(g, w, max_relative = 1e-12, epsilon = 1e-12);
+    }
+    assert!(
+        want.iter().any(|v| v.abs() > 0.1),
+        "outputs not all near 0: {want}"
+    );
+}

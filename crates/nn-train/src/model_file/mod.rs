@@ -11,6 +11,8 @@
 //! |--------------------|---------------|-----------------------------------------------|
 //! | `layers.{i}.weight` | `[outs, ins]` | `W` of layer `i`, row-major                  |
 //! | `layers.{i}.bias`   | `[outs]`      | `b` of layer `i` (a `(outs, 1)` column in memory) |
+//! | `preprocessing.shift` | `[ins]`     | only with a preprocessing step: its shifts `s` |
+//! | `preprocessing.scale` | `[ins]`     | only with a preprocessing step: its factors `c` (`x' = (x − s) ⊙ c`) |
 //!
 //! Every tensor has the dtype of the network's float type: `F32` for
 //! `NeuralNetwork<f32>`, `F64` for `NeuralNetwork<f64>`, little-endian. The header's
@@ -24,6 +26,8 @@
 //! | `activation.{i}` | the activation of layer `i`, e.g. `leaky_relu(0.1)`, `sigmoid` |
 //! | `loss`          | `mse` or `cross_entropy`                                       |
 //! | `learning_rate` | the learning rate, in the shortest decimal that reads back exactly |
+//! | `preprocessing` | only with a preprocessing step: `standardize`, `min_max` or `scale` |
+//! | `class_names`   | only with class names: a JSON array of strings, one per output |
 //!
 //! Other metadata keys are ignored when loading. The optimizer's state and the step
 //! count are not saved. Saving the same network twice gives the same bytes: the header's
@@ -113,6 +117,12 @@ const FORMAT_VERSION: &str = "nn/1";
 /// Size of the header-length prefix of a safetensors file.
 const PREFIX: usize = 8;
 
+/// The tensor of a preprocessing step's shifts, `[ins]`.
+const PREPROCESSING_SHIFT: &str = "preprocessing.shift";
+
+/// The tensor of a preprocessing step's scale factors, `[ins]`.
+const PREPROCESSING_SCALE: &str = "preprocessing.scale";
+
 impl<F: Float> NeuralNetwork<F> {
     /// Saves the network to `path` as a safetensors file that PyTorch users can load
     /// into `nn.Linear` layers:
@@ -122,7 +132,11 @@ impl<F: Float> NeuralNetwork<F> {
     ///   (`F32` or `F64`, little-endian);
     /// - `__metadata__` keys `format` (`nn/1`), `dtype`, `layers` (the number of layers),
     ///   `activation.{i}` (e.g. `leaky_relu(0.1)`), `loss` (`mse` or `cross_entropy`) and
-    ///   `learning_rate` (the shortest decimal that reads back exactly).
+    ///   `learning_rate` (the shortest decimal that reads back exactly);
+    /// - with a [preprocessing step](NeuralNetwork::set_preprocessing), the key
+    ///   `preprocessing` (its kind) and tensors `preprocessing.shift` and
+    ///   `preprocessing.scale` of shape `[ins]`; with [class
+    ///   names](NeuralNetwork::set_class_names), the key `class_names` (a JSON array).
     ///
     /// The optimizer's state and the step count are not saved. The same network always
     /// gives the same bytes.

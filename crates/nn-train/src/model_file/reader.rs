@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use ndarray::Array2;
-use nn_core::{Activation, Error, Float, Result};
+use ndarray::{Array1, Array2};
+use nn_core::{Activation, Error, Float, Preprocessing, PreprocessingKind, Result};
 use nn_layers::{parse_activation, Dense};
 use nn_loss::parse_loss;
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
-use super::{FORMAT_VERSION, PREFIX};
+use super::{FORMAT_VERSION, PREFIX, PREPROCESSING_SCALE, PREPROCESSING_SHIFT};
 use crate::NeuralNetwork;
 
 impl<F: Float> NeuralNetwork<F> {
@@ -240,7 +240,8 @@ impl<'a> FileReader<'a> {
         };
         self.check_format::<F>(get("format")?, get("dtype")?)?;
         let count = self.layer_count(get("layers")?, metadata.keys())?;
-        self.check_tensor_names(count)?;
+        let preprocessing = metadata.get("preprocessing");
+        self.check_tensor_names(count, preprocessing.is_some())?;
         let loss = parse_loss::<F>(get("loss")?)?;
         let rate = get("learning_rate")?;
         let learning_rate = parse_float::<F>(rate).ok_or_else(|| {
@@ -252,7 +253,47 @@ impl<'a> FileReader<'a> {
                 self.layer(i, count, activation)
             })
             .collect::<Result<Vec<_>>>()?;
-        NeuralNetwork::with_boxed_loss(layers, loss, learning_rate)
+        let mut network = NeuralNetwork::with_boxed_loss(layers, loss, learning_rate)?;
+        if let Some(kind) = preprocessing {
+            network
+                .set_preprocessing(Some(self.preprocessing(kind, network.ins())?))
+                .map_err(|e| self.header_error(format!("the preprocessing step: {e}")))?;
+        }
+        if let Some(names) = metadata.get("class_names") {
+            let names: Vec<String> = serde_json::from_str(names).map_err(|e| {
+                self.header_error(format!(
+                    "class_names = {names:?} is not a JSON array of strings: {e}"
+                ))
+            })?;
+            network
+                .set_class_names(Some(names))
+                .map_err(|e| self.header_error(format!("class_names: {e}")))?;
+        }
+        Ok(network)
+    }
+
+    /// The preprocessing step of `kind` (a [`PreprocessingKind`] name) from the tensors
+    /// `preprocessing.shift` and `preprocessing.scale`, each of shape `[ins]`.
+    fn preprocessing<F: Float>(&self, kind: &str, ins: usize) -> Result<Preprocessing<F>> {
+        let kind = PreprocessingKind::parse(kind)?;
+        let vector = |name: &str| -> Result<Array1<F>> {
+            let info = self.header.info(name).ok_or_else(|| {
+                self.header_error(format!(
+                    "the tensor {name} is missing (the metadata declares a preprocessing step)"
+                ))
+            })?;
+            if info.shape != [ins] {
+                return Err(self.header_error(format!(
+                    "tensor {name} has shape {:?}, expected [{ins}]: one value per input of \
+                     the first layer",
+                    info.shape
+                )));
+            }
+            Ok(Array1::from(self.values::<F>(name, info)?))
+        };
+        let (shift, scale) = (vector(PREPROCESSING_SHIFT)?, vector(PREPROCESSING_SCALE)?);
+        Preprocessing::from_parts(kind, shift, scale)
+            .map_err(|e| self.header_error(format!("the preprocessing step: {e}")))
     }
 
     /// Refuses another layout version, and a dtype other than `F`'s (no silent conversion).
@@ -309,21 +350,25 @@ impl<'a> FileReader<'a> {
     }
 
     /// Checks that every expected tensor is there (so `count` is bounded by the header's
-    /// size), and nothing else is.
-    fn check_tensor_names(&self, count: usize) -> Result<()> {
+    /// size), and nothing else is: the layers', and the preprocessing step's if
+    /// `preprocessing`.
+    fn check_tensor_names(&self, count: usize, preprocessing: bool) -> Result<()> {
         for i in 0..count {
             self.info(&format!("layers.{i}.weight"), count)?;
             self.info(&format!("layers.{i}.bias"), count)?;
         }
-        if let Some(extra) = self
-            .header
-            .offset_keys()
-            .into_iter()
-            .find(|name| !is_layer_tensor(name, count))
-        {
+        if let Some(extra) = self.header.offset_keys().into_iter().find(|name| {
+            let step = [PREPROCESSING_SHIFT, PREPROCESSING_SCALE].contains(&name.as_str());
+            !(is_layer_tensor(name, count) || preprocessing && step)
+        }) {
             return Err(self.header_error(format!(
                 "unexpected tensor {extra:?}: a network of {count} layers has only \
-                 layers.{{0..{count}}}.weight and .bias"
+                 layers.{{0..{count}}}.weight and .bias{}",
+                if preprocessing {
+                    ", and preprocessing.shift and .scale"
+                } else {
+                    " (preprocessing tensors need the metadata key \"preprocessing\")"
+                }
             )));
         }
         Ok(())

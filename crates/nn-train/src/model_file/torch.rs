@@ -102,7 +102,39 @@ impl<F: Float> NeuralNetwork<F> {
         // What safetensors.torch.save_file writes; readers ignore it.
         let metadata = BTreeMap::from([("format".to_string(), "pt".to_string())]);
         let names = |i: usize| (format!("{}.weight", 2 * i), format!("{}.bias", 2 * i));
-        self.encode_safetensors(&metadata, names)
+        match self.preprocessing() {
+            None => self.encode_safetensors(&metadata, &[], names),
+            Some(_) => self
+                .with_preprocessing_folded()
+                .encode_safetensors(&metadata, &[], names),
+        }
+    }
+
+    /// A copy of the network whose first layer does the preprocessing step's work:
+    /// with `x' = (x − s) ⊙ c`,
+    ///
+    /// ```text
+    /// W·x' + b = (W·diag(c))·x + (b − W·diag(c)·s)
+    /// ```
+    ///
+    /// so the first layer becomes `W' = W·diag(c)` (`W'ₒᵢ = Wₒᵢ·cᵢ`) and
+    /// `b' = b − W'·s`, and the copy has no preprocessing step. It computes the same
+    /// function, up to rounding.
+    fn with_preprocessing_folded(&self) -> Self {
+        let mut folded = self.clone();
+        let Some(p) = self.preprocessing() else {
+            return folded;
+        };
+        let (shift, scale) = (p.shift(), p.scale_factors());
+        let (mut weights, mut bias) = folded.parameters_mut(0).expect("a network has a layer");
+        for (mut row, b) in weights.rows_mut().into_iter().zip(bias.iter_mut()) {
+            row.zip_mut_with(&scale, |w, &c| *w *= c);
+            *b -= row.dot(&shift);
+        }
+        folded
+            .set_preprocessing(None)
+            .expect("removing a step always succeeds");
+        folded
     }
 
     /// Saves the parameters in PyTorch's layout: tensors `{2i}.weight` and `{2i}.bias` for
@@ -110,7 +142,11 @@ impl<F: Float> NeuralNetwork<F> {
     /// `model.load_state_dict(safetensors.torch.load_file(path))` loads them into
     /// `nn.Sequential(Linear, activation, Linear, activation, …, Linear[, activation])`.
     /// The activations and the loss are not saved (the `Sequential` holds them in
-    /// Python); [`NeuralNetwork::save`] keeps them. The write is atomic, as `save`'s.
+    /// Python); [`NeuralNetwork::save`] keeps them. A [preprocessing
+    /// step](NeuralNetwork::set_preprocessing), which a state_dict has no place for, is
+    /// folded into the first layer (`W' = W·diag(c)`, `b' = b − W'·s`), so that the
+    /// PyTorch model takes raw inputs too and computes the same outputs up to rounding.
+    /// The write is atomic, as `save`'s.
     ///
     /// # Errors
     /// [`Error::Io`] naming `path` if the file cannot be written; those of

@@ -7,7 +7,7 @@ use nn_core::{tensor, Float, Result};
 use nn_layers::parse_activation;
 use nn_loss::parse_loss;
 
-use super::{FORMAT_VERSION, PREFIX};
+use super::{FORMAT_VERSION, PREFIX, PREPROCESSING_SCALE, PREPROCESSING_SHIFT};
 use crate::NeuralNetwork;
 
 impl<F: Float> NeuralNetwork<F> {
@@ -39,12 +39,23 @@ impl<F: Float> NeuralNetwork<F> {
             parse_activation::<F>(&activation)?;
             metadata.insert(format!("activation.{i}"), activation);
         }
+        let mut extra = Vec::new();
+        if let Some(p) = self.preprocessing() {
+            metadata.insert("preprocessing".to_string(), p.kind().name().to_string());
+            extra.push((PREPROCESSING_SHIFT.to_string(), p.shift().to_vec()));
+            extra.push((PREPROCESSING_SCALE.to_string(), p.scale_factors().to_vec()));
+        }
+        if let Some(names) = self.class_names() {
+            let names = serde_json::to_string(names).expect("strings always serialize");
+            metadata.insert("class_names".to_string(), names);
+        }
         let names = |i: usize| (format!("layers.{i}.weight"), format!("layers.{i}.bias"));
-        self.encode_safetensors(&metadata, names)
+        self.encode_safetensors(&metadata, &extra, names)
     }
 
-    /// The bytes of a safetensors file holding every layer's `W` (shape `[outs, ins]`) and
-    /// `b` (shape `[outs]`) under the names `names(i)` gives layer `i`, with `metadata`.
+    /// The bytes of a safetensors file holding the vectors `extra` (name, values), then
+    /// every layer's `W` (shape `[outs, ins]`) and `b` (shape `[outs]`) under the names
+    /// `names(i)` gives layer `i`, with `metadata`.
     ///
     /// # Errors
     /// [`Error::NonFiniteInput`](nn_core::Error::NonFiniteInput) if a parameter is NaN or
@@ -52,13 +63,19 @@ impl<F: Float> NeuralNetwork<F> {
     pub(super) fn encode_safetensors(
         &self,
         metadata: &BTreeMap<String, String>,
+        extra: &[(String, Vec<F>)],
         names: impl Fn(usize) -> (String, String),
     ) -> Result<Vec<u8>> {
         let layers = self.layers();
         let size = std::mem::size_of::<F>();
         let mut data = Vec::with_capacity(self.parameter_count() * size);
         // (name, shape, start and end of the data), in the order the data is written.
-        let mut tensors = Vec::with_capacity(2 * layers.len());
+        let mut tensors = Vec::with_capacity(2 * layers.len() + extra.len());
+        for (name, values) in extra {
+            let start = data.len();
+            values.iter().for_each(|&v| push_le(&mut data, v));
+            tensors.push((name.clone(), vec![values.len()], start, data.len()));
+        }
         for (i, layer) in layers.iter().enumerate() {
             tensor::check_finite(&format!("weights of layer {i}"), layer.weights())?;
             tensor::check_finite(&format!("bias of layer {i}"), layer.bias())?;
