@@ -166,6 +166,17 @@ pub enum Error {
         name: String,
     },
 
+    /// An operation that does not apply to what it was asked of, such as one-hot
+    /// encoding a regression dataset's values or naming the predictions of a network
+    /// without class names.
+    #[error("{operation} does not apply: {reason}")]
+    NotApplicable {
+        /// What was asked, e.g. `"one_hot"`.
+        operation: &'static str,
+        /// Why it does not apply.
+        reason: String,
+    },
+
     /// An I/O operation on a file failed.
     #[error("{}: {source}", path.display())]
     Io {

@@ -5,17 +5,19 @@ use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-/// One mini-batch: `b` samples as the columns of a matrix, with their labels.
+/// One mini-batch: `b` samples as the columns of a matrix, with their targets.
 ///
 /// # Shapes
-/// `inputs` is `(features, b)`; `labels` and `indices` have length `b`. `b` is the batch
-/// size, except for a last, smaller batch when the batch size does not divide the number
-/// of samples.
+/// `inputs` is `(features, b)`; `indices` has length `b`, and so has `labels` for a
+/// classification dataset. `b` is the batch size, except for a last, smaller batch when
+/// the batch size does not divide the number of samples.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'b, F> {
     /// The samples, one per column.
     pub inputs: ArrayView2<'b, F>,
-    /// The class of each sample.
+    /// The targets of the samples, as training reads them.
+    pub targets: Target<'b, F>,
+    /// The class of each sample; empty for a regression dataset (see `targets`).
     pub labels: &'b [usize],
     /// The position of each sample in the dataset (to look up per-sample data kept
     /// elsewhere, such as a teacher network's outputs).
@@ -151,14 +153,16 @@ impl<'a, F: Float> Batches<'a, F> {
     }
 }
 
-/// A [`Batch`] of `samples` (whose targets are a dataset's classes) at `indices`.
+/// A [`Batch`] of `samples` at `indices`.
 fn batch<'b, F: Float>(samples: Samples<'b, F>, indices: &'b [usize]) -> Batch<'b, F> {
-    let Target::Classes(labels) = samples.targets() else {
-        unreachable!("a dataset's targets are classes")
-    };
+    let targets = samples.targets();
     Batch {
         inputs: samples.inputs(),
-        labels,
+        targets,
+        labels: match targets {
+            Target::Classes(labels) => labels,
+            Target::Values(_) => &[],
+        },
         indices,
     }
 }

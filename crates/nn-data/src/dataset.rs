@@ -9,24 +9,56 @@ use rand::Rng;
 
 use crate::batches::Batches;
 
-/// Labelled samples for classification: an input matrix with one sample per column, the
-/// class of each sample, and the number of classes.
+/// Samples with their targets: an input matrix with one sample per column, and either
+/// the class of each sample (classification) or a column of values per sample
+/// (regression).
 ///
-/// The fields are private so that they always agree: there is one label per column, and
-/// every label is below `classes`.
+/// The fields are private so that they always agree: there is one target per column,
+/// and every label is below `classes`.
 ///
 /// # Shapes
 /// `inputs` is `(features, n)`: sample `j` is column `j`, the article's `(ins, 1)` vector
-/// (784 pixels for MNIST). [`one_hot`](Self::one_hot) is `(classes, n)`.
+/// (784 pixels for MNIST). Regression values are `(outs, n)`; [`one_hot`](Self::one_hot)
+/// is `(classes, n)`.
 ///
 /// The loaders of this crate store `inputs` column-major (each sample contiguous in
 /// memory), which makes gathering a shuffled batch a sequence of plain copies; any layout
 /// works, since everything goes through ndarray views.
+///
+/// # Example
+/// ```
+/// use ndarray::array;
+/// use nn_core::Target;
+/// use nn_data::Dataset;
+///
+/// // Classification: three samples (columns) of two features, with named classes.
+/// let flowers = Dataset::new(array![[5.1, 7.0, 6.3], [3.5, 3.2, 3.3]], vec![0, 1, 2], 3)?
+///     .with_class_names(vec!["setosa".into(), "versicolor".into(), "virginica".into()])?;
+/// assert_eq!(flowers.class_names().unwrap()[flowers.label(2).unwrap()], "virginica");
+///
+/// // Regression: one value per sample, a (1, n) row.
+/// let prices = Dataset::regression(array![[50.0, 80.0, 120.0]], array![[1.5, 2.4, 3.6]])?;
+/// assert!(prices.is_regression());
+/// assert!(matches!(prices.samples()?.targets(), Target::Values(v) if v.dim() == (1, 3)));
+/// # Ok::<(), nn_core::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset<F: Float> {
     inputs: Array2<F>,
-    labels: Vec<usize>,
-    classes: usize,
+    targets: Targets<F>,
+}
+
+/// What a [`Dataset`] predicts.
+#[derive(Clone, Debug, PartialEq)]
+enum Targets<F> {
+    /// One class per sample, each below `classes`, maybe with their names.
+    Classes {
+        labels: Vec<usize>,
+        classes: usize,
+        names: Option<Vec<String>>,
+    },
+    /// One column of values per sample: `(outs, n)`.
+    Values(Array2<F>),
 }
 
 impl<F: Float> Dataset<F> {
@@ -45,9 +77,69 @@ impl<F: Float> Dataset<F> {
         check_labels(inputs.ncols(), &labels, classes)?;
         Ok(Dataset {
             inputs,
-            labels,
-            classes,
+            targets: classes_of(labels, classes),
         })
+    }
+
+    /// Builds a regression dataset: each sample's target is a column of values, e.g. a
+    /// price, or several quantities at once.
+    ///
+    /// # Shapes
+    /// `inputs` is `(features, n)` and `values` is `(outs, n)`: one column per sample.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (`what` = `"values"`) if `values` does not have one column
+    /// per sample (the message says so when its transpose would fit), or no row.
+    pub fn regression(inputs: Array2<F>, values: Array2<F>) -> Result<Self> {
+        let n = inputs.ncols();
+        if values.ncols() != n || values.nrows() == 0 {
+            // Values given one sample per row are (n, outs): say the transpose would fit.
+            let outs = if values.nrows() == n {
+                values.ncols()
+            } else {
+                values.nrows()
+            };
+            return Err(Error::ShapeMismatch {
+                what: "values".into(),
+                expected: (outs.max(1), n),
+                actual: values.dim(),
+            });
+        }
+        Ok(Dataset {
+            inputs,
+            targets: Targets::Values(values),
+        })
+    }
+
+    /// The same dataset with its classes named: `names[c]` is the name of class `c`, as a
+    /// table's string labels give them. A network trained on it keeps them
+    /// (`NeuralNetwork::set_class_names`) and saves them in its model file.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] (`what` = `"class names"`) unless there is one name per
+    /// class; [`Error::NotApplicable`] for a regression dataset, which has no classes.
+    pub fn with_class_names(mut self, names: Vec<String>) -> Result<Self> {
+        match &mut self.targets {
+            Targets::Classes {
+                classes,
+                names: slot,
+                ..
+            } => {
+                if names.len() != *classes {
+                    return Err(Error::ShapeMismatch {
+                        what: "class names".into(),
+                        expected: (*classes, 1),
+                        actual: (names.len(), 1),
+                    });
+                }
+                *slot = Some(names);
+                Ok(self)
+            }
+            Targets::Values(_) => Err(Error::NotApplicable {
+                operation: "with_class_names",
+                reason: "a regression dataset has values, not classes to name".into(),
+            }),
+        }
     }
 
     /// Builds a dataset from raw bytes (pixels in `0..=255`), converting each byte to `F`
@@ -88,19 +180,18 @@ impl<F: Float> Dataset<F> {
         })?;
         Ok(Dataset {
             inputs,
-            labels,
-            classes,
+            targets: classes_of(labels, classes),
         })
     }
 
     /// Number of samples (columns).
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.inputs.ncols()
     }
 
     /// Whether the dataset has no sample.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.len() == 0
     }
 
     /// Number of features (rows) of each sample: 784 for MNIST.
@@ -108,9 +199,26 @@ impl<F: Float> Dataset<F> {
         self.inputs.nrows()
     }
 
-    /// Number of classes; every label is below it.
+    /// Whether the targets are values (regression) rather than classes.
+    pub fn is_regression(&self) -> bool {
+        matches!(self.targets, Targets::Values(_))
+    }
+
+    /// Number of classes, every label being below it; 0 for a regression dataset.
     pub fn classes(&self) -> usize {
-        self.classes
+        match &self.targets {
+            Targets::Classes { classes, .. } => *classes,
+            Targets::Values(_) => 0,
+        }
+    }
+
+    /// The names of the classes, if the dataset has them (see
+    /// [`with_class_names`](Self::with_class_names)).
+    pub fn class_names(&self) -> Option<&[String]> {
+        match &self.targets {
+            Targets::Classes { names, .. } => names.as_deref(),
+            Targets::Values(_) => None,
+        }
     }
 
     /// The input matrix, `(features, n)`.
@@ -118,18 +226,39 @@ impl<F: Float> Dataset<F> {
         &self.inputs
     }
 
-    /// The samples with their classes as training's [`Samples`], e.g. for
+    /// The targets as training reads them: [`Target::Classes`] (one label per sample) or
+    /// [`Target::Values`] (`(outs, n)`).
+    pub fn targets(&self) -> Target<'_, F> {
+        match &self.targets {
+            Targets::Classes { labels, .. } => Target::Classes(labels),
+            Targets::Values(values) => Target::Values(values.view()),
+        }
+    }
+
+    /// A regression dataset's values, `(outs, n)`; `None` for classes.
+    pub fn values(&self) -> Option<&Array2<F>> {
+        match &self.targets {
+            Targets::Values(values) => Some(values),
+            Targets::Classes { .. } => None,
+        }
+    }
+
+    /// The samples with their targets as training's [`Samples`], e.g. for
     /// `NeuralNetwork::fit` and `NeuralNetwork::evaluate`.
     ///
     /// # Errors
     /// [`Error::EmptyBatch`] for a dataset of no sample (nothing to train on).
     pub fn samples(&self) -> Result<Samples<'_, F>> {
-        Samples::new(self.inputs.view(), Target::Classes(&self.labels))
+        Samples::new(self.inputs.view(), self.targets())
     }
 
-    /// The class of each sample, in column order.
+    /// The class of each sample, in column order; empty for a regression dataset (see
+    /// [`values`](Self::values)).
     pub fn labels(&self) -> &[usize] {
-        &self.labels
+        match &self.targets {
+            Targets::Classes { labels, .. } => labels,
+            Targets::Values(_) => &[],
+        }
     }
 
     /// Sample `i` as a `(features, 1)` column, or `None` if `i >= len()`.
@@ -137,14 +266,29 @@ impl<F: Float> Dataset<F> {
         (i < self.len()).then(|| self.inputs.slice(s![.., i..i + 1]))
     }
 
-    /// The class of sample `i`, or `None` if `i >= len()`.
+    /// The class of sample `i`, or `None` if `i >= len()` or the dataset is a regression
+    /// one.
     pub fn label(&self, i: usize) -> Option<usize> {
-        self.labels.get(i).copied()
+        self.labels().get(i).copied()
     }
 
-    /// Takes the dataset apart: `(inputs, labels, classes)`.
+    /// Takes a classification dataset apart: `(inputs, labels, classes)`; a regression
+    /// dataset gives no labels and 0 classes (see [`into_inputs_and_values`](Self::into_inputs_and_values)).
     pub fn into_parts(self) -> (Array2<F>, Vec<usize>, usize) {
-        (self.inputs, self.labels, self.classes)
+        match self.targets {
+            Targets::Classes {
+                labels, classes, ..
+            } => (self.inputs, labels, classes),
+            Targets::Values(_) => (self.inputs, Vec::new(), 0),
+        }
+    }
+
+    /// Takes a regression dataset apart: `(inputs, values)`; `None` values for classes.
+    pub fn into_inputs_and_values(self) -> (Array2<F>, Option<Array2<F>>) {
+        match self.targets {
+            Targets::Values(values) => (self.inputs, Some(values)),
+            Targets::Classes { .. } => (self.inputs, None),
+        }
     }
 
     /// The dataset with every input multiplied by `factor`, e.g. `1/255` to bring pixels
@@ -165,10 +309,16 @@ impl<F: Float> Dataset<F> {
     /// # Errors
     /// [`Error::TooLarge`] if `classes · n` entries cannot be addressed or allocated, as
     /// with `classes` near `usize::MAX` (which [`new`](Self::new) accepts, for labels that
-    /// are arbitrary ids).
+    /// are arbitrary ids); [`Error::NotApplicable`] for a regression dataset.
     pub fn one_hot(&self) -> Result<Array2<F>> {
-        let mut out = tensor::try_zeros("one-hot targets", self.classes, self.len())?;
-        for (j, &class) in self.labels.iter().enumerate() {
+        if self.is_regression() {
+            return Err(Error::NotApplicable {
+                operation: "one_hot",
+                reason: "a regression dataset has values, not classes to encode".into(),
+            });
+        }
+        let mut out = tensor::try_zeros("one-hot targets", self.classes(), self.len())?;
+        for (j, &class) in self.labels().iter().enumerate() {
             out[(class, j)] = F::one();
         }
         Ok(out)
@@ -302,15 +452,38 @@ impl<F: Float> Dataset<F> {
 
     /// A new dataset of the given samples, in the given order, stored column-major.
     fn gather(&self, indices: impl ExactSizeIterator<Item = usize> + Clone) -> Self {
-        let mut inputs = Array2::zeros((self.features(), indices.len()).f());
-        for (k, j) in indices.clone().enumerate() {
-            inputs.column_mut(k).assign(&self.inputs.column(j));
-        }
+        let columns = |from: &Array2<F>| {
+            let mut to = Array2::zeros((from.nrows(), indices.len()).f());
+            for (k, j) in indices.clone().enumerate() {
+                to.column_mut(k).assign(&from.column(j));
+            }
+            to
+        };
+        let targets = match &self.targets {
+            Targets::Classes {
+                labels,
+                classes,
+                names,
+            } => Targets::Classes {
+                labels: indices.clone().map(|j| labels[j]).collect(),
+                classes: *classes,
+                names: names.clone(),
+            },
+            Targets::Values(values) => Targets::Values(columns(values)),
+        };
         Dataset {
-            inputs,
-            labels: indices.map(|j| self.labels[j]).collect(),
-            classes: self.classes,
+            inputs: columns(&self.inputs),
+            targets,
         }
+    }
+}
+
+/// Unnamed classes.
+fn classes_of<F>(labels: Vec<usize>, classes: usize) -> Targets<F> {
+    Targets::Classes {
+        labels,
+        classes,
+        names: None,
     }
 }
 
@@ -507,5 +680,141 @@ mod tests {
                 .split_fraction(bad, &mut StdRng::seed_from_u64(3))
                 .is_err());
         }
+    }
+
+    /// Five samples of two features (sample j is `[j, 10 j]`) with two values each:
+    /// `[j², -j]`.
+    fn five_values() -> Dataset<f64> {
+        let d = five();
+        let values =
+            Array2::from_shape_fn(
+                (2, 5),
+                |(r, j)| {
+                    if r == 0 {
+                        (j * j) as f64
+                    } else {
+                        -(j as f64)
+                    }
+                },
+            );
+        Dataset::regression(d.inputs().clone(), values).unwrap()
+    }
+
+    /// Each sample's values agree with its inputs, wherever it went.
+    fn assert_values_follow(d: &Dataset<f64>) {
+        let values = d.values().expect("a regression dataset");
+        for (j, id) in ids(d).into_iter().enumerate() {
+            assert_eq!(values[(0, j)], (id * id) as f64);
+            assert_eq!(values[(1, j)], -(id as f64));
+        }
+    }
+
+    #[test]
+    fn a_regression_dataset_keeps_each_samples_values_through_split_subset_and_batches() {
+        let d = five_values();
+        assert!(d.is_regression());
+        assert_eq!(
+            (d.len(), d.classes(), d.labels(), d.label(0)),
+            (5, 0, &[][..], None)
+        );
+        assert!(d.class_names().is_none());
+        assert!(
+            matches!(d.samples().unwrap().targets(), Target::Values(v) if v == d.values().unwrap())
+        );
+        assert_values_follow(&d);
+        assert_values_follow(&d.subset(1..4).unwrap());
+        assert_eq!(ids(&d.first(2)), [0, 1]);
+        assert_values_follow(&d.first(2));
+        let (train, val) = d.split(2, &mut StdRng::seed_from_u64(3)).unwrap();
+        assert_eq!((train.len(), val.len()), (3, 2));
+        assert_values_follow(&train);
+        assert_values_follow(&val);
+        // Shuffled batches gather the values with their samples.
+        let mut batches = d.batches(2, &mut StdRng::seed_from_u64(4)).unwrap();
+        let mut seen = 0;
+        while let Some(batch) = batches.next_batch() {
+            let Target::Values(v) = batch.targets else {
+                panic!("values expected")
+            };
+            assert!(batch.labels.is_empty());
+            for (k, &id) in batch.indices.iter().enumerate() {
+                assert_eq!(batch.inputs[(0, k)], id as f64);
+                assert_eq!((v[(0, k)], v[(1, k)]), ((id * id) as f64, -(id as f64)));
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 5);
+        let (inputs, values) = d.clone().into_inputs_and_values();
+        assert_eq!(
+            (inputs.dim(), values.map(|v| v.dim())),
+            ((2, 5), Some((2, 5)))
+        );
+        assert_eq!(d.into_parts().1, Vec::<usize>::new());
+        assert_eq!(five().into_inputs_and_values().1, None);
+    }
+
+    #[test]
+    fn regression_values_must_have_a_column_per_sample() {
+        let inputs = Array2::<f32>::zeros((3, 4));
+        // Values as rows (4 samples × 1 value): the message says the transpose would fit.
+        match Dataset::regression(inputs.clone(), Array2::zeros((4, 1))) {
+            Err(
+                e @ Error::ShapeMismatch {
+                    expected: (1, 4),
+                    actual: (4, 1),
+                    ..
+                },
+            ) => {
+                assert!(e.to_string().contains("transpose"), "{e}");
+            }
+            other => panic!("expected ShapeMismatch, got {other:?}"),
+        }
+        assert!(matches!(
+            Dataset::regression(inputs.clone(), Array2::zeros((2, 3))),
+            Err(Error::ShapeMismatch {
+                expected: (2, 4),
+                actual: (2, 3),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Dataset::regression(inputs.clone(), Array2::zeros((0, 4))),
+            Err(Error::ShapeMismatch {
+                expected: (1, 4),
+                actual: (0, 4),
+                ..
+            })
+        ));
+        let d = Dataset::regression(inputs, Array2::zeros((2, 4))).unwrap();
+        assert!(matches!(
+            d.one_hot(),
+            Err(Error::NotApplicable {
+                operation: "one_hot",
+                ..
+            })
+        ));
+        assert!(matches!(
+            d.with_class_names(vec!["a".into()]),
+            Err(Error::NotApplicable { .. })
+        ));
+    }
+
+    #[test]
+    fn class_names_are_one_per_class_and_survive_a_split() {
+        let names: Vec<String> = ["zero", "one", "two"].map(String::from).to_vec();
+        assert!(matches!(
+            five().with_class_names(names[..2].to_vec()),
+            Err(Error::ShapeMismatch {
+                expected: (3, 1),
+                actual: (2, 1),
+                ..
+            })
+        ));
+        let d = five().with_class_names(names.clone()).unwrap();
+        assert_eq!(d.class_names(), Some(names.as_slice()));
+        let (train, val) = d.split(2, &mut StdRng::seed_from_u64(1)).unwrap();
+        assert_eq!(train.class_names(), Some(names.as_slice()));
+        assert_eq!(val.class_names(), Some(names.as_slice()));
+        assert!(five().class_names().is_none());
     }
 }

@@ -295,12 +295,12 @@ impl<F: Float> NeuralNetwork<F> {
     /// in [`NeuralNetwork::class_names`].
     ///
     /// # Errors
-    /// As [`NeuralNetwork::forward_pass`]; [`Error::Unknown`] (kind `"class names"`) if the
-    /// network has none.
+    /// As [`NeuralNetwork::forward_pass`]; [`Error::NotApplicable`] if the network has no
+    /// class names.
     pub fn predict_names(&self, x: ArrayView2<'_, F>) -> Result<Vec<&str>> {
-        let names = self.class_names().ok_or_else(|| Error::Unknown {
-            kind: "class names",
-            name: "this network has no class names (set_class_names)".into(),
+        let names = self.class_names().ok_or_else(|| Error::NotApplicable {
+            operation: "predict_names",
+            reason: "the network has no class names (see set_class_names)".into(),
         })?;
         Ok(self
             .predict(x)?

@@ -219,7 +219,10 @@ fn class_names_name_the_predictions() {
     let mut net = NeuralNetwork::<f32>::new(vec![layer], Mse, 0.1).unwrap();
     assert!(matches!(
         net.predict_names(array![[1.0], [2.0]].view()),
-        Err(Error::Unknown { .. })
+        Err(Error::NotApplicable {
+            operation: "predict_names",
+            ..
+        })
     ));
     assert!(matches!(
         net.set_class_names(Some(vec!["a".into(), "b".into()])),
