@@ -41,13 +41,12 @@ pub fn check_batch<F>(what: &str, x: ArrayView2<'_, F>, rows: usize) -> Result<(
 pub fn max_abs<F: Float>(a: ArrayView2<'_, F>) -> F {
     match a.as_slice_memory_order() {
         Some(values) => crate::compute::kernels::max_abs(values),
-        None => a.iter().fold(F::zero(), |m, &v| {
-            if v.is_finite() {
-                m.max(v.abs())
-            } else {
-                F::nan()
-            }
-        }),
+        // NaN on the first non-finite entry, and stop there: a NaN carried on through
+        // `max` would be dropped by the next number (`NaN.max(1) = 1`).
+        None => a
+            .iter()
+            .try_fold(F::zero(), |m, &v| v.is_finite().then(|| m.max(v.abs())))
+            .unwrap_or_else(F::nan),
     }
 }
 
@@ -202,6 +201,10 @@ mod tests {
         for view in [b.view(), b.t()] {
             assert!(max_abs(view).is_nan());
         }
+        // A strided view whose non-finite entry is followed by numbers.
+        let c = array![[1.0, 0.0], [f64::NAN, 0.0], [0.5, 0.0]];
+        assert!(max_abs(c.column(0).insert_axis(ndarray::Axis(1))).is_nan());
+        assert!(check_finite("x", c.slice(ndarray::s![.., ..1])).is_err());
         match finite_max_abs("x", b.view()) {
             Err(Error::NonFiniteInput {
                 what,
