@@ -121,11 +121,19 @@ impl<F: Float> Trainer<F> {
         buffer: &mut Array2<F>,
     ) -> Result<F> {
         let mut input_max = self.check(model, x, target, scan_input)?;
+        let raw = x;
         let x = model.preprocessed(x, buffer)?;
         if model.preprocessing().is_some() && model.check_finite {
-            // What the first layer sees: the fused path's bound is on it, and a step that
-            // overflowed on finite inputs is caught here.
-            input_max = Some(tensor::finite_max_abs("preprocessed input", x)?);
+            // What the first layer sees: the fused path's bound is on it. A non-finite raw
+            // input stays non-finite through the step (its shift and scale are finite),
+            // so this one scan also stands for the raw input's, which names the entry
+            // when it is the raw input that is bad, rather than the step's overflow.
+            input_max = Some(tensor::finite_max_abs("preprocessed input", x).map_err(
+                |overflow| match tensor::check_finite("input", raw) {
+                    Err(raw_error) => raw_error,
+                    Ok(()) => overflow,
+                },
+            )?);
         }
         // The fast path for one sample with plain SGD: the same update as the stages
         // below, without forming dW. `None` when it could not prove its update finite,
@@ -141,7 +149,8 @@ impl<F: Float> Trainer<F> {
         Ok(loss)
     }
 
-    /// Stage 1: `x` and `target` fit the model; with the finiteness check on, `x` is
+    /// Stage 1: `x` and `target` fit the model; with the finiteness check on (and no
+    /// preprocessing step, after which the step's output is scanned instead), `x` is
     /// finite. Returns `max |x|` when it was scanned (which it always is for the fused
     /// path, whose proof that its update stays finite needs it).
     ///
@@ -155,7 +164,10 @@ impl<F: Float> Trainer<F> {
         scan_input: bool,
     ) -> Result<Option<F>> {
         model.check_input(x, false)?;
-        let scan = model.check_finite && (scan_input || self.fused_rate(x.ncols()).is_some());
+        // With a preprocessing step, the preprocessed input is scanned instead.
+        let scan = model.check_finite
+            && model.preprocessing().is_none()
+            && (scan_input || self.fused_rate(x.ncols()).is_some());
         let input_max = scan
             .then(|| tensor::finite_max_abs("input", x))
             .transpose()?;

@@ -206,6 +206,34 @@ fn a_step_that_does_not_fit_or_overflows_is_an_error() {
             other => panic!("expected NonFiniteInput, got {other:?}"),
         }
     }
+    // A raw input that is itself not finite is named as the input, by each path: one
+    // sample (fused), a batch, and fit.
+    let bad = array![[1.0, 2.0], [f64::NAN, 0.0], [0.0, 0.0]];
+    net.set_preprocessing(Some(Preprocessing::scale(3, 2.0).unwrap()))
+        .unwrap();
+    let data = Samples::new(bad.view(), Target::Classes(&[0, 1])).unwrap();
+    let mut rng = StdRng::seed_from_u64(0);
+    for (k, result) in [
+        net.train(bad.slice(ndarray::s![.., ..1]), Target::Classes(&[0])),
+        net.train(bad.view(), Target::Classes(&[0, 1])),
+        net.fit(data, None, &FitOptions::default(), &mut rng, |_| {
+            ControlFlow::Continue(())
+        })
+        .map(|_| 0.0),
+        net.forward_pass(bad.view()).map(|_| 0.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        match result {
+            Err(Error::NonFiniteInput {
+                what, row, column, ..
+            }) => {
+                assert_eq!((what.as_str(), row, column), ("input", 1, 0), "call {k}");
+            }
+            other => panic!("expected NonFiniteInput, got {other:?}"),
+        }
+    }
     // Nothing was trained.
     assert_eq!(net.steps(), 0);
     net.set_preprocessing(None).unwrap();
