@@ -58,9 +58,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     let options = parse_args()?;
     let mut rng = StdRng::seed_from_u64(options.seed);
 
-    // The data, pixels divided by 255.
+    // The data, raw pixels 0..=255 (every network divides them by 255 itself).
     let (train, test) = data::load(&options.data, options.limit)?;
-    let (train, test) = (train.scaled(1.0 / 255.0), test.scaled(1.0 / 255.0));
     let (inputs, n) = (train.inputs().view(), train.len());
     println!(
         "data {}: {} training images, {} test images",
@@ -139,6 +138,7 @@ fn train_teacher(
         CrossEntropy,
         0.03,
     )?;
+    net.set_preprocessing(Some(pixels_to_unit()?))?;
     let labels = train.labels();
     let started = Instant::now();
     one_pass(
@@ -250,7 +250,14 @@ impl Lesson<'_> {
 /// A student: 784→10 LeakyReLU with the original's initialisation.
 fn student(loss: &dyn Loss<f32>, rate: f32, rng: &mut StdRng) -> nn::Result<NeuralNetwork<f32>> {
     let layer = Dense::new(784, 10, LeakyRelu::default(), Init::Original, rng)?;
-    NeuralNetwork::with_boxed_loss(vec![layer], loss.clone_box(), rate)
+    let mut net = NeuralNetwork::with_boxed_loss(vec![layer], loss.clone_box(), rate)?;
+    net.set_preprocessing(Some(pixels_to_unit()?))?;
+    Ok(net)
+}
+
+/// Every network's first step: the pixels 0..=255 divided by 255, as the series does.
+fn pixels_to_unit() -> nn::Result<Preprocessing<f32>> {
+    Preprocessing::scale(784, 1.0 / 255.0)
 }
 
 /// One ordered pass over the training images, one SGD step per image: `target(j)` is the

@@ -50,7 +50,7 @@ pub use nn_train as train;
 
 pub use ndarray;
 pub use nn_core::rand;
-pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
+pub use nn_core::{Activation, Error, Float, Init, Loss, Preprocessing, Result, Target};
 pub use nn_layers::Dense;
 pub use nn_loss::{CrossEntropy, Mse};
 pub use nn_train::{Adam, Gradients, NeuralNetwork, Sgd};
@@ -59,7 +59,9 @@ pub use nn_train::{Adam, Gradients, NeuralNetwork, Sgd};
 pub mod prelude {
     pub use ndarray::{s, Array2, ArrayView2, Axis};
     pub use nn_core::tensor::{argmax_columns, column, one_hot};
-    pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
+    pub use nn_core::{
+        Activation, Error, Float, Init, Loss, Preprocessing, PreprocessingKind, Result, Target,
+    };
     pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
     pub use nn_loss::{CrossEntropy, Mse};
     pub use nn_train::{Adam, FitOptions, Gradients, NeuralNetwork, Samples, Sgd};

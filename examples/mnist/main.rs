@@ -30,15 +30,15 @@
 //!
 //! The output ends with `test accuracy: <before>% -> <after>%`. With `--load FILE` the
 //! example evaluates a saved network instead of training one, and its last line is
-//! `test accuracy: <accuracy>%`; it recognises the configuration, and so how to scale the
-//! inputs, by what the file records: the layer sizes, the activations and the loss.
+//! `test accuracy: <accuracy>%`. The file holds the network's preprocessing (the division
+//! by 255), so the loaded network takes the raw pixels as the trained one did.
 //!
 //! ```text
 //! cargo run --release --example mnist -- [--config mse|sigmoid|cross-entropy|small|modern]
 //!     [--optimizer adam|sgd] [--epochs N] [--batch-size N] [--learning-rate LR]
 //!     [--data DIR] [--limit N] [--seed N] [--save FILE] [--plot FILE.png]
 //!     [--min-accuracy PERCENT]
-//! cargo run --release --example mnist -- --load FILE [--config NAME] [--data DIR]
+//! cargo run --release --example mnist -- --load FILE [--data DIR] [--min-accuracy PERCENT]
 //! ```
 
 use std::error::Error;
@@ -102,17 +102,12 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
     let config = plan.config;
     let mut rng = StdRng::seed_from_u64(options.seed);
 
-    // Step 1: the data. Pixels are 0..=255; every configuration but the first article's
-    // divides them by 255, which keeps the first layer's outputs, and so its gradients, of
-    // a sensible size.
+    // Step 1: the data, raw pixels 0..=255.
     let (train, test) = data::load(&options.data, options.limit)?;
-    let (train, test) = (
-        train.scaled(config.input_scale()),
-        test.scaled(config.input_scale()),
-    );
     let test_set = test.samples()?;
 
-    // Step 2: the network, drawn from the seeded generator.
+    // Step 2: the network, drawn from the seeded generator. Every configuration but the
+    // first article's divides the pixels by 255 in a preprocessing step of the network.
     let mut net = config.build(plan.learning_rate, plan.optimizer, &mut rng)?;
     print_setup(&net, &plan, options, &train, &test);
 
@@ -195,18 +190,16 @@ fn save_and_plot(
     Ok(())
 }
 
-/// `--load FILE`: evaluates a saved network on the test set.
+/// `--load FILE`: evaluates a saved network on the test set's raw pixels (the file holds
+/// the network's preprocessing).
 fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> {
     let net = NeuralNetwork::<f32>::load(path)?;
-    let architecture = Architecture::of(&net);
-    let config = config_of_file(path, &architecture, options.config)?;
     let (_, test) = data::load(&options.data, None)?;
-    let test = test.scaled(config.input_scale());
     println!(
-        "loaded {}: {architecture}, {} parameters, inputs scaled as config {}",
+        "loaded {}: {}, {} parameters",
         path.display(),
+        Architecture::of(&net),
         net.parameter_count(),
-        config.name()
     );
     let accuracy = net
         .evaluate(test.samples()?, EVAL_BATCH)?
@@ -214,31 +207,6 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
         .unwrap_or_default();
     println!("test accuracy: {:.2}%", 100.0 * accuracy);
     check_min_accuracy(accuracy, options.min_accuracy)
-}
-
-/// The configuration of a network of `architecture` loaded from `path`. The file holds
-/// the layers and the loss, not how the inputs were scaled: that is part of the
-/// configuration, found from the file's architecture; `--config` (`given`) is needed
-/// only for a network of none of them.
-fn config_of_file(
-    path: &Path,
-    architecture: &Architecture,
-    given: Option<Config>,
-) -> Result<Config, String> {
-    match (Config::of(architecture), given) {
-        (Some(found), Some(given)) if found != given => Err(format!(
-            "{}: the file holds a network of config {}, not {}",
-            path.display(),
-            found.name(),
-            given.name()
-        )),
-        (Some(config), _) | (None, Some(config)) => Ok(config),
-        (None, None) => Err(format!(
-            "{}: a {architecture} network is none of this example's configurations; pass \
-             --config to say how to scale its inputs",
-            path.display(),
-        )),
-    }
 }
 
 /// `--min-accuracy P`: fails (exit status 1) when the test accuracy is below `P`%.
@@ -250,45 +218,5 @@ fn check_min_accuracy(accuracy: f64, min: Option<f64>) -> Result<(), Box<dyn Err
         )
         .into()),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use nn::rand::rngs::StdRng;
-
-    #[test]
-    fn a_loaded_network_takes_its_configuration_from_its_architecture() {
-        let path = Path::new("model.safetensors");
-        let modern = Config::Modern.architecture();
-        assert_eq!(config_of_file(path, &modern, None), Ok(Config::Modern));
-        assert_eq!(
-            config_of_file(path, &modern, Some(Config::Modern)),
-            Ok(Config::Modern)
-        );
-        let err = config_of_file(path, &modern, Some(Config::Mse)).unwrap_err();
-        assert_eq!(
-            err,
-            "model.safetensors: the file holds a network of config modern, not mse"
-        );
-    }
-
-    #[test]
-    fn a_network_of_no_configuration_needs_config_to_scale_its_inputs() {
-        let mut rng = StdRng::seed_from_u64(0);
-        let layer = Dense::new(784, 10, Sigmoid, Init::Original, &mut rng).unwrap();
-        let net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();
-        let other = Architecture::of(&net);
-        let path = Path::new("model.safetensors");
-        let err = config_of_file(path, &other, None).unwrap_err();
-        assert!(
-            err.starts_with("model.safetensors: a 784→10 (sigmoid), loss mse network is none"),
-            "{err}"
-        );
-        assert_eq!(
-            config_of_file(path, &other, Some(Config::Small)),
-            Ok(Config::Small)
-        );
     }
 }

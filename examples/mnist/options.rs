@@ -27,7 +27,7 @@ pub struct Options {
 const USAGE: &str = "usage: mnist [--config mse|sigmoid|cross-entropy|small|modern] \
 [--optimizer adam|sgd] [--epochs N] [--batch-size N] [--learning-rate LR] [--data DIR] \
 [--limit N] [--seed N] [--save FILE] [--plot FILE.png] [--min-accuracy PERCENT]
-       mnist --load FILE [--config NAME] [--data DIR] [--min-accuracy PERCENT]";
+       mnist --load FILE [--data DIR] [--min-accuracy PERCENT]";
 
 /// The options of the command line; `--help` prints the usage and exits.
 pub fn parse() -> Result<Options, Box<dyn Error>> {
@@ -110,6 +110,7 @@ fn check_combination(options: &Options) -> Result<(), String> {
     let modern = options.config == Some(Config::Modern);
     if options.load.is_some() {
         let training_flags = [
+            ("--config", options.config.is_some()),
             ("--optimizer", options.optimizer.is_some()),
             ("--epochs", options.epochs.is_some()),
             ("--batch-size", options.batch_size.is_some()),
