@@ -270,8 +270,9 @@ impl<F: Float> Preprocessing<F> {
 /// `1/d` as `F`, or 1 where the spread `d` is 0 (a constant feature) or its reciprocal
 /// is not finite.
 fn reciprocal_or_one<F: Float>(d: f64) -> F {
+    // d ≥ 0 (a deviation or a range); d = 0 gives an infinite reciprocal.
     let r = F::from_f64(1.0 / d);
-    if d > 0.0 && r.is_finite() && r != F::zero() {
+    if r.is_finite() && r != F::zero() {
         r
     } else {
         F::one()
@@ -309,6 +310,9 @@ mod tests {
         // The constant feature keeps scale 1.
         assert_eq!(p.scale_factors()[2], 1.0);
         let y = p.apply(x.view()).unwrap();
+        let mut inplace = x.clone();
+        p.apply_inplace(inplace.view_mut());
+        assert_eq!(inplace, y);
         for (i, row) in y.rows().into_iter().enumerate() {
             let mean = row.sum() / 4.0;
             let var = row.mapv(|v| (v - mean).powi(2)).sum() / 4.0;
@@ -320,17 +324,17 @@ mod tests {
 
     #[test]
     fn min_max_maps_the_training_range_onto_0_1() {
-        let x = array![[2.0f32, 4.0, 3.0], [-1.0, -1.0, -1.0]];
+        let x = array![[2.0f32, 6.0, 3.0], [-1.0, -1.0, -1.0]];
         let p = Preprocessing::min_max(x.view()).unwrap();
         assert_eq!(p.shift(), array![2.0, -1.0]);
-        assert_eq!(p.scale_factors(), array![0.5, 1.0]);
+        assert_eq!(p.scale_factors(), array![0.25, 1.0]);
         assert_eq!(
             p.apply(x.view()).unwrap(),
-            array![[0.0, 1.0, 0.5], [0.0, 0.0, 0.0]]
+            array![[0.0, 1.0, 0.25], [0.0, 0.0, 0.0]]
         );
         // Later inputs may fall outside [0, 1].
         assert_eq!(
-            p.apply(array![[6.0], [0.0]].view()).unwrap(),
+            p.apply(array![[10.0], [0.0]].view()).unwrap(),
             array![[2.0], [1.0]]
         );
     }

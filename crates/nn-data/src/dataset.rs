@@ -643,6 +643,8 @@ mod tests {
         assert!(matches!(reversed, Err(Error::InvalidHyperparameter { .. })));
         assert_eq!(ids(&d.first(2)), [0, 1]);
         assert_eq!(d.first(99), d);
+        assert!(d.first(0).is_empty() && !d.is_empty());
+        assert!(five_values().first(0).is_empty());
     }
 
     #[test]
