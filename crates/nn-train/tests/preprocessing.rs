@@ -208,6 +208,13 @@ fn a_step_that_does_not_fit_or_overflows_is_an_error() {
             other => panic!("expected NonFiniteInput, got {other:?}"),
         }
     }
+    // With the finiteness check off, nothing scans the step's output (the tanh layer
+    // saturates on it): the pass and the step go through, on a copy.
+    let mut unchecked = net.clone();
+    unchecked.set_check_finite(false);
+    assert!(unchecked.forward_pass(x.view()).is_ok());
+    assert!(unchecked.train(x.view(), Target::Classes(&[0])).is_ok());
+
     // A raw input that is itself not finite is named as the input, by each path: one
     // sample (fused), a batch, and fit.
     let bad = array![[1.0, 2.0], [f64::NAN, 0.0], [0.0, 0.0]];
