@@ -15,6 +15,7 @@
 //! | [`loss`] | `nn-loss` | [`Mse`] and [`CrossEntropy`] |
 //! | [`train`] | `nn-train` | [`NeuralNetwork`], backpropagation, optimizers, the fit loop, evaluation, model files |
 //! | [`data`] | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
+//! | [`onnx`] | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
 //!
 //! # Example
 //!
@@ -46,6 +47,7 @@ pub use nn_core as core;
 pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_loss as loss;
+pub use nn_onnx as onnx;
 pub use nn_train as train;
 
 pub use ndarray;

@@ -104,7 +104,6 @@ use std::path::Path;
 
 use nn_core::{Error, Float, Result};
 
-use crate::atomic_write::write_atomically;
 use crate::NeuralNetwork;
 
 mod reader;
@@ -151,7 +150,7 @@ impl<F: Float> NeuralNetwork<F> {
     /// [`NeuralNetwork::to_safetensors_bytes`] if the network could not be loaded back.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = self.to_safetensors_bytes()?;
-        write_atomically(path.as_ref(), &bytes, |file, bytes| file.write_all(bytes))
+        write_atomically(path, &bytes)
     }
 
     /// Loads a network saved by [`NeuralNetwork::save`] from `path`.
@@ -165,6 +164,18 @@ impl<F: Float> NeuralNetwork<F> {
         let path = path.as_ref();
         Self::from_safetensors_bytes(&read_file(path)?, path)
     }
+}
+
+/// Writes `bytes` to `path` atomically, as [`NeuralNetwork::save`] writes a model file:
+/// to a temporary file `.{name}.tmp-{pid}-{n}` in the same directory, flushed to disk and
+/// then renamed over `path`, so that a crash or an error leaves the previous file or the
+/// new one, never a mix. For the writers of other formats (`nn-onnx`'s ONNX export).
+///
+/// # Errors
+/// [`Error::Io`] naming `path` if the file cannot be written; a previous file at `path`
+/// is then left untouched and the temporary file is removed.
+pub fn write_atomically(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    crate::atomic_write::write_atomically(path.as_ref(), bytes, |file, bytes| file.write_all(bytes))
 }
 
 /// The bytes of the file at `path`. `fs::read` sizes its buffer from the file's length:

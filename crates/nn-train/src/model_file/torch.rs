@@ -8,7 +8,6 @@
 //! architecture metadata: the activations and the loss are given in code.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use ndarray::Array2;
@@ -18,7 +17,7 @@ use safetensors::tensor::TensorInfo;
 
 use super::read_file;
 use super::reader::FileReader;
-use crate::atomic_write::write_atomically;
+use super::write_atomically;
 use crate::NeuralNetwork;
 
 impl<F: Float> NeuralNetwork<F> {
@@ -153,7 +152,7 @@ impl<F: Float> NeuralNetwork<F> {
     /// [`NeuralNetwork::to_torch_bytes`].
     pub fn save_torch(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = self.to_torch_bytes()?;
-        write_atomically(path.as_ref(), &bytes, |file, bytes| file.write_all(bytes))
+        write_atomically(path, &bytes)
     }
 }
 
