@@ -9,15 +9,14 @@
 //!
 //! Cells are trimmed of surrounding whitespace. A number is whatever
 //! [`str::parse::<f64>`](f64#impl-FromStr-for-f64) accepts (`3`, `-0.5`, `1e-3`, `.5`),
-//! converted to the float type with [`Float::from_f64`]. Records made only of whitespace
-//! are skipped as blank lines; every other record must have as many fields as the first.
+//! converted to the float type with [`Float::from_f64`]. Lines that are empty or hold only
+//! whitespace are skipped; every other record must have as many fields as the first.
 //!
 //! The file is not trusted: every problem is an [`Error`] naming the file and the line
 //! where the record starts, and the column (its 0-based index, and its header name) for a
 //! bad cell. Memory grows with the records really read, never from a number in the file.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
@@ -30,9 +29,11 @@ use nn_core::{Error, Float, Result};
 pub enum Header {
     /// Decide from the first record: it is a header if a target or ignored column is
     /// chosen by name (names need one), or if any of its cells that must hold numbers —
-    /// the features, and the targets of [`TargetKind::Values`] — is not a number. Class
-    /// and ignored cells may hold text in data records, so they do not decide. Give
-    /// [`Header::Present`] for a header whose every such name is a number.
+    /// the features, and the targets of [`TargetKind::Values`] — holds text that is not a
+    /// number. Class and ignored cells may hold text in data records, so they do not
+    /// decide, nor do empty cells (a missing value in a first data record is an error, not
+    /// a header). Give [`Header::Present`] for a header whose every such name is a number
+    /// or empty.
     #[default]
     Auto,
     /// The first record is a header.
@@ -68,15 +69,6 @@ impl From<String> for Column {
 impl From<usize> for Column {
     fn from(index: usize) -> Self {
         Column::Index(index)
-    }
-}
-
-impl fmt::Display for Column {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Column::Name(name) => write!(f, "{name:?}"),
-            Column::Index(index) => write!(f, "{index}"),
-        }
     }
 }
 
@@ -354,6 +346,7 @@ pub fn parse_table<F: Float>(
     )
 }
 
+/// [`parse_table`] with the delimiter decided.
 fn read<F: Float>(
     reader: impl Read,
     path: &Path,
@@ -463,7 +456,10 @@ impl<'p, R: Read> Records<'p, R> {
             let line = self.lines.record(tap.kept.range(skip..consumed));
             tap.kept.drain(..consumed);
             tap.kept_from += consumed as u64;
-            let blank = self.record.len() == 1 && self.record[0].trim_ascii().is_empty();
+            // (csv returns no record without a field; were it to, it would be blank too, so
+            // that every table has at least one column.)
+            let blank = matches!(self.record.len(), 0 | 1)
+                && self.record.iter().all(|cell| cell.trim_ascii().is_empty());
             if !blank {
                 return Ok(Some(line));
             }
@@ -536,19 +532,22 @@ impl LineCounter {
     /// the start of the file), and returns the 1-based line where the record starts:
     /// after the line ends of the blank lines csv skipped before it.
     fn record<'b>(&mut self, bytes: impl Iterator<Item = &'b u8>) -> usize {
-        let mut start = None;
-        for &b in bytes {
-            if start.is_none() && b != b'\r' && b != b'\n' {
-                start = Some(self.ends + 1);
-            }
-            match b {
-                b'\r' => self.ends += 1,
-                b'\n' if !self.after_cr => self.ends += 1,
-                _ => {}
-            }
-            self.after_cr = b == b'\r';
+        let mut bytes = bytes.peekable();
+        while let Some(&b) = bytes.next_if(|&&b| b == b'\r' || b == b'\n') {
+            self.count(b);
         }
-        start.unwrap_or(self.ends + 1)
+        let start = self.ends + 1;
+        bytes.for_each(|&b| self.count(b));
+        start
+    }
+
+    fn count(&mut self, byte: u8) {
+        match byte {
+            b'\r' => self.ends += 1,
+            b'\n' if !self.after_cr => self.ends += 1,
+            _ => {}
+        }
+        self.after_cr = byte == b'\r';
     }
 }
 
@@ -615,7 +614,8 @@ impl Layout {
                     Role::Target(_) => options.kind == TargetKind::Values,
                     Role::Ignored => false,
                 };
-                (first.iter().enumerate()).any(|(k, cell)| numeric(k) && parse_f64(cell).is_none())
+                let text = |cell: &[u8]| !cell.trim_ascii().is_empty() && parse_f64(cell).is_none();
+                (first.iter().enumerate()).any(|(k, cell)| numeric(k) && text(cell))
             }
         };
         let names = match header {
@@ -646,7 +646,7 @@ impl Layout {
     /// Column `k` in a message: `column 3 ("petal_width")`, or `column 3` when it has no
     /// header name.
     fn describe(&self, k: usize) -> String {
-        if self.header && self.names[k] != default_name(k) {
+        if self.names[k] != default_name(k) {
             format!("column {k} ({:?})", self.names[k])
         } else {
             format!("column {k}")
@@ -698,8 +698,8 @@ fn roles(
         }
     };
     let targets = match &options.targets {
-        None if width == 0 => Vec::new(),
-        None => vec![width - 1],
+        // The last column (there is at least one: blank records are skipped).
+        None => vec![width.saturating_sub(1)],
         Some(columns) => {
             if columns.is_empty() {
                 return Err("no target column is chosen".into());
@@ -1176,10 +1176,17 @@ mod tests {
         let named = read_ok("a,2,0\n3,4,1\n", &TableOptions::new());
         assert_eq!(named.len(), 1);
         assert_eq!(named.feature_names(), ["a", "2"]);
-        // An empty cell in the first record makes it a header too (as pandas writes an
-        // unnamed index column).
+        // An empty cell does not decide: a header may leave a name out (as pandas does for
+        // its index column), and a first data record may miss a value, which is an error.
         let unnamed = read_ok(",a,y\n1,2,0\n", &TableOptions::new());
         assert_eq!(unnamed.len(), 1);
+        assert_eq!(unnamed.feature_names(), ["column 0", "a"]);
+        assert_line_error(
+            "1,,0\n2,3,1\n",
+            &TableOptions::new(),
+            1,
+            "column 1: missing value (an empty cell)",
+        );
     }
 
     #[test]
@@ -1289,11 +1296,16 @@ mod tests {
             ("a,y\r1,0\r\rx,1\r", 4),
             ("a,y\n1,\"0\n\n\"\nx,1\n", 5),
             ("\u{feff}\n\na,y\n1,0\nx,1\n", 5),
+            // An error in a record over several lines: the line it starts on.
+            ("a,y\nx,\"0\n\n\"\n", 2),
             ("a,y\n1,0\nx,1", 3),
         ] {
             let (_, l, message) = line_error(parse(text, &options));
             assert_eq!(l, line, "{text:?}: {message}");
         }
+        // An error in the first record, after a byte-order mark and blank lines.
+        let options = TableOptions::new().with_header(Header::Absent);
+        assert_line_error("\u{feff}\n\nx,1\n", &options, 3, "column 0: \"x\"");
     }
 
     // -------------------------------------------------------------------------------
@@ -1328,6 +1340,8 @@ mod tests {
             3,
             "column 0 (\"a\"): \"u\"",
         );
+        // An empty header cell names no column: the index alone.
+        assert_line_error(",b,y\n1,2,3\nu,2,3\n", &regression(), 3, "column 0: \"u\"");
         // Bytes that are not UTF-8 are shown as well as they can be.
         let result = parse_table::<f64>(&b"a,y\n\xff1,0\n"[..], "mem.csv", &TableOptions::new());
         let (_, line, message) = line_error(result);
