@@ -672,7 +672,7 @@ fn roles(
             (&Column::Index(k), _) if k < width => Ok(k),
             (&Column::Index(k), _) => Err(format!(
                 "the {what} column {k} is out of range: the table has {width} column{} \
-                 (0..{width}) on line {line}",
+                 (0..{width})",
                 if width == 1 { "" } else { "s" }
             )),
             (Column::Name(name), None) => Err(format!(
@@ -926,7 +926,7 @@ fn parse_value<F: Float>(cell: &[u8]) -> std::result::Result<F, String> {
     let converted = F::from_f64(value);
     if !converted.is_finite() {
         return Err(format!(
-            "{} is out of the range of {} (largest {})",
+            "{} is out of the range of {} (largest {:e})",
             shown(),
             std::any::type_name::<F>(),
             F::max_value()
@@ -1420,7 +1420,7 @@ mod tests {
         assert_eq!(line, 3);
         assert_eq!(
             message,
-            "column 0 (\"a\"): 1e39 is out of the range of f32 (largest 340282350000000000000000000000000000000)"
+            "column 0 (\"a\"): 1e39 is out of the range of f32 (largest 3.4028235e38)"
         );
         // The same is an f64.
         assert_eq!(read_ok("a,y\n1,0\n1e39,1\n", &TableOptions::new()).len(), 2);
@@ -1505,7 +1505,7 @@ mod tests {
             "\na,b,c\n1,2,3\n",
             &TableOptions::new().with_target(3),
             2,
-            "the target column 3 is out of range: the table has 3 columns (0..3) on line 2",
+            "the target column 3 is out of range: the table has 3 columns (0..3)",
         );
         assert_line_error(
             "1,2,3\n",
