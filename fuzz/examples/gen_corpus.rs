@@ -134,8 +134,56 @@ fn model_corpus() {
     write("model", "not-json", 1, b"\x04\x00{\"a\"");
 }
 
+/// The table target's mode byte: bits 0-1 the delimiter (`,` tab `;` `|`), bits 2-3 the
+/// header (auto, present, absent), bit 4 values rather than classes, bits 5-7 the columns.
+fn table_corpus() {
+    const TAB: u8 = 1;
+    const SEMICOLON: u8 = 2;
+    const ABSENT: u8 = 2 << 2;
+    const VALUES: u8 = 16;
+    const NAME_Y: u8 = 3 << 5;
+    const INDICES_0_1: u8 = 4 << 5;
+    const IGNORE_ID: u8 = 7 << 5;
+    for (name, mode, text) in [
+        (
+            "iris",
+            0,
+            "sepal_length,sepal_width,species\n5.1,3.5,setosa\n7.0,3.2,versicolor\n",
+        ),
+        (
+            "tsv-values",
+            TAB | VALUES,
+            "x\ty\tz\n1\t2\t3\n4\t-5e-1\t.6\n",
+        ),
+        ("no-header", ABSENT, "1,2,0\n3,4,1\n5,6,07\n"),
+        ("named-target", NAME_Y, "a,y,b\n1,0,2\n3,1,4\n"),
+        (
+            "two-values",
+            VALUES | INDICES_0_1,
+            "y1,y2,x\n1,2,3\n4,5,6\n",
+        ),
+        ("ignored-id", IGNORE_ID, "id,x,label\nq,1,a\nr,2,b\n"),
+        (
+            "quoted-crlf",
+            0,
+            "\"a\",\"b, c\",y\r\n\"1\",2,\"x\"\"y\"\r\n\r\n 3 , 4 ,z\r\n",
+        ),
+        ("bom", 0, "\u{feff}a,y\n1,0\n"),
+        ("semicolon", SEMICOLON, "a;b;y\n1,5;2;0\n"),
+        ("missing", 0, "a,b,y\n1,,0\n"),
+        ("nan", 0, "a,y\nnan,0\n"),
+        ("f32-range", VALUES, "a,y\n1e39,1\n"),
+        ("ragged", 0, "a,b,y\n1,2\n"),
+        ("lone-header", 0, "a,b,y\n"),
+        ("empty", 0, ""),
+    ] {
+        write("table", name, mode, text.as_bytes());
+    }
+}
+
 fn main() {
     idx_corpus();
     csv_corpus();
+    table_corpus();
     model_corpus();
 }

@@ -1,5 +1,5 @@
-//! Data for `nn`: the MNIST file formats, NumPy's `.npy`/`.npz`, labelled datasets, and
-//! mini-batches.
+//! Data for `nn`: the MNIST file formats, NumPy's `.npy`/`.npz`, CSV/TSV tables of numbers,
+//! labelled datasets, and mini-batches.
 //!
 //! # Design
 //!
@@ -11,9 +11,16 @@
 //! and returns the training and test sets. Arrays from Python come in NumPy's own files:
 //! [`read_npy_matrix`], [`read_npy_labels`] and [`Npz`] for `.npz` archives.
 //!
+//! Other data sets come as tables: [`read_table`]/[`parse_table`] read a CSV or TSV file
+//! of numbers, with or without a header, into a [`Table`] of features and targets — class
+//! names (integers or text, kept by name) or one or several regression values — chosen by
+//! column name or index with [`TableOptions`]. The MNIST CSV reader stays the fast path
+//! for the article series' files.
+//!
 //! The readers never trust a file: every malformation is an [`Error`] that names the file
-//! and the byte offset (IDX, counted in the decompressed stream) or the line (CSV), and a
-//! header cannot make the reader allocate more memory than the file really holds data for.
+//! and the byte offset (IDX, counted in the decompressed stream) or the line (CSV, and the
+//! column for a bad cell of a table), and a header cannot make the reader allocate more
+//! memory than the file really holds data for.
 //!
 //! A [`Dataset`] keeps the article's convention — a sample is a column — so its inputs are
 //! a `(features, n)` matrix, with one label per column below a number of classes. It can
@@ -70,6 +77,7 @@ mod dataset;
 mod idx;
 mod mnist;
 mod npy;
+mod table;
 #[cfg(test)]
 mod test_support;
 
@@ -82,3 +90,6 @@ pub use mnist::{
 };
 pub use nn_core::{Error, Result};
 pub use npy::{parse_npy_labels, parse_npy_matrix, read_npy_labels, read_npy_matrix, Npz};
+pub use table::{
+    parse_table, read_table, Column, Header, Table, TableOptions, TableTargets, TargetKind,
+};

@@ -1,13 +1,16 @@
-//! Property tests (proptest) of the readers: `parse_idx` and `parse_csv` never panic on
-//! arbitrary bytes, plain or gzip-compressed, and valid generated files read back exactly;
-//! datasets built from arbitrary parts give an error or batches that visit every sample
-//! once.
+//! Property tests (proptest) of the readers: `parse_idx`, `parse_csv` and `parse_table`
+//! never panic on arbitrary bytes (plain or gzip-compressed for IDX), and valid generated
+//! files read back exactly; datasets built from arbitrary parts give an error or batches
+//! that visit every sample once.
 
 use std::io::Write;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use nn_data::{parse_csv, parse_idx, CsvData, Dataset, Error, IdxArray};
+use nn_data::{
+    parse_csv, parse_idx, parse_table, Column, CsvData, Dataset, Error, Header, IdxArray,
+    TableOptions, TableTargets, TargetKind,
+};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rand::rngs::StdRng;
@@ -285,6 +288,229 @@ proptest! {
         let largest = *file.data.labels.iter().max().unwrap();
         let result = parse_csv(text.as_bytes(), "mem.csv", largest);
         prop_assert!(matches!(result, Err(Error::Line { .. })), "{:?}", result);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tables.
+
+/// Text made of what a table of numbers is made of, and a few other things; or bytes.
+fn table_like() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(vec![
+            "0", "1", "-2.5", "1e3", "1e400", "3e38", "nan", "inf", "+7", ".5", "007", "x",
+            "setosa", "label", " ", "\t", "\"", "\"\"", "\"1\"", "\u{feff}", "\u{ff}",
+        ]),
+        3 => prop::sample::select(vec![",", "\t", ";"]),
+        1 => prop::sample::select(vec!["\n", "\r\n", "\r", "\n\n"]),
+    ];
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..128),
+        prop::collection::vec(piece, 0..48).prop_map(|p| p.concat().into_bytes()),
+    ]
+}
+
+fn column() -> impl Strategy<Value = Column> {
+    prop_oneof![
+        (0usize..5).prop_map(Column::Index),
+        Just(Column::Index(usize::MAX)),
+        prop::sample::select(vec!["x", "label", "0", "", "setosa"]).prop_map(Column::from),
+    ]
+}
+
+/// Any options: some valid for a given table, most not.
+fn table_options() -> impl Strategy<Value = TableOptions> {
+    (
+        prop::sample::select(vec![b',', b'\t', b';', b'"', b'\n', 0xff]),
+        prop::sample::select(vec![Header::Auto, Header::Present, Header::Absent]),
+        prop::option::of(prop::collection::vec(column(), 0..3)),
+        any::<bool>(),
+        prop::collection::vec(column(), 0..2),
+    )
+        .prop_map(|(delimiter, header, targets, values, ignored)| {
+            let kind = if values {
+                TargetKind::Values
+            } else {
+                TargetKind::Classes
+            };
+            let mut options = TableOptions::new()
+                .with_delimiter(delimiter)
+                .with_header(header)
+                .with_kind(kind);
+            if let Some(targets) = targets {
+                options = options.with_targets(targets);
+            }
+            ignored.into_iter().fold(options, |o, c| o.with_ignored(c))
+        })
+}
+
+/// A valid table: `features` columns of finite f64 values and the targets after them
+/// (class indices, or `outputs` value columns), written with `{}`, with or without a
+/// header, comma- or tab-separated, `\n` or `\r\n` line ends, and spaces around some
+/// cells.
+#[derive(Clone, Debug)]
+struct TableFile {
+    features: usize,
+    /// One row per sample: its features, then its targets.
+    rows: Vec<Vec<f64>>,
+    /// Classes (one integer target) or `Some(outputs)` values.
+    outputs: Option<usize>,
+    header: bool,
+    tab: bool,
+    crlf: bool,
+    padded: bool,
+}
+
+impl TableFile {
+    fn text(&self) -> String {
+        let delimiter = if self.tab { "\t" } else { "," };
+        let end = if self.crlf { "\r\n" } else { "\n" };
+        let pad = |s: String| if self.padded { format!(" {s} ") } else { s };
+        let width = self.rows[0].len();
+        let mut lines = Vec::new();
+        if self.header {
+            let names: Vec<String> = (0..width).map(|k| format!("c{k}")).collect();
+            lines.push(names.join(delimiter));
+        }
+        for row in &self.rows {
+            let cells: Vec<String> = row.iter().map(|v| pad(format!("{v}"))).collect();
+            lines.push(cells.join(delimiter));
+        }
+        lines.join(end) + end
+    }
+
+    fn options(&self) -> TableOptions {
+        let options = TableOptions::new().with_delimiter(if self.tab { b'\t' } else { b',' });
+        match self.outputs {
+            None => options,
+            Some(outputs) => options
+                .with_kind(TargetKind::Values)
+                .with_targets(self.features..self.features + outputs),
+        }
+    }
+}
+
+/// Finite values of every kind: zeros of both signs, subnormals, normals up to the maximum.
+fn finite() -> impl Strategy<Value = f64> {
+    prop::num::f64::POSITIVE
+        | prop::num::f64::NEGATIVE
+        | prop::num::f64::NORMAL
+        | prop::num::f64::SUBNORMAL
+        | prop::num::f64::ZERO
+}
+
+fn table_file() -> impl Strategy<Value = TableFile> {
+    (1usize..=5, prop::option::of(1usize..=3), 1usize..=8)
+        .prop_flat_map(|(features, outputs, n)| {
+            let width = features + outputs.unwrap_or(1);
+            let row = match outputs {
+                // A class index after the features.
+                None => (
+                    prop::collection::vec(finite(), features),
+                    (0u32..5).prop_map(f64::from),
+                )
+                    .prop_map(|(mut row, class)| {
+                        row.push(class);
+                        row
+                    })
+                    .boxed(),
+                Some(_) => prop::collection::vec(finite(), width).boxed(),
+            };
+            (
+                Just(features),
+                prop::collection::vec(row, n),
+                Just(outputs),
+                any::<(bool, bool, bool, bool)>(),
+            )
+        })
+        .prop_map(
+            |(features, rows, outputs, (header, tab, crlf, padded))| TableFile {
+                features,
+                rows,
+                outputs,
+                header,
+                tab,
+                crlf,
+                padded,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Arbitrary bytes with arbitrary options: a consistent table or an error naming the
+    /// source, never a panic.
+    #[test]
+    fn parse_table_never_panics(bytes in table_like(), options in table_options()) {
+        match parse_table::<f32>(&bytes[..], "mem.csv", &options) {
+            Ok(table) => {
+                let (features, n) = table.inputs().dim();
+                prop_assert!(n >= 1 && features >= 1);
+                prop_assert_eq!(table.len(), n);
+                prop_assert_eq!(table.feature_names().len(), features);
+                prop_assert!(table.inputs().iter().all(|v| v.is_finite()));
+                match table.targets() {
+                    TableTargets::Classes { labels, class_names } => {
+                        prop_assert_eq!(labels.len(), n);
+                        prop_assert!(labels.iter().all(|&l| l < class_names.len()));
+                        // Every class is some sample's.
+                        let mut used = vec![false; class_names.len()];
+                        labels.iter().for_each(|&l| used[l] = true);
+                        prop_assert!(used.iter().all(|&u| u));
+                    }
+                    TableTargets::Values { values, names } => {
+                        prop_assert_eq!(values.ncols(), n);
+                        prop_assert_eq!(values.nrows(), names.len());
+                        prop_assert!(values.iter().all(|v| v.is_finite()));
+                    }
+                }
+            }
+            Err(Error::Line { path, line, .. }) => {
+                prop_assert_eq!(path.to_str(), Some("mem.csv"));
+                prop_assert!(line >= 1 && line <= bytes.len() + 1);
+            }
+            Err(Error::Format { path, offset, .. }) => {
+                prop_assert_eq!(path.to_str(), Some("mem.csv"));
+                prop_assert_eq!(offset, bytes.len() as u64);
+            }
+            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+        }
+    }
+
+    /// A generated table of finite f64 values, written with `{}`, reads back bit for bit,
+    /// whether it has a header or not (found by `Header::Auto`).
+    #[test]
+    fn valid_table_round_trips(file in table_file()) {
+        let text = file.text();
+        let table = parse_table::<f64>(text.as_bytes(), "mem.csv", &file.options());
+        let table = table.map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let n = file.rows.len();
+        prop_assert_eq!(table.inputs().dim(), (file.features, n));
+        let bits = |values: Vec<f64>| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (j, row) in file.rows.iter().enumerate() {
+            let column = table.inputs().column(j).to_vec();
+            prop_assert_eq!(bits(column), bits(row[..file.features].to_vec()));
+        }
+        let names: Vec<String> = match file.header {
+            true => (0..file.features).map(|k| format!("c{k}")).collect(),
+            false => (0..file.features).map(|k| format!("column {k}")).collect(),
+        };
+        prop_assert_eq!(table.feature_names(), &names[..]);
+        match (table.targets(), file.outputs) {
+            (TableTargets::Classes { labels, class_names }, None) => {
+                for (j, row) in file.rows.iter().enumerate() {
+                    prop_assert_eq!(class_names[labels[j]].parse::<f64>().unwrap(), row[file.features]);
+                }
+            }
+            (TableTargets::Values { values, .. }, Some(outputs)) => {
+                prop_assert_eq!(values.dim(), (outputs, n));
+                for (j, row) in file.rows.iter().enumerate() {
+                    prop_assert_eq!(bits(values.column(j).to_vec()), bits(row[file.features..].to_vec()));
+                }
+            }
+            (targets, outputs) => prop_assert!(false, "{:?} for {:?}", targets, outputs),
+        }
     }
 }
 
