@@ -24,6 +24,8 @@ use std::path::Path;
 use ndarray::{Array2, ShapeBuilder};
 use nn_core::{Error, Float, Result};
 
+use crate::Dataset;
+
 /// Whether the first record of a table is a header of column names.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Header {
@@ -235,6 +237,37 @@ impl<F: Float> Table<F> {
     /// The inputs, the feature names and the targets.
     pub fn into_parts(self) -> (Array2<F>, Vec<String>, TableTargets<F>) {
         (self.inputs, self.feature_names, self.targets)
+    }
+
+    /// The table as a [`Dataset`] for training: classes with their names
+    /// ([`Dataset::class_names`]), or values ([`Dataset::regression`]). The arrays are
+    /// moved, not copied.
+    ///
+    /// # Errors
+    /// None for a table that was read; the checks of [`Dataset::new`] and
+    /// [`Dataset::regression`] otherwise.
+    ///
+    /// # Example
+    /// ```
+    /// use nn_data::{parse_table, TableOptions};
+    ///
+    /// let text = "length,width,kind\n5.1,3.5,setosa\n6.3,3.3,virginica\n4.9,3.0,setosa\n";
+    /// let data = parse_table::<f32>(text.as_bytes(), "flowers.csv", &TableOptions::new())?
+    ///     .into_dataset()?;
+    /// assert_eq!((data.len(), data.features(), data.classes()), (3, 2, 2));
+    /// assert_eq!(data.labels(), [0, 1, 0]);
+    /// assert_eq!(data.class_names().unwrap(), ["setosa", "virginica"]);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn into_dataset(self) -> Result<Dataset<F>> {
+        match self.targets {
+            TableTargets::Classes {
+                labels,
+                class_names,
+            } => Dataset::new(self.inputs, labels, class_names.len())?
+                .with_class_names(class_names),
+            TableTargets::Values { values, .. } => Dataset::regression(self.inputs, values),
+        }
     }
 }
 
@@ -1686,6 +1719,33 @@ mod tests {
         assert!(
             largest <= 2 * 8 * rows,
             "largest allocation: {largest} bytes"
+        );
+    }
+
+    #[test]
+    fn a_table_becomes_a_dataset_of_its_classes_or_values() {
+        let text = "a,b,kind,price\n1,2,x,0.5\n3,4,y,1.5\n5,6,x,2.5\n";
+        let options = TableOptions::new().with_ignored("price").with_target("kind");
+        let table = parse_table::<f64>(text.as_bytes(), "t.csv", &options).unwrap();
+        let inputs = table.inputs().clone();
+        let classes = table.into_dataset().unwrap();
+        assert_eq!(classes.inputs(), &inputs);
+        assert_eq!((classes.labels(), classes.classes()), (&[0, 1, 0][..], 2));
+        assert_eq!(classes.class_names().unwrap(), ["x", "y"]);
+
+        let options = TableOptions::new()
+            .with_ignored("kind")
+            .with_targets(["price", "a"])
+            .with_kind(TargetKind::Values);
+        let values = parse_table::<f64>(text.as_bytes(), "t.csv", &options)
+            .unwrap()
+            .into_dataset()
+            .unwrap();
+        assert!(values.is_regression());
+        assert_eq!(values.inputs(), &ndarray::array![[2.0, 4.0, 6.0]]);
+        assert_eq!(
+            values.values().unwrap(),
+            &ndarray::array![[0.5, 1.5, 2.5], [1.0, 3.0, 5.0]]
         );
     }
 }
