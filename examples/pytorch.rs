@@ -1,0 +1,154 @@
+//! PyTorch's files both ways: a model trained in PyTorch comes in as its `state_dict`,
+//! and a network trained here goes out as one that `model.load_state_dict` takes.
+//!
+//! The directory holds what Python wrote (`crates/nn-train/tests/python/check_torch.py
+//! make DIR` writes it with the `safetensors` and `numpy` packages, the same bytes as
+//! `safetensors.torch.save_file(model.state_dict(), ...)`):
+//!
+//! - `model.safetensors`: the state_dict of `nn.Sequential(nn.Linear(5, 16), nn.ReLU(),
+//!   nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))`, float32;
+//! - `x.npy` (one sample per row) and `y.npy` (their classes).
+//!
+//! The example
+//!
+//! 1. loads the state_dict with the activations in code, and writes its outputs for `x`
+//!    to `nn_outputs.npy` (rows), for Python to compare with PyTorch's;
+//! 2. trains a new network of the same shape on `x`, `y`, with a standardisation step
+//!    (which a state_dict has no place for: `save_torch` folds it into the first layer),
+//!    saves it in PyTorch's layout to `trained.safetensors`, and its outputs for the raw
+//!    `x` to `trained_outputs.npy`, for Python to load it into the `Sequential` and
+//!    compare (`check_torch.py verify DIR`).
+//!
+//! ```text
+//! cargo run --release --example pytorch -- --dir DIR [--min-accuracy PERCENT]
+//! ```
+
+use std::error::Error;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use nn::data::{read_npy_labels, read_npy_matrix};
+use nn::prelude::*;
+use nn::rand::{rngs::StdRng, SeedableRng};
+
+#[path = "common/cli.rs"]
+mod cli;
+
+fn main() {
+    if let Err(message) = run() {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+/// The activation after each `Linear` of the `Sequential`: ReLU, Tanh, none.
+fn activations() -> Vec<Box<dyn Activation<f32>>> {
+    vec![Box::new(Relu), Box::new(Tanh), Box::new(Identity)]
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let (dir, min_accuracy) = parse_args()?;
+    let x = read_npy_matrix::<f32>(dir.join("x.npy"))?; // (n, 5): one sample per row
+    let y = read_npy_labels(dir.join("y.npy"))?;
+    let data = Samples::from_rows(x.view(), Target::Classes(&y))?;
+
+    // 1. PyTorch's model, in nn.
+    let from_torch = NeuralNetwork::load_torch(
+        dir.join("model.safetensors"),
+        activations(),
+        Box::new(CrossEntropy),
+        1e-3,
+    )?;
+    let accuracy = from_torch.evaluate(data, 256)?.accuracy.unwrap_or_default();
+    println!(
+        "loaded PyTorch's state_dict: {} layers, {} parameters; accuracy on x: {:.2}%",
+        from_torch.layers().len(),
+        from_torch.parameter_count(),
+        100.0 * accuracy
+    );
+    write_rows(&dir.join("nn_outputs.npy"), &from_torch, x.view())?;
+
+    // 2. A network trained here, for PyTorch.
+    let mut rng = StdRng::seed_from_u64(0);
+    let sizes = [5, 16, 16, 3];
+    let layers = sizes
+        .windows(2)
+        .zip(activations())
+        .map(|(pair, activation)| {
+            let weights = Init::XavierNormal.weights(pair[1], pair[0], &mut rng)?;
+            Dense::from_parameters(weights, Array2::zeros((pair[1], 1)), activation)
+        })
+        .collect::<nn::Result<Vec<_>>>()?;
+    let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.01)?;
+    net.set_optimizer(Adam::new(0.01)?);
+    net.set_preprocessing(Some(Preprocessing::standardize(data.inputs())?))?;
+    let options = FitOptions {
+        epochs: 20,
+        batch_size: 32,
+        ..FitOptions::default()
+    };
+    net.fit(
+        data,
+        None,
+        &options,
+        &mut rng,
+        |_| ControlFlow::Continue(()),
+    )?;
+    let accuracy = net.evaluate(data, 256)?.accuracy.unwrap_or_default();
+    println!(
+        "trained here with a standardisation step: accuracy on x {:.2}%",
+        100.0 * accuracy
+    );
+    net.save_torch(dir.join("trained.safetensors"))?;
+    write_rows(&dir.join("trained_outputs.npy"), &net, x.view())?;
+    println!(
+        "saved {} in PyTorch's layout (the step folded into the first layer)",
+        dir.join("trained.safetensors").display()
+    );
+    if let Some(min) = min_accuracy {
+        if 100.0 * accuracy < min {
+            return Err(format!(
+                "the accuracy {:.2}% is below --min-accuracy {min}%",
+                100.0 * accuracy
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Writes the network's outputs for `rows` (one sample per row) as an `.npy` of rows.
+fn write_rows(
+    path: &Path,
+    net: &NeuralNetwork<f32>,
+    rows: ArrayView2<'_, f32>,
+) -> Result<(), Box<dyn Error>> {
+    let outputs = net.forward_pass(rows.t())?; // (outs, n)
+    ndarray_npy::write_npy(path, &outputs.t().as_standard_layout())?;
+    Ok(())
+}
+
+fn parse_args() -> Result<(PathBuf, Option<f64>), Box<dyn Error>> {
+    use lexopt::prelude::*;
+    let (mut dir, mut min_accuracy) = (None, None);
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("dir") => dir = Some(PathBuf::from(parser.value()?)),
+            Long("min-accuracy") => {
+                let p: f64 = cli::value(&mut parser, "--min-accuracy")?;
+                if !(0.0..=100.0).contains(&p) {
+                    return Err(format!("--min-accuracy: {p} is not a percentage").into());
+                }
+                min_accuracy = Some(p);
+            }
+            Long("help") => {
+                println!("usage: pytorch --dir DIR [--min-accuracy PERCENT]");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let dir = dir.ok_or("--dir DIR is needed: the directory check_torch.py make wrote")?;
+    Ok((dir, min_accuracy))
+}
