@@ -9,7 +9,8 @@ use nn_train::NeuralNetwork;
 use crate::proto::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension,
     tensor_shape_proto::Dimension, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use crate::{IR_VERSION, OPSET};
 
@@ -21,6 +22,9 @@ const OUTPUT: &str = "output";
 
 /// The graph's second output for a cross-entropy network: the softmax of `output`.
 const PROBABILITIES: &str = "probabilities";
+
+/// The metadata key of the class names: a JSON array of strings, one per output.
+const CLASS_NAMES: &str = "class_names";
 
 /// The name of the batch dimension of the input and outputs.
 const BATCH: &str = "batch";
@@ -121,6 +125,14 @@ pub(crate) fn model<F: Float>(
         producer_name: Some("nn".into()),
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         doc_string: Some(describe(net, preprocessing.is_some())),
+        // The class of each output, for whoever serves the model: the model's metadata
+        // (`session.get_modelmeta().custom_metadata_map` in ONNX Runtime).
+        metadata_props: (net.class_names().into_iter())
+            .map(|names| StringStringEntryProto {
+                key: Some(CLASS_NAMES.into()),
+                value: Some(serde_json::to_string(names).expect("strings always serialize")),
+            })
+            .collect(),
         graph: Some(GraphProto {
             name: Some("nn".into()),
             node: graph.nodes,

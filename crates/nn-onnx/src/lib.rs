@@ -40,7 +40,11 @@
 //! ([`IR_VERSION`]), the pair that ONNX 1.8 introduced (late 2020): the graph uses
 //! nothing newer, and a newer IR version would only shut out older readers (ONNX Runtime
 //! refuses a model whose IR version is newer than its own). Its producer is `nn` at this crate's version,
-//! and its `doc_string` lists the layers. The same network always gives the same bytes.
+//! and its `doc_string` lists the layers. A network with [class
+//! names](NeuralNetwork::set_class_names) records them in the model's metadata, key
+//! `class_names`, as a JSON array (in ONNX Runtime:
+//! `session.get_modelmeta().custom_metadata_map["class_names"]`). The same network always
+//! gives the same bytes.
 //!
 //! # The protobuf schema
 //!

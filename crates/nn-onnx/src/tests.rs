@@ -542,3 +542,16 @@ fn the_graph_computes_the_forward_pass_transposed() {
         approx::assert_relative_eq!(*a, *b as f64, epsilon = 1e-5, max_relative = 1e-4);
     }
 }
+
+#[test]
+fn class_names_go_into_the_metadata_as_a_json_array() {
+    let mut net = every_activation::<f64>(true);
+    assert!(decode(&net).metadata_props.is_empty());
+    let names: Vec<String> = ["a \"quoted\" cat", "dog"].map(String::from).to_vec();
+    net.set_class_names(Some(names.clone())).unwrap();
+    let model = decode(&net);
+    assert_eq!(model.metadata_props.len(), 1);
+    assert_eq!(model.metadata_props[0].key(), "class_names");
+    let read: Vec<String> = serde_json::from_str(model.metadata_props[0].value()).unwrap();
+    assert_eq!(read, names);
+}
