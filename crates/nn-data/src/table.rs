@@ -264,8 +264,9 @@ impl<F: Float> Table<F> {
             TableTargets::Classes {
                 labels,
                 class_names,
-            } => Dataset::new(self.inputs, labels, class_names.len())?
-                .with_class_names(class_names),
+            } => {
+                Dataset::new(self.inputs, labels, class_names.len())?.with_class_names(class_names)
+            }
             TableTargets::Values { values, .. } => Dataset::regression(self.inputs, values),
         }
     }
@@ -1725,7 +1726,9 @@ mod tests {
     #[test]
     fn a_table_becomes_a_dataset_of_its_classes_or_values() {
         let text = "a,b,kind,price\n1,2,x,0.5\n3,4,y,1.5\n5,6,x,2.5\n";
-        let options = TableOptions::new().with_ignored("price").with_target("kind");
+        let options = TableOptions::new()
+            .with_ignored("price")
+            .with_target("kind");
         let table = parse_table::<f64>(text.as_bytes(), "t.csv", &options).unwrap();
         let inputs = table.inputs().clone();
         let classes = table.into_dataset().unwrap();
