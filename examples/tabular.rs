@@ -94,14 +94,7 @@ fn run() -> Result<(), Box<dyn Error>> {
 fn classify(path: &Path, dir: &Path, rng: &mut StdRng) -> Result<f64, Box<dyn Error>> {
     // Step 1: the table. The species column holds names; they become classes 0, 1, 2
     // (sorted), and the dataset keeps the names.
-    let table = read_table::<f32>(path, &TableOptions::new().with_target("species"))?;
-    println!(
-        "{}: {} samples, features {:?}",
-        path.display(),
-        table.len(),
-        table.feature_names()
-    );
-    let data = table.into_dataset()?;
+    let data = read(path, &TableOptions::new().with_target("species"))?;
     let names = data.class_names().unwrap_or_default().to_vec();
     println!("classes: {names:?}");
 
@@ -150,14 +143,7 @@ fn regress(path: &Path, dir: &Path, rng: &mut StdRng) -> Result<f64, Box<dyn Err
     let options = TableOptions::new()
         .with_target("price")
         .with_kind(TargetKind::Values);
-    let table = read_table::<f32>(path, &options)?;
-    println!(
-        "{}: {} samples, features {:?}",
-        path.display(),
-        table.len(),
-        table.feature_names()
-    );
-    let data = table.into_dataset()?;
+    let data = read(path, &options)?;
     let (train, test) = data.split(TEST, rng)?;
     let standardize = Preprocessing::standardize(train.inputs().view())?;
 
@@ -191,6 +177,18 @@ fn regress(path: &Path, dir: &Path, rng: &mut StdRng) -> Result<f64, Box<dyn Err
         println!("  {row} -> price {price:.2}");
     }
     Ok(r_squared)
+}
+
+/// The table at `path` as a dataset, after a line about it.
+fn read(path: &Path, options: &TableOptions) -> nn::Result<Dataset<f32>> {
+    let table = read_table::<f32>(path, options)?;
+    println!(
+        "{}: {} samples, features {:?}",
+        path.display(),
+        table.len(),
+        table.feature_names()
+    );
+    table.into_dataset()
 }
 
 /// `epochs` shuffled epochs of batches of 32, watching the test set.
