@@ -10,12 +10,12 @@
 //!
 //! | module | crate | what it holds |
 //! |---|---|---|
-//! | [`core`] | `nn-core` | the [`Float`] trait, the [`Activation`] and [`Loss`] traits, [`Error`], [`Init`], array helpers |
-//! | [`layers`] | `nn-layers` | [`Dense`] and the activations |
-//! | [`loss`] | `nn-loss` | [`Mse`] and [`CrossEntropy`] |
-//! | [`train`] | `nn-train` | [`NeuralNetwork`], backpropagation, optimizers, the fit loop, evaluation, model files |
-//! | [`data`] | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
-//! | [`onnx`] | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
+//! | `nn::core` | `nn-core` | the [`Float`] trait, the [`Activation`] and [`Loss`] traits, [`Error`], [`Init`], array helpers |
+//! | `nn::layers` | `nn-layers` | [`Dense`] and the activations |
+//! | `nn::loss` | `nn-loss` | [`Mse`] and [`CrossEntropy`] |
+//! | `nn::train` | `nn-train` | [`NeuralNetwork`], backpropagation, optimizers, the fit loop, evaluation, model files |
+//! | `nn::data` | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
+//! | `nn::onnx` | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
 //!
 //! # Example
 //!

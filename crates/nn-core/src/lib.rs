@@ -69,4 +69,11 @@ pub use samples::{Gatherer, Samples};
 
 /// The random number generator crate `nn` is built against (the version `ndarray-rand`
 /// uses), re-exported so that applications seed the same types.
+#[doc(no_inline)]
 pub use rand;
+
+/// The ndarray crate `nn` is built with, re-exported so that applications using the
+/// individual crates build their arrays with the same version (two versions' `Array2`
+/// are different types).
+#[doc(no_inline)]
+pub use ndarray;

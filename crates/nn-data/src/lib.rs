@@ -25,7 +25,7 @@
 //! A [`Dataset`] keeps the article's convention — a sample is a column — so its inputs are
 //! a `(features, n)` matrix, with one label per column below a number of classes. It can
 //! be scaled, split, cut and one-hot encoded. It goes into training as
-//! [`Samples`](nn_core::Samples) ([`Dataset::samples`], for `NeuralNetwork::fit` and
+//! [`Samples`] ([`Dataset::samples`], for `NeuralNetwork::fit` and
 //! `evaluate`), and it hands out mini-batches for loops of one's own:
 //! [`Dataset::batches`] shuffles with the caller's generator (the same seed gives the same
 //! batches) and gathers each batch, through the same [`Gatherer`](nn_core::Gatherer) as
@@ -88,7 +88,11 @@ pub use idx::{parse_idx, read_idx, read_images, read_labels, IdxArray, IDX_UNSIG
 pub use mnist::{
     load_csv, load_idx, load_mnist_dir, MNIST_CLASSES, MNIST_CSV_FILES, MNIST_IDX_FILES,
 };
-pub use nn_core::{Error, Result};
+#[doc(no_inline)]
+pub use nn_core::ndarray;
+/// Re-exported from `nn_core`, so that users (and the links of these docs, which then resolve
+/// within this crate whatever order the crates are documented in) need not name that crate.
+pub use nn_core::{Error, Result, Samples, Target};
 pub use npy::{parse_npy_labels, parse_npy_matrix, read_npy_labels, read_npy_matrix, Npz};
 pub use table::{
     parse_table, read_table, Column, Header, Table, TableOptions, TableTargets, TargetKind,

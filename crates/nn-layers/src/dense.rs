@@ -164,7 +164,7 @@ impl<F: Float> Dense<F> {
 
     /// Forward pass into caller-owned buffers: the pre-activation `y = W·x + b` (kept for
     /// the backward pass, so it is never recomputed) and the output `a = f(y)`. The matrix
-    /// product is split over up to `threads` threads (see [`matmul`]).
+    /// product is split over up to `threads` threads (nn-core's engine, `compute::matmul`).
     ///
     /// # Shapes
     /// `x` is `(ins, batch)`; `y` and `a` are `(outs, batch)`.

@@ -3,7 +3,7 @@
 //! # Design
 //!
 //! A [`Dense`] layer holds `W` of shape `(outs, ins)`, `b` of shape `(outs, 1)` and a boxed
-//! [`Activation`](nn_core::Activation); its output is `f(W·x + b)` for a column `x`, or for a
+//! [`Activation`]; its output is `f(W·x + b)` for a column `x`, or for a
 //! batch whose columns are samples. Its forward and backward passes sit side by side in
 //! `dense.rs`: the forward pass writes the pre-activation `y` into a buffer the caller keeps,
 //! and the backward pass reads it back instead of recomputing `W·x + b`.
@@ -39,3 +39,9 @@ mod dense;
 
 pub use activations::{parse_activation, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
 pub use dense::Dense;
+#[doc(no_inline)]
+pub use nn_core::ndarray;
+/// Re-exported from `nn_core`, so that this crate's users (and its documentation's
+/// links, which then resolve within this crate whatever order the crates are documented
+/// in) need not name that crate: the types its API takes and returns.
+pub use nn_core::{Activation, Error, Float, Init, Result};

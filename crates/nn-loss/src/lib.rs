@@ -4,7 +4,7 @@
 //!
 //! A loss implements [`Loss`]: the mean loss over a batch and its gradient
 //! with respect to the network's output, `dloss`, in the article's vocabulary. Targets are
-//! a [`Target`](nn_core::Target): a matrix of values or one class index per sample; both
+//! a [`Target`]: a matrix of values or one class index per sample; both
 //! losses accept both (MSE compares with one-hot columns, cross-entropy reads values as
 //! probabilities, which is what distilling a teacher needs).
 //!
@@ -28,7 +28,12 @@ mod mse;
 
 pub use cross_entropy::{log_sum_exp, softmax_into, CrossEntropy};
 pub use mse::Mse;
-use nn_core::{Error, Float, Loss, Result};
+#[doc(no_inline)]
+pub use nn_core::ndarray;
+/// Re-exported from `nn_core`, so that this crate's users (and its documentation's
+/// links, which then resolve within this crate whatever order the crates are documented
+/// in) need not name that crate: the types its API takes and returns.
+pub use nn_core::{Error, Float, Loss, Result, Target};
 
 /// Rebuilds a loss from the name its [`Loss::name`] gives: `"mse"` or `"cross_entropy"`.
 ///

@@ -1,4 +1,4 @@
-//! ONNX export for `nn`: a trained [`NeuralNetwork`] as an ONNX model, for ONNX Runtime
+//! ONNX export for `nn`: a trained `nn_train::NeuralNetwork` as an ONNX model, for ONNX Runtime
 //! and the other tools that read ONNX (converters, viewers such as Netron, other
 //! runtimes; an `f64` network needs one with double kernels, as ONNX Runtime's CPU
 //! provider has).
@@ -18,12 +18,12 @@
 //! | value | shape | element type | what it is |
 //! |---|---|---|---|
 //! | `input` | `[batch, ins]` | `FLOAT` for `f32`, `DOUBLE` for `f64` | the raw inputs, one sample per row |
-//! | `output` | `[batch, outs]` | the same | the last layer's activations: [`NeuralNetwork::forward_pass`], transposed |
-//! | `probabilities` | `[batch, outs]` | the same | only for a `cross_entropy` network: `Softmax(output, axis = -1)`, [`NeuralNetwork::predict_probabilities`] transposed |
+//! | `output` | `[batch, outs]` | the same | the last layer's activations: `NeuralNetwork::forward_pass`, transposed |
+//! | `probabilities` | `[batch, outs]` | the same | only for a `cross_entropy` network: `Softmax(output, axis = -1)`, `NeuralNetwork::predict_probabilities` transposed |
 //!
 //! `batch` is a symbolic dimension: any number of samples. The nodes, in order:
 //!
-//! - with a [preprocessing step](NeuralNetwork::set_preprocessing)
+//! - with a preprocessing step (`NeuralNetwork::set_preprocessing`)
 //!   `x' = (x − shift) ⊙ scale`: `Sub(input, preprocessing.shift)` then
 //!   `Mul(·, preprocessing.scale)`, both constants of shape `[ins]` broadcast over the rows;
 //! - per layer `i`: `Gemm` with the initializers `layers.{i}.weight` `[outs, ins]` and
@@ -40,8 +40,8 @@
 //! ([`IR_VERSION`]), the pair that ONNX 1.8 introduced (late 2020): the graph uses
 //! nothing newer, and a newer IR version would only shut out older readers (ONNX Runtime
 //! refuses a model whose IR version is newer than its own). Its producer is `nn` at this crate's version,
-//! and its `doc_string` lists the layers. A network with [class
-//! names](NeuralNetwork::set_class_names) records them in the model's metadata, key
+//! and its `doc_string` lists the layers. A network with class names
+//! (`NeuralNetwork::set_class_names`) records them in the model's metadata, key
 //! `class_names`, as a JSON array (in ONNX Runtime:
 //! `session.get_modelmeta().custom_metadata_map["class_names"]`). The same network always
 //! gives the same bytes.
@@ -91,11 +91,17 @@
 
 use std::path::Path;
 
-use nn_core::{Error, Float, Result};
+use nn_core::Float;
 use nn_train::NeuralNetwork;
 use prost::Message;
 
 mod graph;
+
+/// Re-exported so that this crate's users (and its documentation's links, which then
+/// resolve within this crate whatever order the crates are documented in) need not name
+/// the crate they come from.
+pub use nn_core::{Error, Result};
+
 // Generated code: documented in onnx.proto, not here; most of its messages go unused.
 #[allow(dead_code, missing_docs, clippy::all, rustdoc::all)]
 mod proto;

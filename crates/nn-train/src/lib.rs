@@ -97,6 +97,12 @@ pub use fit::{EarlyStopping, EpochReport, FitOptions, History, Progress};
 pub use hyperparameter::check_learning_rate;
 pub use metrics::{accuracy, ConfusionMatrix, Evaluation};
 pub use network::NeuralNetwork;
+#[doc(no_inline)]
+pub use nn_core::ndarray;
+/// Re-exported from `nn_core`, so that this crate's users need not name that crate, and
+/// so that the documentation's links to them resolve within this crate whatever order the
+/// crates are documented in: the types its API takes and returns.
+pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
 /// Re-exported from `nn_core`, where the data types live, so that `fit`'s users need not
 /// name that crate.
 pub use nn_core::{Preprocessing, PreprocessingKind, Samples};
