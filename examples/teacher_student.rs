@@ -149,7 +149,7 @@ fn train_teacher(
     )?;
     let seconds = started.elapsed().as_secs_f64();
     let predictions = net.predict(test.inputs().view())?;
-    let accuracy = accuracy(&predictions, test.labels());
+    let accuracy = accuracy(&predictions, test.labels())?;
     bar.suspend(|| {
         println!(
             "teacher 784→16→16→10 LeakyReLU, cross-entropy, learning rate 0.03, one pass: \
@@ -234,8 +234,8 @@ impl Lesson<'_> {
         }
         trained?;
         let predictions = student.predict(self.test.inputs().view())?;
-        let student_accuracy = accuracy(&predictions, self.test.labels());
-        let agreement = accuracy(&predictions, self.teacher_predictions);
+        let student_accuracy = accuracy(&predictions, self.test.labels())?;
+        let agreement = accuracy(&predictions, self.teacher_predictions)?;
         self.bar.suspend(|| {
             println!(
                 "  learning rate {rate:<5}: test accuracy {:.2}%, agrees with the teacher on {:.2}% of test images",

@@ -13,15 +13,27 @@ use nn_core::Samples;
 
 /// The fraction of `predicted` classes equal to `labels` (0 for empty slices).
 ///
-/// # Panics
-/// If the slices have different lengths.
-pub fn accuracy(predicted: &[usize], labels: &[usize]) -> f64 {
-    assert_eq!(predicted.len(), labels.len(), "one prediction per label");
+/// # Errors
+/// [`Error::ShapeMismatch`] if the slices differ in length, as [`ConfusionMatrix::new`].
+pub fn accuracy(predicted: &[usize], labels: &[usize]) -> Result<f64> {
+    check_lengths(predicted, labels)?;
     if labels.is_empty() {
-        return 0.0;
+        return Ok(0.0);
     }
     let correct = predicted.iter().zip(labels).filter(|(p, l)| p == l).count();
-    correct as f64 / labels.len() as f64
+    Ok(correct as f64 / labels.len() as f64)
+}
+
+/// One prediction per label.
+fn check_lengths(predicted: &[usize], labels: &[usize]) -> Result<()> {
+    if predicted.len() != labels.len() {
+        return Err(Error::ShapeMismatch {
+            what: "predictions".into(),
+            expected: (1, labels.len()),
+            actual: (1, predicted.len()),
+        });
+    }
+    Ok(())
 }
 
 /// Counts of (true class, predicted class) pairs: `counts[(t, p)]` samples of class `t`
@@ -39,13 +51,7 @@ impl ConfusionMatrix {
     /// if a class is not below `classes`, [`Error::TooLarge`] if `classes²` counts cannot
     /// be allocated.
     pub fn new(predicted: &[usize], labels: &[usize], classes: usize) -> Result<Self> {
-        if predicted.len() != labels.len() {
-            return Err(Error::ShapeMismatch {
-                what: "predictions".into(),
-                expected: (1, labels.len()),
-                actual: (1, predicted.len()),
-            });
-        }
+        check_lengths(predicted, labels)?;
         // `classes` is the caller's number: a size that does not fit is an error, not an
         // abort of the process or a panic inside ndarray.
         let too_large = || Error::TooLarge {
@@ -93,13 +99,51 @@ impl ConfusionMatrix {
         self.counts.diag().sum() as f64 / total as f64
     }
 
-    /// Recall of each class: correct predictions of the class over its samples (NaN for a
-    /// class with no sample).
+    /// Recall of each class `c`: its correct predictions over its samples,
+    /// `counts[(c, c)] / Σ_p counts[(c, p)]` (NaN for a class with no sample).
     pub fn recall(&self) -> Vec<f64> {
-        self.counts
-            .axis_iter(Axis(0))
-            .enumerate()
-            .map(|(t, row)| row[t] as f64 / row.sum() as f64)
+        self.per_class(Axis(0))
+    }
+
+    /// Precision of each class `c`: its correct predictions over the samples predicted as
+    /// `c`, `counts[(c, c)] / Σ_t counts[(t, c)]` (NaN for a class never predicted).
+    pub fn precision(&self) -> Vec<f64> {
+        self.per_class(Axis(1))
+    }
+
+    /// F1 score of each class: the harmonic mean of its precision `P` and recall `R`,
+    /// `2·P·R / (P + R)` (0 when both are 0; NaN when either is undefined).
+    pub fn f1(&self) -> Vec<f64> {
+        (self.precision().into_iter().zip(self.recall()))
+            .map(|(p, r)| {
+                if p + r == 0.0 {
+                    0.0
+                } else {
+                    2.0 * p * r / (p + r)
+                }
+            })
+            .collect()
+    }
+
+    /// The macro averages `(precision, recall, F1)`: each score's mean over the classes,
+    /// an undefined score (NaN above) counting as 0, as scikit-learn's default
+    /// `zero_division` does (0 for no class).
+    pub fn macro_averages(&self) -> (f64, f64, f64) {
+        let mean = |scores: Vec<f64>| {
+            let n = scores.len().max(1) as f64;
+            scores
+                .iter()
+                .map(|s| if s.is_nan() { 0.0 } else { *s })
+                .sum::<f64>()
+                / n
+        };
+        (mean(self.precision()), mean(self.recall()), mean(self.f1()))
+    }
+
+    /// The diagonal over the sums along `axis` (rows: recall; columns: precision).
+    fn per_class(&self, axis: Axis) -> Vec<f64> {
+        (self.counts.axis_iter(axis).enumerate())
+            .map(|(c, lane)| lane[c] as f64 / lane.sum() as f64)
             .collect()
     }
 }
@@ -141,6 +185,10 @@ pub struct Evaluation {
     /// sample: `MAE = (1/(n·m)) Σ_j Σ_i |y_ij - t_ij|` for `m` outputs and `n` samples;
     /// `None` for class targets.
     pub mean_absolute_error: Option<f64>,
+    /// For value targets, the mean squared error over every output of every sample:
+    /// `MSE = (1/(n·m)) Σ_j Σ_i (y_ij - t_ij)²` (the loss itself when it is `Mse`, whatever
+    /// the loss); `None` for class targets.
+    pub mean_squared_error: Option<f64>,
     /// For value targets, the coefficient of determination averaged over the outputs:
     /// `R² = (1/m) Σ_i (1 - Σ_j (t_ij - y_ij)² / Σ_j (t_ij - t̄_i)²)`, 1 for a perfect fit
     /// and 0 for predicting each output's mean (scikit-learn's `r2_score`; an output whose
@@ -195,6 +243,7 @@ impl<F: Float> NeuralNetwork<F> {
             loss: loss_sum / n as f64,
             accuracy: matches!(target, Target::Classes(_)).then(|| correct as f64 / n as f64),
             mean_absolute_error: regression.as_ref().map(Regression::mean_absolute_error),
+            mean_squared_error: regression.as_ref().map(Regression::mean_squared_error),
             r_squared: regression.as_ref().map(Regression::r_squared),
             samples: n,
         })
@@ -274,6 +323,10 @@ impl Regression {
         self.absolute / self.entries as f64
     }
 
+    fn mean_squared_error(&self) -> f64 {
+        self.residual.iter().sum::<f64>() / self.entries as f64
+    }
+
     fn r_squared(&self) -> f64 {
         let per_output = self.residual.iter().zip(&self.total).map(|(&res, &tot)| {
             if tot > 0.0 {
@@ -299,7 +352,22 @@ mod tests {
         assert_eq!(m.counts().diag().sum(), 3);
         assert_eq!(m.accuracy(), 0.75);
         assert_eq!(m.recall(), vec![1.0, 1.0, 0.5]);
-        assert_eq!(accuracy(&[0, 1, 1, 2], &[0, 1, 2, 2]), 0.75);
+        assert_eq!(accuracy(&[0, 1, 1, 2], &[0, 1, 2, 2]).unwrap(), 0.75);
+        assert_eq!(accuracy(&[], &[]).unwrap(), 0.0);
+        // Mismatched lengths: the same error from both.
+        for result in [
+            accuracy(&[0, 1], &[0, 1, 2]).map(|_| ()),
+            ConfusionMatrix::new(&[0, 1], &[0, 1, 2], 3).map(|_| ()),
+        ] {
+            assert!(matches!(
+                result,
+                Err(Error::ShapeMismatch {
+                    expected: (1, 3),
+                    actual: (1, 2),
+                    ..
+                })
+            ));
+        }
         assert!(m.to_string().lines().count() == 4);
         assert!(matches!(
             ConfusionMatrix::new(&[3], &[0], 3),
@@ -312,5 +380,39 @@ mod tests {
                 Err(Error::TooLarge { rows, .. }) if rows == classes
             ));
         }
+    }
+
+    #[test]
+    fn precision_recall_and_f1_per_class_and_macro() {
+        // True:      0 0 0 0 1 1 2 2 2 2
+        // Predicted: 0 0 1 2 1 1 2 2 0 0
+        let labels = [0, 0, 0, 0, 1, 1, 2, 2, 2, 2];
+        let predicted = [0, 0, 1, 2, 1, 1, 2, 2, 0, 0];
+        let m = ConfusionMatrix::new(&predicted, &labels, 4).unwrap();
+        // Class 0: 2 of 4 found, 2 of 4 predictions right; class 1: 2 of 2, 2 of 3;
+        // class 2: 2 of 4, 2 of 3; class 3: no sample, never predicted.
+        let (precision, recall, f1) = (m.precision(), m.recall(), m.f1());
+        assert_eq!(precision[..3], [0.5, 2.0 / 3.0, 2.0 / 3.0]);
+        assert_eq!(recall[..3], [0.5, 1.0, 0.5]);
+        assert!(precision[3].is_nan() && recall[3].is_nan() && f1[3].is_nan());
+        let harmonic = |p: f64, r: f64| 2.0 * p * r / (p + r);
+        assert_eq!(
+            f1[..3],
+            [0.5, harmonic(2.0 / 3.0, 1.0), harmonic(2.0 / 3.0, 0.5)]
+        );
+        let (mp, mr, mf) = m.macro_averages();
+        approx::assert_relative_eq!(mp, (0.5 + 4.0 / 3.0) / 4.0, max_relative = 1e-15);
+        approx::assert_relative_eq!(mr, 2.0 / 4.0, max_relative = 1e-15);
+        approx::assert_relative_eq!(mf, (f1[0] + f1[1] + f1[2]) / 4.0, max_relative = 1e-15);
+        // Class 1 predicted but always wrongly: precision 0. Class 0 never predicted
+        // (precision undefined) and never found: recall 0.
+        let m = ConfusionMatrix::new(&[1, 1], &[0, 0], 2).unwrap();
+        let (precision, recall) = (m.precision(), m.recall());
+        assert!(precision[0].is_nan() && precision[1] == 0.0);
+        assert!(recall[0] == 0.0 && recall[1].is_nan());
+        // Both 0: F1 0, not 0/0.
+        let m = ConfusionMatrix::new(&[1, 0], &[0, 1], 2).unwrap();
+        assert_eq!(m.f1(), [0.0, 0.0]);
+        assert_eq!(m.macro_averages(), (0.0, 0.0, 0.0));
     }
 }

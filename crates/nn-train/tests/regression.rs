@@ -84,6 +84,11 @@ fn a_regression_dataset_fits_and_evaluates_with_mae_and_r_squared() {
         .loss(output.view(), Target::Values(values.view()))
         .unwrap();
     approx::assert_relative_eq!(after.loss, loss, max_relative = 1e-12);
+    let squared = (&output - values).mapv(|e| e * e).mean().unwrap();
+    let mse = after.mean_squared_error.unwrap();
+    approx::assert_relative_eq!(mse, squared, max_relative = 1e-12);
+    // The MSE loss is that mean too.
+    approx::assert_relative_eq!(mse, after.loss, max_relative = 1e-12);
 
     // Saved and loaded, the network predicts the same from raw inputs.
     let loaded =
