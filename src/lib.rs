@@ -64,9 +64,13 @@ pub mod prelude {
     pub use nn_core::{
         Activation, Error, Float, Init, Loss, Preprocessing, PreprocessingKind, Result, Target,
     };
+    pub use nn_data::{Dataset, TableOptions, TargetKind};
     pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
     pub use nn_loss::{CrossEntropy, Mse};
-    pub use nn_train::{Adam, FitOptions, Gradients, NeuralNetwork, Samples, Sgd};
+    pub use nn_train::{
+        Adam, ConfusionMatrix, EarlyStopping, Evaluation, FitOptions, Gradients, History,
+        NeuralNetwork, Progress, Samples, Schedule, Sgd,
+    };
 }
 
 /// The README's usage example, compiled and run as a doctest.
