@@ -85,7 +85,7 @@ fn epoch(c: &mut Criterion) {
         group.bench_function(optimizer, |b| {
             b.iter(|| {
                 let history = net
-                    .fit(train, None, &options, &mut rng, |_| {
+                    .fit_with(train, None, &options, &mut rng, |_| {
                         ControlFlow::Continue(())
                     })
                     .unwrap();

@@ -100,7 +100,7 @@ fn run() -> Result<(), Box<dyn Error>> {
         ..FitOptions::default()
     };
     let samples = Samples::new(train.view(), Target::Classes(&train_classes))?;
-    net.fit(samples, None, &fit_options, &mut rng, |_| {
+    net.fit_with(samples, None, &fit_options, &mut rng, |_| {
         ControlFlow::Continue(())
     })?;
     let test_samples = Samples::new(test.view(), Target::Classes(&test_classes))?;

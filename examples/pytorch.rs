@@ -24,12 +24,10 @@
 //! ```
 
 use std::error::Error;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use nn::data::{read_npy_labels, read_npy_matrix};
 use nn::prelude::*;
-use nn::rand::{rngs::StdRng, SeedableRng};
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -69,31 +67,21 @@ fn run() -> Result<(), Box<dyn Error>> {
     write_rows(&dir.join("nn_outputs.npy"), &from_torch, x.view())?;
 
     // 2. A network trained here, for PyTorch.
-    let mut rng = StdRng::seed_from_u64(0);
-    let sizes = [5, 16, 16, 3];
-    let layers = sizes
-        .windows(2)
-        .zip(activations())
-        .map(|(pair, activation)| {
-            let weights = Init::XavierNormal.weights(pair[1], pair[0], &mut rng)?;
-            Dense::from_parameters(weights, Array2::zeros((pair[1], 1)), activation)
-        })
-        .collect::<nn::Result<Vec<_>>>()?;
-    let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.01)?;
-    net.set_optimizer(Adam::new(0.01)?);
-    net.set_preprocessing(Some(Preprocessing::standardize(data.inputs())?))?;
+    let mut net = NeuralNetwork::builder(5)
+        .dense(16, Relu)
+        .dense(16, Tanh)
+        .dense(3, Identity)
+        .init(Init::XavierNormal)
+        .loss(CrossEntropy)
+        .optimizer(Adam::new(0.01)?)
+        .preprocessing(Preprocessing::standardize(data.inputs())?)
+        .build()?;
     let options = FitOptions {
         epochs: 20,
         batch_size: 32,
         ..FitOptions::default()
     };
-    net.fit(
-        data,
-        None,
-        &options,
-        &mut rng,
-        |_| ControlFlow::Continue(()),
-    )?;
+    net.fit(data, None, &options)?;
     let accuracy = net.evaluate(data, 256)?.accuracy.unwrap_or_default();
     println!(
         "trained here with a standardisation step: accuracy on x {:.2}%",

@@ -182,7 +182,7 @@ impl Config {
                     ..FitOptions::default()
                 };
                 let samples = Samples::new(train, Target::Classes(classes))?;
-                net.fit(samples, None, &options, rng, |_| ControlFlow::Continue(()))?;
+                net.fit_with(samples, None, &options, rng, |_| ControlFlow::Continue(()))?;
             }
         }
         Ok(())

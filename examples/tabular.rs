@@ -23,7 +23,6 @@
 use std::error::Error;
 use std::fmt::Write as _;
 use std::fs;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use nn::data::{read_table, Dataset, TableOptions, TargetKind};
@@ -103,16 +102,18 @@ fn classify(path: &Path, dir: &Path, rng: &mut StdRng) -> Result<f64, Box<dyn Er
     let standardize = Preprocessing::standardize(train.inputs().view())?;
 
     // Step 3: the network, with the step and the class names, trained by fit.
-    let layers = vec![
-        Dense::new(train.features(), 32, Relu, Init::HeNormal, rng)?,
-        Dense::new(32, data.classes(), Identity, Init::XavierNormal, rng)?,
-    ];
-    let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.01)?;
-    net.set_optimizer(Adam::new(0.01)?);
-    net.set_preprocessing(Some(standardize))?;
-    net.set_class_names(Some(names))?;
+    let mut net = NeuralNetwork::builder(train.features())
+        .dense(32, Relu)
+        .dense(data.classes(), Identity)
+        .loss(CrossEntropy)
+        .optimizer(Adam::new(0.01)?)
+        .preprocessing(standardize)
+        .class_names(names)
+        .seed(rng.random())
+        .build()?;
+    println!("{net}");
     let before = net.evaluate(test.samples()?, 256)?;
-    fit(&mut net, &train, &test, 30, rng)?;
+    fit(&mut net, &train, &test, 30)?;
     let after = net.evaluate(test.samples()?, 256)?;
     let accuracy = after.accuracy.unwrap_or_default();
     println!(
@@ -147,14 +148,15 @@ fn regress(path: &Path, dir: &Path, rng: &mut StdRng) -> Result<f64, Box<dyn Err
     let (train, test) = data.split(TEST, rng)?;
     let standardize = Preprocessing::standardize(train.inputs().view())?;
 
-    let layers = vec![
-        Dense::new(train.features(), 32, Tanh, Init::XavierNormal, rng)?,
-        Dense::new(32, 1, Identity, Init::XavierNormal, rng)?,
-    ];
-    let mut net = NeuralNetwork::new(layers, Mse, 0.01)?;
-    net.set_optimizer(Adam::new(0.01)?);
-    net.set_preprocessing(Some(standardize))?;
-    fit(&mut net, &train, &test, 100, rng)?;
+    let mut net = NeuralNetwork::builder(train.features())
+        .dense(32, Tanh)
+        .dense(1, Identity)
+        .loss(Mse)
+        .optimizer(Adam::new(0.01)?)
+        .preprocessing(standardize)
+        .seed(rng.random())
+        .build()?;
+    fit(&mut net, &train, &test, 100)?;
     let Evaluation {
         loss,
         mean_absolute_error,
@@ -191,23 +193,20 @@ fn read(path: &Path, options: &TableOptions) -> nn::Result<Dataset<f32>> {
     table.into_dataset()
 }
 
-/// `epochs` shuffled epochs of batches of 32, watching the test set.
+/// `epochs` shuffled epochs of batches of 32 (shuffled from the seed of the options),
+/// watching the test set.
 fn fit(
     net: &mut NeuralNetwork<f32>,
     train: &Dataset<f32>,
     test: &Dataset<f32>,
     epochs: usize,
-    rng: &mut StdRng,
 ) -> nn::Result<()> {
     let options = FitOptions {
         epochs,
         batch_size: 32,
         ..FitOptions::default()
     };
-    let (train, test) = (train.samples()?, test.samples()?);
-    net.fit(train, Some(test), &options, rng, |_| {
-        ControlFlow::Continue(())
-    })?;
+    net.fit(train.samples()?, Some(test.samples()?), &options)?;
     Ok(())
 }
 

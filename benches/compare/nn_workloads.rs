@@ -147,7 +147,7 @@ fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
         let mut times = Vec::new();
         for run in 0..=measured {
             let started = Instant::now();
-            net.fit(data, None, &fit_options, &mut rng, |_| {
+            net.fit_with(data, None, &fit_options, &mut rng, |_| {
                 ControlFlow::Continue(())
             })?;
             if run > 0 {
@@ -179,7 +179,7 @@ fn accuracy(train: &Dataset<f32>, test: &Dataset<f32>, options: &Options) -> nn:
     for seed in 0..3 {
         let mut net = modern(seed)?;
         let mut rng = StdRng::seed_from_u64(seed + 100);
-        net.fit(data, None, &fit_options, &mut rng, |_| {
+        net.fit_with(data, None, &fit_options, &mut rng, |_| {
             ControlFlow::Continue(())
         })?;
         let accuracy = 100.0 * net.evaluate(test_data, 1000)?.accuracy.unwrap_or(0.0);

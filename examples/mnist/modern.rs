@@ -30,7 +30,7 @@ pub fn train_modern(
     let options = fit_options(epochs, batch_size);
     let batches = fit_set.len().div_ceil(batch_size.min(fit_set.len()));
     let bar = progress::bar((epochs * batches) as u64, "batches");
-    let history = net.fit(
+    let history = net.fit_with(
         fit_samples,
         Some(validation_samples),
         &options,
@@ -84,6 +84,8 @@ fn fit_options(epochs: usize, batch_size: usize) -> FitOptions {
             min_delta: 0.0,
         }),
         report_every: 10,
+        // Not used: fit_with shuffles with the example's generator, seeded by --seed.
+        seed: 0,
     }
 }
 

@@ -5,8 +5,9 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::model::Snapshot;
 use crate::{NeuralNetwork, Schedule};
@@ -55,8 +56,8 @@ pub struct FitOptions {
     pub epochs: usize,
     /// Samples per mini-batch (at least 1); the last batch of an epoch may be smaller.
     pub batch_size: usize,
-    /// Whether to visit the samples in a new random order each epoch (drawn from the RNG
-    /// passed to `fit`).
+    /// Whether to visit the samples in a new random order each epoch (drawn from the
+    /// generator seeded by `seed`, or the one passed to `fit_with`).
     pub shuffle: bool,
     /// How the learning rate changes per epoch, as a factor of the optimizer's rate when
     /// `fit` starts.
@@ -65,6 +66,10 @@ pub struct FitOptions {
     pub early_stopping: Option<EarlyStopping>,
     /// Call the progress callback every this many batches (0: only after each epoch).
     pub report_every: usize,
+    /// The seed of the generator [`NeuralNetwork::fit`] shuffles with (0 by default), so
+    /// that the same options give the same run; [`NeuralNetwork::fit_with`] takes a
+    /// generator instead.
+    pub seed: u64,
 }
 
 impl Default for FitOptions {
@@ -77,6 +82,7 @@ impl Default for FitOptions {
             schedule: Schedule::Constant,
             early_stopping: None,
             report_every: 0,
+            seed: 0,
         }
     }
 }
@@ -136,7 +142,7 @@ pub struct EpochReport {
     pub seconds: f64,
 }
 
-/// A progress event passed to the callback of [`NeuralNetwork::fit`].
+/// A progress event passed to the callback of [`NeuralNetwork::fit_with`].
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum Progress<'a> {
@@ -168,10 +174,51 @@ pub struct History {
 
 impl<F: Float> NeuralNetwork<F> {
     /// Trains on `train` for `options.epochs` epochs of mini-batches, with the network's
-    /// optimizer, and returns the per-epoch history.
+    /// optimizer, and returns the per-epoch history: [`NeuralNetwork::fit_with`] with a
+    /// generator seeded by `options.seed` and no progress callback.
+    ///
+    /// # Errors
+    /// As [`NeuralNetwork::fit_with`].
+    ///
+    /// # Example
+    /// ```
+    /// use ndarray::array;
+    /// use nn_core::Target;
+    /// use nn_layers::{Identity, Tanh};
+    /// use nn_loss::CrossEntropy;
+    /// use nn_train::{Adam, FitOptions, NeuralNetwork, Samples};
+    ///
+    /// // XOR, one sample per column.
+    /// let x = array![[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]];
+    /// let data = Samples::new(x.view(), Target::Classes(&[0, 1, 1, 0]))?;
+    /// let mut net = NeuralNetwork::<f64>::builder(2)
+    ///     .dense(8, Tanh)
+    ///     .dense(2, Identity)
+    ///     .loss(CrossEntropy)
+    ///     .optimizer(Adam::new(0.05)?)
+    ///     .build()?;
+    /// let options = FitOptions { epochs: 300, batch_size: 4, ..FitOptions::default() };
+    /// let history = net.fit(data, None, &options)?;
+    /// assert_eq!(history.epochs.len(), 300);
+    /// assert_eq!(net.predict(x.view())?, [0, 1, 1, 0]);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn fit(
+        &mut self,
+        train: Samples<'_, F>,
+        validation: Option<Samples<'_, F>>,
+        options: &FitOptions,
+    ) -> Result<History> {
+        let mut rng = StdRng::seed_from_u64(options.seed);
+        self.fit_with(train, validation, options, &mut rng, |_| {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`NeuralNetwork::fit`] with the caller's generator and a progress callback.
     ///
     /// Each epoch draws a new order of the samples from `rng` (so a seed fixes the whole
-    /// run), gathers each batch into buffers reused for the whole run, and takes one
+    /// run; `options.seed` is not used), gathers each batch into buffers reused for the whole run, and takes one
     /// [`NeuralNetwork::train`] step per batch. After each epoch it evaluates `validation`
     /// if given, and calls `on_progress`; returning `ControlFlow::Break(())` from it stops
     /// training. With early stopping, the parameters of the best epoch are restored at the
@@ -184,7 +231,7 @@ impl<F: Float> NeuralNetwork<F> {
     /// trained; and [`Error::Diverged`] if training
     /// produces a non-finite loss or gradient, the parameters keeping their last finite
     /// values.
-    pub fn fit<R: Rng + ?Sized>(
+    pub fn fit_with<R: Rng + ?Sized>(
         &mut self,
         train: Samples<'_, F>,
         validation: Option<Samples<'_, F>>,
@@ -210,7 +257,7 @@ impl<F: Float> NeuralNetwork<F> {
         result
     }
 
-    /// The epochs of [`NeuralNetwork::fit`], after its checks.
+    /// The epochs of [`NeuralNetwork::fit_with`], after its checks.
     fn fit_epochs<R: Rng + ?Sized>(
         &mut self,
         train: Samples<'_, F>,

@@ -295,7 +295,7 @@ fn training_refuses_impossible_cross_entropy_targets_before_any_step() {
     assert!(matches!(batch, Err(Error::InvalidTarget { column: 2, .. })));
     let data = Samples::new(x.view(), Target::Values(t.view())).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
-    let result = net.fit(data, None, &FitOptions::default(), &mut rng, |_| {
+    let result = net.fit_with(data, None, &FitOptions::default(), &mut rng, |_| {
         ControlFlow::Continue(())
     });
     assert!(matches!(

@@ -621,7 +621,7 @@ mod fit {
             };
             let mut epochs_seen = 0;
             let history = net
-                .fit(
+                .fit_with(
                     Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
                     Some(Samples::new(vx.view(), Target::Classes(&vclasses)).unwrap()),
                     &options,
@@ -680,7 +680,7 @@ mod fit {
         };
         let seed = 5;
         let history = net
-            .fit(
+            .fit_with(
                 train,
                 Some(validation),
                 &options,
@@ -698,7 +698,7 @@ mod fit {
             ..options.clone()
         };
         let history = last
-            .fit(
+            .fit_with(
                 train,
                 Some(validation),
                 &at_the_end,
@@ -713,7 +713,7 @@ mod fit {
             ..options
         };
         one_epoch
-            .fit(
+            .fit_with(
                 train,
                 None,
                 &options,
@@ -746,7 +746,7 @@ mod fit {
             ..FitOptions::default()
         };
         let history = net
-            .fit(
+            .fit_with(
                 train,
                 Some(validation),
                 &options,
@@ -769,7 +769,7 @@ mod fit {
             ..options
         };
         one_epoch
-            .fit(train, None, &options, &mut StdRng::seed_from_u64(5), |_| {
+            .fit_with(train, None, &options, &mut StdRng::seed_from_u64(5), |_| {
                 ControlFlow::Continue(())
             })
             .unwrap();
@@ -795,7 +795,7 @@ mod fit {
             ..FitOptions::default()
         };
         let mut reported = Vec::new();
-        net.fit(
+        net.fit_with(
             Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
             None,
             &options,
@@ -844,7 +844,7 @@ mod fit {
         // One fit on the 20 samples; `stop` breaks after the first epoch.
         let mut fit = |net: &mut NeuralNetwork<f64>, options: &FitOptions, stop: bool| {
             let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
-            net.fit(data, None, options, &mut rng, |_| match stop {
+            net.fit_with(data, None, options, &mut rng, |_| match stop {
                 true => ControlFlow::Break(()),
                 false => ControlFlow::Continue(()),
             })
@@ -913,7 +913,7 @@ mod fit {
                 ..FitOptions::default()
             };
             let history = net
-                .fit(
+                .fit_with(
                     Samples::new(x.view(), Target::Classes(&classes)).unwrap(),
                     None,
                     &options,
@@ -956,7 +956,7 @@ mod fit {
             let mut net = template.clone();
             let mut rng = StdRng::seed_from_u64(3);
             let history = net
-                .fit(data, Some(data), &options, &mut rng, |_| {
+                .fit_with(data, Some(data), &options, &mut rng, |_| {
                     ControlFlow::Continue(())
                 })
                 .unwrap();
@@ -1038,7 +1038,7 @@ mod fit {
             },
         ] {
             assert!(matches!(
-                net.fit(data, None, &options, &mut rng, go),
+                net.fit_with(data, None, &options, &mut rng, go),
                 Err(Error::InvalidHyperparameter { .. })
             ));
         }
@@ -1052,7 +1052,7 @@ mod fit {
             ..FitOptions::default()
         };
         assert!(matches!(
-            net.fit(data, None, &to_zero, &mut rng, go),
+            net.fit_with(data, None, &to_zero, &mut rng, go),
             Err(Error::InvalidHyperparameter {
                 name: "learning_rate",
                 ..
@@ -1061,7 +1061,7 @@ mod fit {
         let wrong = [0, 1, 2, 0, 1, 0, 1, 0, 1, 0];
         let bad = Samples::new(x.view(), Target::Classes(&wrong)).unwrap();
         assert!(matches!(
-            net.fit(bad, None, &FitOptions::default(), &mut rng, go),
+            net.fit_with(bad, None, &FitOptions::default(), &mut rng, go),
             Err(Error::ClassOutOfRange { sample: 2, .. })
         ));
         assert!(Samples::new(x.view(), Target::Classes(&wrong[..3])).is_err());
@@ -1076,9 +1076,9 @@ mod fit {
             ..FitOptions::default()
         };
         for result in [
-            net.fit(nan_data, None, &batches_of_4, &mut rng, go)
+            net.fit_with(nan_data, None, &batches_of_4, &mut rng, go)
                 .map(|_| ()),
-            net.fit(data, Some(nan_data), &batches_of_4, &mut rng, go)
+            net.fit_with(data, Some(nan_data), &batches_of_4, &mut rng, go)
                 .map(|_| ()),
             net.evaluate(nan_data, 4).map(|_| ()),
         ] {

@@ -110,12 +110,12 @@ fn every_entry_point_sees_the_preprocessed_inputs() {
     let train_x = Samples::new(x.view(), Target::Classes(&y)).unwrap();
     let train_z = Samples::new(z.view(), Target::Classes(&y)).unwrap();
     let a = with
-        .fit(train_x, Some(train_x), &options, &mut rng_a, |_| {
+        .fit_with(train_x, Some(train_x), &options, &mut rng_a, |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
     let b = without
-        .fit(train_z, Some(train_z), &options, &mut rng_b, |_| {
+        .fit_with(train_z, Some(train_z), &options, &mut rng_b, |_| {
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -158,7 +158,7 @@ fn standardizing_lets_a_badly_scaled_problem_train() {
             net.set_preprocessing(Some(step)).unwrap();
         }
         let mut rng = StdRng::seed_from_u64(6);
-        net.fit(
+        net.fit_with(
             data,
             None,
             &options,
@@ -225,7 +225,7 @@ fn a_step_that_does_not_fit_or_overflows_is_an_error() {
     for (k, result) in [
         net.train(bad.slice(ndarray::s![.., ..1]), Target::Classes(&[0])),
         net.train(bad.view(), Target::Classes(&[0, 1])),
-        net.fit(data, None, &FitOptions::default(), &mut rng, |_| {
+        net.fit_with(data, None, &FitOptions::default(), &mut rng, |_| {
             ControlFlow::Continue(())
         })
         .map(|_| 0.0),

@@ -1015,7 +1015,7 @@ fn cross_entropy_on_raw_pixels_diverges_with_an_error_not_nan() {
             ..FitOptions::default()
         };
         let samples = Samples::new(x.view(), Target::Classes(&labels)).unwrap();
-        let result = net.fit(
+        let result = net.fit_with(
             samples,
             None,
             &options,

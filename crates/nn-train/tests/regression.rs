@@ -56,7 +56,7 @@ fn a_regression_dataset_fits_and_evaluates_with_mae_and_r_squared() {
         ..FitOptions::default()
     };
     let history = net
-        .fit(
+        .fit_with(
             train.samples().unwrap(),
             Some(test.samples().unwrap()),
             &options,

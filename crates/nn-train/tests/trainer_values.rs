@@ -397,7 +397,7 @@ fn every_optimizer_follows_the_reference_through_fit_with_a_short_last_batch() {
         let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
         let seed = 5;
         let history = net
-            .fit(
+            .fit_with(
                 data,
                 None,
                 &options,
@@ -448,7 +448,7 @@ fn the_shuffle_is_new_every_epoch_and_fixed_by_the_seed() {
             ..FitOptions::default()
         };
         let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
-        net.fit(
+        net.fit_with(
             data,
             None,
             &options,
@@ -547,7 +547,7 @@ fn unequal_thread_shares_give_the_one_thread_gradients_loss_and_accuracy() {
             let mut net = base.clone();
             net.set_threads(threads).unwrap();
             let history = net
-                .fit(data, None, &options, &mut StdRng::seed_from_u64(0), |_| {
+                .fit_with(data, None, &options, &mut StdRng::seed_from_u64(0), |_| {
                     ControlFlow::Continue(())
                 })
                 .unwrap();
