@@ -55,18 +55,28 @@ pub use nn_core::rand;
 pub use nn_core::{Activation, Error, Float, Init, Loss, Preprocessing, Result, Target};
 pub use nn_layers::Dense;
 pub use nn_loss::{CrossEntropy, Mse};
-pub use nn_train::{Adam, Gradients, NeuralNetwork, Sgd};
+pub use nn_train::{
+    Adam, Evaluation, FitOptions, Gradients, History, NetworkBuilder, NeuralNetwork, Optimizer,
+    Progress, Samples, Sgd,
+};
 
 /// Everything a training program needs, in one import: `use nn::prelude::*;`.
 pub mod prelude {
+    #[doc(no_inline)]
     pub use ndarray::{s, Array2, ArrayView2, Axis};
+    #[doc(no_inline)]
     pub use nn_core::tensor::{argmax_columns, column, one_hot};
+    #[doc(no_inline)]
     pub use nn_core::{
         Activation, Error, Float, Init, Loss, Preprocessing, PreprocessingKind, Result, Target,
     };
+    #[doc(no_inline)]
     pub use nn_data::{Dataset, TableOptions, TargetKind};
+    #[doc(no_inline)]
     pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+    #[doc(no_inline)]
     pub use nn_loss::{CrossEntropy, Mse};
+    #[doc(no_inline)]
     pub use nn_train::{
         Adam, ConfusionMatrix, EarlyStopping, Evaluation, FitOptions, Gradients, History,
         NeuralNetwork, Progress, Samples, Schedule, Sgd,
