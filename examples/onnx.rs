@@ -244,6 +244,21 @@ where
     Ok(())
 }
 
+const HELP: &str = "\
+usage: onnx [--seed N] [--min-accuracy PERCENT] [--out FILE.onnx] [--check-dir DIR]
+
+Trains a network with a preprocessing step on three sectors of the plane in awkward units,
+prints its test accuracy, and exports it to ONNX.
+
+  --seed N                seed of the data and the weights (an integer; default 0)
+  --min-accuracy PERCENT  fail (exit status 1) below this test accuracy, in % (0-100;
+                          default: no floor)
+  --out FILE.onnx         where to write the ONNX model (default: not written)
+  --check-dir DIR         an existing directory to write, for every activation in f32 and
+                          f64, a network as NAME.onnx with 1 000 inputs and nn's outputs as
+                          .npy, for crates/nn-onnx/tests/python/check_onnx.py
+  --help                  this text";
+
 fn parse_args() -> Result<Options, Box<dyn Error>> {
     use lexopt::prelude::*;
     let mut options = Options {
@@ -269,10 +284,7 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
             Long("out") => options.out = Some(parser.value()?.into()),
             Long("check-dir") => options.check_dir = Some(parser.value()?.into()),
             Long("help") => {
-                println!(
-                    "usage: onnx [--seed N] [--min-accuracy PERCENT] [--out FILE.onnx] \
-                     [--check-dir DIR]"
-                );
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected().into()),

@@ -116,6 +116,19 @@ fn write_rows(
     Ok(())
 }
 
+const HELP: &str = "\
+usage: pytorch --dir DIR [--min-accuracy PERCENT]
+
+Loads the PyTorch state_dict that check_torch.py make DIR wrote, writes its outputs, then
+trains a network with a standardisation step and saves it in PyTorch's layout.
+
+  --dir DIR               the directory check_torch.py make wrote (model.safetensors, x.npy,
+                          y.npy); the outputs and trained.safetensors are written there
+                          (required)
+  --min-accuracy PERCENT  fail (exit status 1) below this accuracy of the trained network
+                          on x, in % (0-100; default: no floor)
+  --help                  this text";
+
 fn parse_args() -> Result<(PathBuf, Option<f64>), Box<dyn Error>> {
     use lexopt::prelude::*;
     let (mut dir, mut min_accuracy) = (None, None);
@@ -131,7 +144,7 @@ fn parse_args() -> Result<(PathBuf, Option<f64>), Box<dyn Error>> {
                 min_accuracy = Some(p);
             }
             Long("help") => {
-                println!("usage: pytorch --dir DIR [--min-accuracy PERCENT]");
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected().into()),

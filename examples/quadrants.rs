@@ -242,6 +242,20 @@ fn plot_predictions(
     Ok(())
 }
 
+const HELP: &str = "\
+usage: quadrants [--seed N] [--config article|better] [--plot FILE.png]
+
+Classifies points of [-2, 2]² by the sign of x·y; prints the accuracy on 1 000 test points
+before and after training on 99 000.
+
+  --seed N          seed of the points and the weights (an integer; default 0)
+  --config NAME     article (default): the article's 2→3→2 LeakyReLU network, MSE, learning
+                    rate 0.05, one pass one point at a time; better: 2→16→16→2 tanh,
+                    cross-entropy, batches of 16, 8 epochs, learning rate 0.2 then 0.05
+  --plot FILE.png   also draw the predicted class of each test point before and after
+                    training, side by side (a PNG file; default: no plot)
+  --help            this text";
+
 fn parse_args() -> Result<(u64, Config, Option<PathBuf>), lexopt::Error> {
     use lexopt::prelude::*;
     let (mut seed, mut config, mut plot) = (0, Config::Article, None);
@@ -260,7 +274,7 @@ fn parse_args() -> Result<(u64, Config, Option<PathBuf>), lexopt::Error> {
             }
             Long("plot") => plot = Some(parser.value()?.into()),
             Long("help") => {
-                println!("usage: quadrants [--seed N] [--config article|better] [--plot FILE.png]");
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected()),

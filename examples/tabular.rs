@@ -276,6 +276,21 @@ fn houses_csv(rng: &mut StdRng) -> Result<String, Box<dyn Error>> {
     Ok(text)
 }
 
+const HELP: &str = "\
+usage: tabular [--dir DIR] [--seed N] [--min-accuracy PERCENT] [--min-r2 R2]
+
+Writes two CSV tables (flowers by species, houses with a price), trains a classifier and a
+regression on them with a standardisation step, saves, reloads and predicts raw rows.
+
+  --dir DIR               where to write the tables and the model files (kept); default:
+                          a temporary directory, removed at the end
+  --seed N                seed of the tables, the splits and the weights (default 0)
+  --min-accuracy PERCENT  fail (exit status 1) below this test accuracy, in % (0-100;
+                          default: no floor)
+  --min-r2 R2             fail below this test R² of the regression (at most 1; default:
+                          no floor)
+  --help                  this text";
+
 fn parse_args() -> Result<Options, Box<dyn Error>> {
     use lexopt::prelude::*;
     let mut options = Options {
@@ -294,9 +309,7 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
             }
             Long("min-r2") => options.min_r2 = Some(cli::value(&mut parser, "--min-r2")?),
             Long("help") => {
-                println!(
-                    "usage: tabular [--dir DIR] [--seed N] [--min-accuracy PERCENT] [--min-r2 R2]"
-                );
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected().into()),

@@ -286,6 +286,22 @@ struct Options {
     temperature: Option<f32>,
 }
 
+const HELP: &str = "\
+usage: teacher_student [--distill] [--temperature T] [--data DIR] [--limit N] [--seed N]
+
+The student-teacher experiment: a 784→16→16→10 teacher learns the labels in one pass, then
+784→10 students learn the teacher's outputs at six learning rates; prints each one's test
+accuracy and agreement with the teacher.
+
+  --distill         also train students on the teacher's probabilities softened at
+                    temperature 2, with cross-entropy (default: off)
+  --temperature T   as --distill, at temperature T (a positive number)
+  --data DIR        the directory of the MNIST-format files, IDX (plain or .gz) or CSV
+                    (default /usr/share/datasets/fashion-mnist)
+  --limit N         train on the first N training images only (default: all 60 000)
+  --seed N          seed of the weights (an integer; default 0)
+  --help            this text";
+
 fn parse_args() -> Result<Options, Box<dyn Error>> {
     use lexopt::prelude::*;
     let mut options = Options {
@@ -309,9 +325,7 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
                 options.temperature = Some(t);
             }
             Long("help") => {
-                println!(
-                    "usage: teacher_student [--distill] [--temperature T] [--data DIR] [--limit N] [--seed N]"
-                );
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected().into()),

@@ -59,6 +59,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+const HELP: &str = "\
+usage: zeros [--seed N]
+
+The article's demo: a 2→4→4→3 LeakyReLU network learns to output zeros for random inputs;
+prints the summed loss over 100 inputs before and after training.
+
+  --seed N   seed of the weights and of the random inputs (an integer; default 0)
+  --help     this text";
+
 fn parse_seed() -> Result<u64, lexopt::Error> {
     use lexopt::prelude::*;
     let mut seed = 0;
@@ -67,7 +76,7 @@ fn parse_seed() -> Result<u64, lexopt::Error> {
         match arg {
             Long("seed") => seed = parser.value()?.parse()?,
             Long("help") => {
-                println!("usage: zeros [--seed N]");
+                println!("{HELP}");
                 std::process::exit(0);
             }
             _ => return Err(arg.unexpected()),

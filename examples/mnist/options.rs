@@ -24,27 +24,61 @@ pub struct Options {
     pub min_accuracy: Option<f64>,
 }
 
-const USAGE: &str = "usage: mnist [--config mse|sigmoid|cross-entropy|small|modern] \
-[--optimizer adam|sgd] [--epochs N] [--batch-size N] [--learning-rate LR] [--data DIR] \
-[--limit N] [--seed N] [--save FILE] [--plot FILE.png] [--min-accuracy PERCENT]
-       mnist --load FILE [--data DIR] [--min-accuracy PERCENT]";
+const USAGE: &str = "\
+usage: mnist [--config mse|sigmoid|cross-entropy|small|modern] [--optimizer adam|sgd]
+             [--epochs N] [--batch-size N] [--learning-rate LR] [--data DIR] [--limit N]
+             [--seed N] [--save FILE] [--plot FILE.png] [--min-accuracy PERCENT]
+       mnist --load FILE [--data DIR] [--min-accuracy PERCENT]
+
+Trains a network of the MNIST articles (or a modern one) and prints its test accuracy
+before and after; or, with --load, evaluates a saved network.
+
+  --config NAME           mse (default): 784→16→16→10 LeakyReLU, MSE, raw pixels, rate 0.001;
+                          sigmoid: the same with a sigmoid last, inputs /255, rate 0.3;
+                          cross-entropy: 784→16→16→10, cross-entropy, /255, rate 0.03;
+                          small: 784→10, cross-entropy, /255, rate 0.001 (all one pass, one
+                          image per step); modern: 784→256→128→10 ReLU, mini-batches, early
+                          stopping, 10 epochs
+  --optimizer NAME        modern only: adam (default, rate 1e-3) or sgd (momentum 0.9,
+                          rate 0.01)
+  --epochs N              passes over the training images (default: 1; modern: 10)
+  --batch-size N          modern only: images per step (default 128)
+  --learning-rate LR      the optimizer's learning rate (default: the configuration's)
+  --data DIR              the directory of the MNIST-format files, IDX (plain or .gz) or
+                          CSV (default /usr/share/datasets/fashion-mnist)
+  --limit N               train on the first N training images only (default: all 60 000)
+  --seed N                seed of the weights and the shuffles (an integer; default 0)
+  --save FILE             save the trained network (a safetensors file, with its
+                          preprocessing step)
+  --load FILE             evaluate a network saved by --save instead of training one
+  --plot FILE.png         draw the loss and accuracy curves (a PNG file)
+  --min-accuracy PERCENT  fail (exit status 1) below this test accuracy, in % (0-100;
+                          default: no floor)
+  --help                  this text";
+
+impl Default for Options {
+    /// No flag given.
+    fn default() -> Self {
+        Options {
+            config: None,
+            optimizer: None,
+            data: PathBuf::from(data::DEFAULT_DATA),
+            seed: 0,
+            epochs: None,
+            batch_size: None,
+            learning_rate: None,
+            limit: None,
+            save: None,
+            load: None,
+            plot: None,
+            min_accuracy: None,
+        }
+    }
+}
 
 /// The options of the command line; `--help` prints the usage and exits.
 pub fn parse() -> Result<Options, Box<dyn Error>> {
-    let mut options = Options {
-        config: None,
-        optimizer: None,
-        data: PathBuf::from(data::DEFAULT_DATA),
-        seed: 0,
-        epochs: None,
-        batch_size: None,
-        learning_rate: None,
-        limit: None,
-        save: None,
-        load: None,
-        plot: None,
-        min_accuracy: None,
-    };
+    let mut options = Options::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next()? {
         // Every flag is long; the name is copied out of `arg`, which borrows the parser
@@ -197,6 +231,27 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_flag_the_help_explains_is_read_and_no_other() {
+        let explained: Vec<&str> = (USAGE.lines())
+            .filter_map(|line| line.strip_prefix("  --"))
+            .map(|rest| rest.split_whitespace().next().unwrap())
+            .filter(|&flag| flag != "help") // --help prints and exits
+            .collect();
+        assert_eq!(explained.len(), 12, "{explained:?}");
+        for flag in explained {
+            let mut options = Options::default();
+            let mut parser = lexopt::Parser::from_args(["1"]);
+            if let Err(e) = read_flag(&mut options, &mut parser, flag) {
+                // A value this flag does not take is fine; an unknown flag is not.
+                assert!(!e.to_string().contains("invalid option"), "--{flag}: {e}");
+            }
+        }
+        let mut parser = lexopt::Parser::from_args(["1"]);
+        let e = read_flag(&mut Options::default(), &mut parser, "colour").unwrap_err();
+        assert!(e.to_string().contains("invalid option"), "{e}");
+    }
 
     #[test]
     fn min_accuracy_is_a_finite_percentage() {
