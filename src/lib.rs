@@ -41,6 +41,68 @@
 //! assert!(output.iter().all(|v| v.abs() < 0.1));
 //! # Ok::<(), nn::Error>(())
 //! ```
+//!
+//! # Two programs of one's own
+//!
+//! A regression: learn `sin(x)` on `[-π, π]` from 200 samples.
+//!
+//! ```
+//! use nn::prelude::*;
+//! use std::f64::consts::PI;
+//!
+//! // One sample per column: x is (1, 200), the targets too.
+//! let x = Array2::from_shape_fn((1, 200), |(_, j)| -PI + 2.0 * PI * j as f64 / 199.0);
+//! let y = x.mapv(f64::sin);
+//! let data = Samples::new(x.view(), Target::Values(y.view()))?;
+//!
+//! let mut net = NeuralNetwork::<f64>::builder(1)
+//!     .dense(32, Tanh)
+//!     .dense(1, Identity)
+//!     .loss(Mse)
+//!     .optimizer(Adam::new(0.01)?)
+//!     .build()?;
+//! let options = FitOptions { epochs: 200, batch_size: 16, ..FitOptions::default() };
+//! net.fit(data, None, &options)?;
+//! let evaluation = net.evaluate(data, 200)?;
+//! assert!(evaluation.r_squared.unwrap() > 0.99, "{evaluation:?}");
+//! let half = net.forward_pass(Array2::from_elem((1, 1), PI / 2.0).view())?[(0, 0)];
+//! assert!((half - 1.0).abs() < 0.1, "sin(π/2) ≈ {half}");
+//! # Ok::<(), nn::Error>(())
+//! ```
+//!
+//! A classification of one's own data, one sample per row (two interleaved half moons):
+//!
+//! ```
+//! use nn::prelude::*;
+//! use nn::rand::{rngs::StdRng, Rng, SeedableRng};
+//!
+//! // The points as an application has them: rows of (x, y), and a class per point.
+//! let mut rng = StdRng::seed_from_u64(1);
+//! let (mut points, mut classes) = (Vec::new(), Vec::new());
+//! for i in 0..400 {
+//!     let (t, class) = (std::f64::consts::PI * rng.random::<f64>(), i % 2);
+//!     let (x, y) = if class == 0 { (t.cos(), t.sin()) } else { (1.0 - t.cos(), 0.5 - t.sin()) };
+//!     points.extend([x + 0.1 * rng.random::<f64>(), y + 0.1 * rng.random::<f64>()]);
+//!     classes.push(class);
+//! }
+//! let rows = Array2::from_shape_vec((400, 2), points).expect("400 rows of 2");
+//! let data = Samples::from_rows(rows.view(), Target::Classes(&classes))?; // no copy
+//!
+//! let mut net = NeuralNetwork::<f64>::builder(2)
+//!     .dense(16, Tanh)
+//!     .dense(2, Identity)
+//!     .loss(CrossEntropy)
+//!     .optimizer(Adam::new(0.02)?)
+//!     .class_names(vec!["upper".into(), "lower".into()])
+//!     .build()?;
+//! net.fit(data, None, &FitOptions { epochs: 100, ..FitOptions::default() })?;
+//! let predicted = net.predict(rows.t())?;
+//! let confusion = ConfusionMatrix::new(&predicted, &classes, 2)?;
+//! let (_, _, macro_f1) = confusion.macro_averages();
+//! assert!(confusion.accuracy() > 0.95 && macro_f1 > 0.95, "{confusion}");
+//! assert_eq!(net.predict_names(ndarray::array![[0.0], [1.0]].view())?, ["upper"]);
+//! # Ok::<(), nn::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 pub use nn_core as core;

@@ -73,6 +73,35 @@
 //! assert_eq!(grads.dxs.len(), 3); // input, hidden, output
 //! # Ok::<(), nn_core::Error>(())
 //! ```
+//!
+//! Without the facade: an application that depends on `nn-core`, `nn-layers`, `nn-loss`
+//! and `nn-train` only builds its arrays with the ndarray they re-export, so that there is
+//! one version of it.
+//!
+//! ```
+//! use nn_core::{Samples, Target};
+//! use nn_layers::{Identity, Relu};
+//! use nn_loss::CrossEntropy;
+//! use nn_train::ndarray::Array2;
+//! use nn_train::{Adam, FitOptions, NeuralNetwork};
+//!
+//! // Three samples per class; the class is the larger of the two features.
+//! let x = Array2::from_shape_vec((2, 6), vec![3.0f32, 0.0, 2.0, 1.0, 0.5, 0.0,
+//!                                             0.0, 2.0, 1.0, 3.0, 0.0, 1.5])
+//!     .expect("2 × 6");
+//! let classes = [0, 1, 0, 1, 0, 1];
+//! let data = Samples::new(x.view(), Target::Classes(&classes))?;
+//! let mut net = NeuralNetwork::<f32>::builder(2)
+//!     .dense(8, Relu)
+//!     .dense(2, Identity)
+//!     .loss(CrossEntropy)
+//!     .optimizer(Adam::new(0.05)?)
+//!     .seed(3)
+//!     .build()?;
+//! net.fit(data, None, &FitOptions { epochs: 200, batch_size: 6, ..FitOptions::default() })?;
+//! assert_eq!(net.predict(x.view())?, classes);
+//! # Ok::<(), nn_core::Error>(())
+//! ```
 #![deny(missing_docs)]
 
 mod adam;
