@@ -140,3 +140,41 @@ fn what_is_missing_or_contradictory_is_an_error() {
     assert_eq!(net.preprocessing().unwrap().features(), 3);
     assert_eq!(net.class_names().unwrap(), ["a", "b"]);
 }
+
+#[test]
+fn fit_shuffles_from_the_seed_of_its_options_as_fit_with_does_from_a_generator() {
+    let x = ndarray::Array2::from_shape_fn((2, 40), |(i, j)| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+    let classes: Vec<usize> = (0..40)
+        .map(|j| usize::from(x[(0, j)] > x[(1, j)]))
+        .collect();
+    let data = nn_train::Samples::new(x.view(), nn_core::Target::Classes(&classes)).unwrap();
+    let build = || {
+        NeuralNetwork::<f64>::builder(2)
+            .dense(6, Tanh)
+            .dense(2, Identity)
+            .loss(CrossEntropy)
+            .learning_rate(0.1)
+            .build()
+            .unwrap()
+    };
+    let options = |seed| nn_train::FitOptions {
+        epochs: 3,
+        batch_size: 8,
+        seed,
+        ..nn_train::FitOptions::default()
+    };
+    let (mut a, mut b, mut c) = (build(), build(), build());
+    let history = a.fit(data, Some(data), &options(5)).unwrap();
+    assert_eq!(history.epochs.len(), 3);
+    assert!(history.epochs.iter().all(|e| e.validation_loss.is_some()));
+    let mut rng = StdRng::seed_from_u64(5);
+    b.fit_with(data, Some(data), &options(99), &mut rng, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!(weights(&a), weights(&b));
+    // Another seed, another order of the batches, other weights.
+    c.fit(data, None, &options(6)).unwrap();
+    assert_ne!(weights(&a), weights(&c));
+    assert_eq!(a.steps(), 15);
+}
