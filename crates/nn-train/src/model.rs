@@ -196,8 +196,8 @@ impl<F: Float> Model<F> {
         workspace: &'w mut Workspace<F>,
         buffer: &mut Array2<F>,
     ) -> Result<ArrayView2<'w, F>> {
-        let x = self.preprocessed(x, buffer)?;
-        self.check_preprocessed(x)?;
+        let (raw, x) = (x, self.preprocessed(x, buffer)?);
+        self.scan_preprocessed(raw, x)?;
         workspace.size_for(&self.layers, x.ncols(), false)?;
         workspace.forward(&self.layers, x, self.threads);
         if self.check_finite {
@@ -215,8 +215,8 @@ impl<F: Float> Model<F> {
     ) -> Result<Gradients<F>> {
         self.check_sample(x, target, self.check_finite)?;
         let mut buffer = Array2::zeros((0, 0));
-        let x = self.preprocessed(x, &mut buffer)?;
-        self.check_preprocessed(x)?;
+        let (raw, x) = (x, self.preprocessed(x, &mut buffer)?);
+        self.scan_preprocessed(raw, x)?;
         let mut workspace = Workspace::empty();
         workspace.size_for(&self.layers, x.ncols(), true)?;
         workspace.forward(&self.layers, x, self.threads);
@@ -243,16 +243,31 @@ impl<F: Float> Model<F> {
         Ok(())
     }
 
-    /// With the finiteness check on and a preprocessing step, that the step did not
-    /// overflow on finite inputs (the raw inputs were checked before).
+    /// With the finiteness check on and a preprocessing step, `max |x|` of the batch `x`
+    /// the step made from `raw`, checked finite; `None` otherwise (no scan).
+    ///
+    /// A non-finite raw entry stays non-finite through a finite shift and scale, so this
+    /// one scan stands for the raw batch's too; only on failure is `raw` searched again,
+    /// to name its entry when the raw input is the one at fault.
     ///
     /// # Errors
-    /// [`Error::NonFiniteInput`] (`what` = `"preprocessed input"`).
-    pub(crate) fn check_preprocessed(&self, x: ArrayView2<'_, F>) -> Result<()> {
-        if self.check_finite && self.preprocessing.is_some() {
-            tensor::check_finite("preprocessed input", x)?;
+    /// [`Error::NonFiniteInput`]: `what` = `"input"` at the raw batch's first non-finite
+    /// entry, else `"preprocessed input"` where the step overflowed.
+    pub(crate) fn scan_preprocessed(
+        &self,
+        raw: ArrayView2<'_, F>,
+        x: ArrayView2<'_, F>,
+    ) -> Result<Option<F>> {
+        if !(self.check_finite && self.preprocessing.is_some()) {
+            return Ok(None);
         }
-        Ok(())
+        let max = tensor::finite_max_abs("preprocessed input", x).map_err(|overflow| {
+            match tensor::check_finite("input", raw) {
+                Err(raw_error) => raw_error,
+                Ok(()) => overflow,
+            }
+        })?;
+        Ok(Some(max))
     }
 
     /// [`Model::check_input`], then that `target` fits the output and the loss.

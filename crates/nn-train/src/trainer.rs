@@ -121,19 +121,11 @@ impl<F: Float> Trainer<F> {
         buffer: &mut Array2<F>,
     ) -> Result<F> {
         let mut input_max = self.check(model, x, target, scan_input)?;
-        let raw = x;
-        let x = model.preprocessed(x, buffer)?;
-        if model.preprocessing().is_some() && model.check_finite {
-            // What the first layer sees: the fused path's bound is on it. A non-finite raw
-            // input stays non-finite through the step (its shift and scale are finite),
-            // so this one scan also stands for the raw input's, which names the entry
-            // when it is the raw input that is bad, rather than the step's overflow.
-            input_max = Some(tensor::finite_max_abs("preprocessed input", x).map_err(
-                |overflow| match tensor::check_finite("input", raw) {
-                    Err(raw_error) => raw_error,
-                    Ok(()) => overflow,
-                },
-            )?);
+        let (raw, x) = (x, model.preprocessed(x, buffer)?);
+        // With a preprocessing step, the bound the fused path needs is on what the first
+        // layer sees, and that one scan stands for the raw input's.
+        if let Some(max) = model.scan_preprocessed(raw, x)? {
+            input_max = Some(max);
         }
         // The fast path for one sample with plain SGD: the same update as the stages
         // below, without forming dW. `None` when it could not prove its update finite,
