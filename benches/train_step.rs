@@ -14,7 +14,7 @@ use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 fn network<F: Float>(sizes: &[usize], rng: &mut StdRng) -> NeuralNetwork<F> {
     let layers = sizes
         .windows(2)
-        .map(|w| Dense::new(w[0], w[1], LeakyRelu::default(), Init::HeNormal, rng).unwrap())
+        .map(|w| Dense::new(w[0], w[1], LeakyRelu, Init::HeNormal, rng).unwrap())
         .collect();
     NeuralNetwork::new(layers, Mse, F::from_f64(0.001)).unwrap()
 }

@@ -133,8 +133,8 @@ impl Config {
         match self {
             Config::Article => NeuralNetwork::new(
                 vec![
-                    Dense::new(2, 3, LeakyRelu::default(), Init::Original, rng)?,
-                    Dense::new(3, 2, LeakyRelu::default(), Init::Original, rng)?,
+                    Dense::new(2, 3, LeakyRelu, Init::Original, rng)?,
+                    Dense::new(3, 2, LeakyRelu, Init::Original, rng)?,
                 ],
                 Mse,
                 0.05,

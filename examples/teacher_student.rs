@@ -131,9 +131,9 @@ fn train_teacher(
 ) -> Result<Teacher, Box<dyn Error>> {
     let mut net = NeuralNetwork::new(
         vec![
-            Dense::new(784, 16, LeakyRelu::default(), Init::Original, rng)?,
-            Dense::new(16, 16, LeakyRelu::default(), Init::Original, rng)?,
-            Dense::new(16, 10, LeakyRelu::default(), Init::Original, rng)?,
+            Dense::new(784, 16, LeakyRelu, Init::Original, rng)?,
+            Dense::new(16, 16, LeakyRelu, Init::Original, rng)?,
+            Dense::new(16, 10, LeakyRelu, Init::Original, rng)?,
         ],
         CrossEntropy,
         0.03,
@@ -249,7 +249,7 @@ impl Lesson<'_> {
 
 /// A student: 784→10 LeakyReLU with the original's initialisation.
 fn student(loss: &dyn Loss<f32>, rate: f32, rng: &mut StdRng) -> nn::Result<NeuralNetwork<f32>> {
-    let layer = Dense::new(784, 10, LeakyRelu::default(), Init::Original, rng)?;
+    let layer = Dense::new(784, 10, LeakyRelu, Init::Original, rng)?;
     let mut net = NeuralNetwork::with_boxed_loss(vec![layer], loss.clone_box(), rate)?;
     net.set_preprocessing(Some(pixels_to_unit()?))?;
     Ok(net)

@@ -26,9 +26,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     // 2 → 4 → 4 → 3, LeakyReLU everywhere, initialised as the original does.
     let layers = vec![
-        Dense::new(2, 4, LeakyRelu::default(), Init::Original, &mut rng)?,
-        Dense::new(4, 4, LeakyRelu::default(), Init::Original, &mut rng)?,
-        Dense::new(4, 3, LeakyRelu::default(), Init::Original, &mut rng)?,
+        Dense::new(2, 4, LeakyRelu, Init::Original, &mut rng)?,
+        Dense::new(4, 4, LeakyRelu, Init::Original, &mut rng)?,
+        Dense::new(4, 3, LeakyRelu, Init::Original, &mut rng)?,
     ];
     let mut net = NeuralNetwork::<f64>::new(layers, Mse, 0.001)?;
     let zeros = Array2::zeros((3, 1));

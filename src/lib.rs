@@ -27,9 +27,9 @@
 //!
 //! let mut rng = StdRng::seed_from_u64(0);
 //! let layers = vec![
-//!     Dense::new(2, 4, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
-//!     Dense::new(4, 4, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
-//!     Dense::new(4, 3, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
+//!     Dense::new(2, 4, LeakyRelu, Init::HeNormal, &mut rng)?,
+//!     Dense::new(4, 4, LeakyRelu, Init::HeNormal, &mut rng)?,
+//!     Dense::new(4, 3, LeakyRelu, Init::HeNormal, &mut rng)?,
 //! ];
 //! let mut net = NeuralNetwork::<f64>::new(layers, Mse, 0.01)?;
 //! let zeros = Array2::zeros((3, 1));
@@ -135,7 +135,7 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use nn_data::{Dataset, TableOptions, TargetKind};
     #[doc(no_inline)]
-    pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+    pub use nn_layers::{Dense, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh};
     #[doc(no_inline)]
     pub use nn_loss::{CrossEntropy, Mse};
     #[doc(no_inline)]

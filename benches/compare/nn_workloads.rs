@@ -75,7 +75,7 @@ fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
     let mut rng = StdRng::seed_from_u64(0);
     let layers = [784, 16, 16, 10]
         .windows(2)
-        .map(|w| Dense::new(w[0], w[1], LeakyRelu::default(), Init::Original, &mut rng))
+        .map(|w| Dense::new(w[0], w[1], LeakyRelu, Init::Original, &mut rng))
         .collect::<nn::Result<Vec<_>>>()?;
     let mut net = NeuralNetwork::new(layers, Mse, 0.001)?;
     let (x, labels) = (train.inputs(), train.labels());

@@ -165,25 +165,25 @@ impl Config {
 
     /// The configuration's layers, first to last.
     fn layers(self) -> Vec<LayerPlan> {
-        let leaky = LeakyRelu::default; // alpha = 0.1, as the article's
+        let leaky = LeakyRelu; // alpha = 0.1, as the article's
         let original = Init::Original; // N(0, 1/(rows·cols)): the article's initialisation
         match self {
             // The first MNIST article: LeakyReLU everywhere, MSE against the one-hot
             // column of the class (the loss takes class targets and builds it).
             Config::Mse | Config::Sigmoid | Config::CrossEntropy => {
-                let first = LayerPlan::new(784, 16, leaky(), original);
-                let second = LayerPlan::new(16, 16, leaky(), original);
+                let first = LayerPlan::new(784, 16, leaky, original);
+                let second = LayerPlan::new(16, 16, leaky, original);
                 let last = match self {
                     // "Subtleties": a sigmoid keeps the outputs in (0, 1), like the one-hot
                     // targets.
                     Config::Sigmoid => LayerPlan::new(16, 10, Sigmoid, original),
                     // The series keeps LeakyReLU on the last layer with cross-entropy too
                     // (as for its teacher network); `modern` drops it.
-                    _ => LayerPlan::new(16, 10, leaky(), original),
+                    _ => LayerPlan::new(16, 10, leaky, original),
                 };
                 vec![first, second, last]
             }
-            Config::Small => vec![LayerPlan::new(784, 10, leaky(), original)],
+            Config::Small => vec![LayerPlan::new(784, 10, leaky, original)],
             Config::Modern => vec![
                 LayerPlan::new(784, 256, Relu, Init::HeNormal),
                 LayerPlan::new(256, 128, Relu, Init::HeNormal),

@@ -4,23 +4,27 @@
 
 use nn_core::{Activation, Error, Float, Result};
 
-/// Leaky rectified linear unit, the series' default activation.
+/// Leaky rectified linear unit with the original's slope `alpha = 0.1`, the series'
+/// default activation: a value like [`Relu`], e.g. `.dense(16, LeakyRelu)`.
 ///
-/// `f(y) = max(y, alpha·y)` and `df(y) = 1 if y > 0 else alpha`, for `0 ≤ alpha < 1`.
-/// At `y = 0` the derivative is taken as `alpha`, as the original does.
+/// `f(y) = max(y, 0.1·y)` and `df(y) = 1 if y > 0 else 0.1`. At `y = 0` the derivative
+/// is taken as `alpha`, as the original does. For another slope,
+/// [`LeakyRelu::with_alpha`] gives a [`LeakyReluWithAlpha`].
 #[doc(alias = "LeakyReLU")]
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LeakyRelu<F> {
-    alpha: F,
-}
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeakyRelu;
 
-impl<F: Float> LeakyRelu<F> {
-    /// LeakyReLU with slope `alpha` for negative inputs.
+impl LeakyRelu {
+    /// The slope of [`LeakyRelu`] for negative inputs, the original's `leaky_param`
+    /// default.
+    pub const ALPHA: f64 = 0.1;
+
+    /// LeakyReLU with slope `alpha` for negative inputs, in the network's float type.
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] unless `0 ≤ alpha < 1` (with `alpha ≥ 1` the
     /// function is no longer `max(y, alpha·y)` of the article).
-    pub fn new(alpha: F) -> Result<Self> {
+    pub fn with_alpha<F: Float>(alpha: F) -> Result<LeakyReluWithAlpha<F>> {
         if !(alpha >= F::zero() && alpha < F::one()) {
             return Err(Error::InvalidHyperparameter {
                 name: "alpha",
@@ -28,41 +32,56 @@ impl<F: Float> LeakyRelu<F> {
                 reason: "LeakyReLU's slope must be in [0, 1)",
             });
         }
-        Ok(LeakyRelu { alpha })
+        Ok(LeakyReluWithAlpha { alpha })
+    }
+}
+
+impl<F: Float> Activation<F> for LeakyRelu {
+    #[inline(always)]
+    fn f(&self, y: F) -> F {
+        leaky_relu(y, F::from_f64(Self::ALPHA))
     }
 
+    #[inline(always)]
+    fn df(&self, y: F) -> F {
+        leaky_relu_df(y, F::from_f64(Self::ALPHA))
+    }
+
+    fn name(&self) -> String {
+        format!("leaky_relu({})", F::from_f64(Self::ALPHA))
+    }
+
+    fn clone_box(&self) -> Box<dyn Activation<F>> {
+        Box::new(*self)
+    }
+}
+
+/// Leaky rectified linear unit with a slope of one's own, made by
+/// [`LeakyRelu::with_alpha`].
+///
+/// `f(y) = max(y, alpha·y)` and `df(y) = 1 if y > 0 else alpha`, for `0 ≤ alpha < 1`.
+/// At `y = 0` the derivative is taken as `alpha`, as the original does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakyReluWithAlpha<F> {
+    alpha: F,
+}
+
+impl<F: Float> LeakyReluWithAlpha<F> {
     /// The slope for negative inputs.
     pub fn alpha(&self) -> F {
         self.alpha
     }
 }
 
-impl<F: Float> Default for LeakyRelu<F> {
-    /// `alpha = 0.1`, the original's default.
-    fn default() -> Self {
-        LeakyRelu {
-            alpha: F::from_f64(0.1),
-        }
-    }
-}
-
-impl<F: Float> Activation<F> for LeakyRelu<F> {
+impl<F: Float> Activation<F> for LeakyReluWithAlpha<F> {
     #[inline(always)]
     fn f(&self, y: F) -> F {
-        if y > F::zero() {
-            y
-        } else {
-            self.alpha * y
-        }
+        leaky_relu(y, self.alpha)
     }
 
     #[inline(always)]
     fn df(&self, y: F) -> F {
-        if y > F::zero() {
-            F::one()
-        } else {
-            self.alpha
-        }
+        leaky_relu_df(y, self.alpha)
     }
 
     fn name(&self) -> String {
@@ -71,6 +90,26 @@ impl<F: Float> Activation<F> for LeakyRelu<F> {
 
     fn clone_box(&self) -> Box<dyn Activation<F>> {
         Box::new(*self)
+    }
+}
+
+/// `max(y, alpha·y)` for `0 ≤ alpha < 1`, written as the original's branch.
+#[inline(always)]
+fn leaky_relu<F: Float>(y: F, alpha: F) -> F {
+    if y > F::zero() {
+        y
+    } else {
+        alpha * y
+    }
+}
+
+/// `1 if y > 0 else alpha`.
+#[inline(always)]
+fn leaky_relu_df<F: Float>(y: F, alpha: F) -> F {
+    if y > F::zero() {
+        F::one()
+    } else {
+        alpha
     }
 }
 
@@ -216,7 +255,7 @@ pub fn parse_activation<F: Float>(name: &str) -> Result<Box<dyn Activation<F>>> 
         "sigmoid" => Box::new(Sigmoid),
         "tanh" => Box::new(Tanh),
         "identity" => Box::new(Identity),
-        "leaky_relu" => Box::new(LeakyRelu::<F>::default()),
+        "leaky_relu" => Box::new(LeakyRelu),
         other => {
             let alpha = other
                 .strip_prefix("leaky_relu(")
@@ -224,7 +263,7 @@ pub fn parse_activation<F: Float>(name: &str) -> Result<Box<dyn Activation<F>>> 
                 .and_then(|a| F::from_str_radix(a.trim(), 10).ok())
                 .ok_or_else(unknown)?;
             // Parsed in F itself: an f32 slope read through f64 could round twice.
-            Box::new(LeakyRelu::new(alpha)?)
+            Box::new(LeakyRelu::with_alpha(alpha)?)
         }
     })
 }
@@ -242,8 +281,8 @@ mod tests {
 
     fn all() -> Vec<Box<dyn Activation<f64>>> {
         vec![
-            Box::new(LeakyRelu::default()),
-            Box::new(LeakyRelu::new(0.3).unwrap()),
+            Box::new(LeakyRelu),
+            Box::new(LeakyRelu::with_alpha(0.3).unwrap()),
             Box::new(Relu),
             Box::new(Sigmoid),
             Box::new(Tanh),
@@ -271,13 +310,27 @@ mod tests {
 
     #[test]
     fn leaky_relu_is_the_articles() {
-        let act = LeakyRelu::<f64>::default();
+        let act: &dyn Activation<f64> = &LeakyRelu;
         assert_eq!(act.f(2.0), 2.0);
         assert_eq!(act.f(-2.0), -0.2);
         assert_eq!(act.df(0.0), 0.1);
-        assert!(LeakyRelu::new(1.5f64).is_err());
-        assert!(LeakyRelu::new(f64::NAN).is_err());
-        assert_eq!(LeakyRelu::new(0.25f64).unwrap().alpha(), 0.25);
+        assert_eq!(act.df(1e-300), 1.0);
+        assert_eq!(act.name(), "leaky_relu(0.1)");
+        // In f32 the slope is 0.1f32 and its name the same as in f64, as files expect.
+        assert_eq!(Activation::<f32>::f(&LeakyRelu, -1.0), -0.1f32);
+        assert_eq!(Activation::<f32>::name(&LeakyRelu), "leaky_relu(0.1)");
+        assert!(LeakyRelu::with_alpha(1.5f64).is_err());
+        assert!(LeakyRelu::with_alpha(1.0f64).is_err());
+        assert!(LeakyRelu::with_alpha(-0.1f64).is_err());
+        assert!(LeakyRelu::with_alpha(f64::NAN).is_err());
+        let custom = LeakyRelu::with_alpha(0.25f64).unwrap();
+        assert_eq!(custom.alpha(), 0.25);
+        assert_eq!(
+            (custom.f(-2.0), custom.df(-2.0), custom.df(0.0)),
+            (-0.5, 0.25, 0.25)
+        );
+        assert_eq!((custom.f(3.0), custom.df(3.0)), (3.0, 1.0));
+        assert_eq!(LeakyRelu::with_alpha(0.0f32).unwrap().f(-5.0), 0.0);
     }
 
     #[test]

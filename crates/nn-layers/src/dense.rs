@@ -35,7 +35,7 @@ impl<F: Float> Dense<F> {
     /// use nn_layers::{Dense, LeakyRelu};
     /// use rand::{rngs::StdRng, SeedableRng};
     ///
-    /// let layer = Dense::<f32>::new(784, 16, LeakyRelu::default(), Init::HeNormal,
+    /// let layer = Dense::<f32>::new(784, 16, LeakyRelu, Init::HeNormal,
     ///                               &mut StdRng::seed_from_u64(0))?;
     /// assert_eq!((layer.ins(), layer.outs()), (784, 16));
     /// # Ok::<(), nn_core::Error>(())
@@ -333,7 +333,7 @@ mod tests {
     fn forward_is_f_of_w_x_plus_b_on_columns() {
         let w = array![[1.0, 2.0], [-1.0, 0.5], [0.0, 1.0]];
         let b = array![[0.5], [-1.0], [0.0]];
-        let layer = Dense::from_parameters(w, b, Box::new(LeakyRelu::default())).unwrap();
+        let layer = Dense::from_parameters(w, b, Box::new(LeakyRelu)).unwrap();
         let x = array![[1.0, 0.0], [2.0, -1.0]];
         // Column 0: y = (5.5, -1.0, 2.0); column 1: y = (-1.5, -1.5, -1.0).
         let a = layer.forward(x.view()).unwrap();

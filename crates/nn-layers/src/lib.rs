@@ -14,8 +14,9 @@
 //! gradient, `delta` summed over the batch's columns; `dW = delta·xᵀ`, `dx = Wᵀ·delta`.
 //!
 //! The activations are small structs implementing `f` and `df`: [`LeakyRelu`] (the series'
-//! default, `alpha = 0.1`), [`Relu`], [`Sigmoid`] (overflow-free), [`Tanh`] and
-//! [`Identity`].
+//! default, `alpha = 0.1`; [`LeakyRelu::with_alpha`] for another slope), [`Relu`],
+//! [`Sigmoid`] (overflow-free), [`Tanh`] and [`Identity`]. Each is a value:
+//! `Dense::new(2, 3, LeakyRelu, …)`.
 //!
 //! # Example
 //!
@@ -26,7 +27,7 @@
 //! use rand::{rngs::StdRng, SeedableRng};
 //!
 //! let mut rng = StdRng::seed_from_u64(1);
-//! let layer = Dense::<f64>::new(2, 3, LeakyRelu::default(), Init::HeNormal, &mut rng)?;
+//! let layer = Dense::<f64>::new(2, 3, LeakyRelu, Init::HeNormal, &mut rng)?;
 //! let x = array![[0.5], [-1.0]]; // one sample, as a column
 //! let a = layer.forward(x.view())?;
 //! assert_eq!(a.dim(), (3, 1));
@@ -37,7 +38,9 @@
 mod activations;
 mod dense;
 
-pub use activations::{parse_activation, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+pub use activations::{
+    parse_activation, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh,
+};
 pub use dense::Dense;
 #[doc(no_inline)]
 pub use nn_core::ndarray;

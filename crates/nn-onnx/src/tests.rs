@@ -27,7 +27,7 @@ fn every_activation<F: Float>(loss_is_cross_entropy: bool) -> NeuralNetwork<F> {
         Dense::new(
             3,
             5,
-            LeakyRelu::new(F::from_f64(0.25)).unwrap(),
+            LeakyRelu::with_alpha(F::from_f64(0.25)).unwrap(),
             Init::HeNormal,
             &mut rng,
         ),
@@ -237,7 +237,7 @@ fn a_leaky_relu_slope_of_zero_is_written_all_the_same() {
     // proto2's explicit presence: a proto3 writer would omit `f = 0`, and ONNX's checker
     // refuses an attribute with no value.
     let mut rng = StdRng::seed_from_u64(0);
-    let zero = LeakyRelu::new(0.0f32).unwrap();
+    let zero = LeakyRelu::with_alpha(0.0f32).unwrap();
     let layer = Dense::new(2, 2, zero, Init::HeNormal, &mut rng).unwrap();
     let net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();
     let model = decode(&net);

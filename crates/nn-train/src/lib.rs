@@ -61,7 +61,7 @@
 //! let mut rng = StdRng::seed_from_u64(7);
 //! let net = NeuralNetwork::new(
 //!     vec![
-//!         Dense::<f64>::new(3, 5, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
+//!         Dense::<f64>::new(3, 5, LeakyRelu, Init::HeNormal, &mut rng)?,
 //!         Dense::new(5, 2, Identity, Init::HeNormal, &mut rng)?,
 //!     ],
 //!     CrossEntropy,

@@ -34,8 +34,8 @@ use crate::trainer::Trainer;
 ///
 /// let mut rng = StdRng::seed_from_u64(0);
 /// let layers = vec![
-///     Dense::new(2, 4, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
-///     Dense::new(4, 3, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
+///     Dense::new(2, 4, LeakyRelu, Init::HeNormal, &mut rng)?,
+///     Dense::new(4, 3, LeakyRelu, Init::HeNormal, &mut rng)?,
 /// ];
 /// let mut net = NeuralNetwork::new(layers, Mse, 0.01)?;
 /// let x = array![[0.5], [-1.0]];

@@ -42,7 +42,7 @@ fn a_seeded_builder_draws_the_weights_dense_new_draws() {
     assert_eq!(built.optimizer().name(), manual.optimizer().name());
     // Another seed, other weights; the builder's init applies to every layer not given one.
     let other = NeuralNetwork::<f64>::builder(4)
-        .dense(8, LeakyRelu::default())
+        .dense(8, LeakyRelu)
         .dense(3, Identity)
         .init(Init::XavierUniform)
         .loss(CrossEntropy)

@@ -11,7 +11,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 fn activation(k: usize) -> Box<dyn Activation<f64>> {
     match k % 5 {
-        0 => Box::new(LeakyRelu::default()),
+        0 => Box::new(LeakyRelu),
         1 => Box::new(Sigmoid),
         2 => Box::new(Tanh),
         3 => Box::new(Relu),
@@ -213,7 +213,7 @@ fn a_column_view_of_a_batch_trains_like_an_owned_sample() {
 fn seeded_run(seed: u64) -> NeuralNetwork<f32> {
     let mut rng = StdRng::seed_from_u64(seed);
     let layers = vec![
-        Dense::new(2, 8, LeakyRelu::default(), Init::HeNormal, &mut rng).unwrap(),
+        Dense::new(2, 8, LeakyRelu, Init::HeNormal, &mut rng).unwrap(),
         Dense::new(8, 2, Identity, Init::HeNormal, &mut rng).unwrap(),
     ];
     let mut net = NeuralNetwork::new(layers, CrossEntropy, 0.05).unwrap();

@@ -53,7 +53,7 @@ enum Act {
 impl Act {
     fn boxed<F: Float>(self) -> Box<dyn Activation<F>> {
         match self {
-            Act::Leaky(alpha) => Box::new(LeakyRelu::new(F::from_f64(alpha)).unwrap()),
+            Act::Leaky(alpha) => Box::new(LeakyRelu::with_alpha(F::from_f64(alpha)).unwrap()),
             Act::Relu => Box::new(Relu),
             Act::Sigmoid => Box::new(Sigmoid),
             Act::Tanh => Box::new(Tanh),
@@ -935,7 +935,7 @@ fn small_network<F: Float>(rate: f64) -> NeuralNetwork<F> {
     let layer = Dense::new(
         784,
         10,
-        LeakyRelu::default(),
+        LeakyRelu,
         nn_core::Init::HeNormal,
         &mut StdRng::seed_from_u64(5),
     )
@@ -1068,7 +1068,7 @@ fn every_f32_leaky_relu_slope_reads_back_exactly() {
     let layer = Dense::from_parameters(
         Array2::<f32>::ones((1, 1)),
         Array2::zeros((1, 1)),
-        Box::new(LeakyRelu::new(alpha).unwrap()),
+        Box::new(LeakyRelu::with_alpha(alpha).unwrap()),
     )
     .unwrap();
     let net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();

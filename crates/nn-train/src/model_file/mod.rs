@@ -77,7 +77,7 @@
 //! let mut rng = StdRng::seed_from_u64(1);
 //! let net = NeuralNetwork::new(
 //!     vec![
-//!         Dense::<f32>::new(4, 8, LeakyRelu::default(), Init::HeNormal, &mut rng)?,
+//!         Dense::<f32>::new(4, 8, LeakyRelu, Init::HeNormal, &mut rng)?,
 //!         Dense::new(8, 3, Identity, Init::HeNormal, &mut rng)?,
 //!     ],
 //!     CrossEntropy,
