@@ -5,6 +5,8 @@ use nn_core::compute::{kernels, matmul::matmul};
 use nn_core::{tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
+use crate::Dropout;
+
 /// A dense layer with weights `W`, bias `b` and an activation `f`: `a = f(W·x + b)`.
 ///
 /// # Shapes
@@ -12,12 +14,18 @@ use rand::Rng;
 /// `(ins, batch)`, one column per sample (a single sample is a column, `batch = 1`); the
 /// pre-activation `y = W·x + b` and the output `a` are `(outs, batch)`, the bias being
 /// added to every column.
+///
+/// # Dropout
+/// [`Dense::with_dropout`] drops each of the layer's inputs with a given probability in
+/// training steps (see [`Dropout`]); the passes here are inference and never drop.
 #[doc(alias = "Layer")]
 #[derive(Clone, Debug)]
 pub struct Dense<F: Float> {
     weights: Array2<F>,
     bias: Array2<F>,
     activation: Box<dyn Activation<F>>,
+    /// Dropout on the layer's inputs in training, if any.
+    dropout: Option<Dropout>,
 }
 
 impl<F: Float> Dense<F> {
@@ -62,6 +70,7 @@ impl<F: Float> Dense<F> {
             weights: init.weights(outs, ins, rng)?,
             bias: init.bias(outs, rng)?,
             activation: Box::new(activation),
+            dropout: None,
         })
     }
 
@@ -108,7 +117,38 @@ impl<F: Float> Dense<F> {
             weights,
             bias,
             activation,
+            dropout: None,
         })
+    }
+
+    /// The layer with dropout on its inputs in training steps: each input is dropped with
+    /// probability `rate` and the others are scaled by `1/(1 - rate)` (see [`Dropout`]).
+    /// A `rate` of 0 removes dropout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] unless `0 ≤ rate < 1`.
+    ///
+    /// # Example
+    /// ```
+    /// use nn_core::Init;
+    /// use nn_layers::{Dense, Relu};
+    /// use rand::{rngs::StdRng, SeedableRng};
+    ///
+    /// let layer = Dense::<f32>::new(256, 128, Relu, Init::HeNormal,
+    ///                               &mut StdRng::seed_from_u64(0))?
+    ///     .with_dropout(0.5)?;
+    /// assert_eq!(layer.dropout().map(|d| d.rate()), Some(0.5));
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
+    pub fn with_dropout(mut self, rate: f64) -> Result<Self> {
+        let dropout = Dropout::new(rate)?;
+        self.dropout = (rate > 0.0).then_some(dropout);
+        Ok(self)
+    }
+
+    /// The dropout on the layer's inputs in training, if any.
+    pub fn dropout(&self) -> Option<Dropout> {
+        self.dropout
     }
 
     /// Number of inputs, the columns of `W`.

@@ -18,6 +18,10 @@
 //! [`Sigmoid`] (overflow-free), [`Tanh`] and [`Identity`]. Each is a value:
 //! `Dense::new(2, 3, LeakyRelu, …)`.
 //!
+//! [`Dropout`] drops a layer's inputs at random in training steps
+//! ([`Dense::with_dropout`]): the layer's forward and backward passes here are those of
+//! inference, and the trainer applies the mask around them.
+//!
 //! # Example
 //!
 //! ```
@@ -37,11 +41,13 @@
 
 mod activations;
 mod dense;
+mod dropout;
 
 pub use activations::{
     parse_activation, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh,
 };
 pub use dense::Dense;
+pub use dropout::Dropout;
 #[doc(no_inline)]
 pub use nn_core::ndarray;
 /// Re-exported from `nn_core`, so that this crate's users (and its documentation's

@@ -4,7 +4,9 @@
 use ndarray::{Array2, ArrayView2};
 use nn_core::compute::kernels;
 use nn_core::{tensor, Error, Float, Loss, Result, Target};
-use nn_layers::Dense;
+use nn_layers::{Dense, Dropout};
+
+use crate::dropout::MaskShare;
 
 /// The gradients of the loss from one backward pass, in the article's terms.
 ///
@@ -87,6 +89,11 @@ impl<F: Float> Gradients<F> {
 pub(crate) struct Workspace<F> {
     batch: usize,
     input_gradient: bool,
+    /// Whether the buffers of dropout are sized (training steps only).
+    dropout: bool,
+    /// The inputs after dropout `x̃_i = m_i ⊙ xs[i]`, `(ins_i, batch)`, for the layers
+    /// with dropout (empty for the others, and when `dropout` is off).
+    dropped: Vec<Array2<F>>,
     /// Pre-activations `y_i = W_i·xs[i] + b_i`, `(outs_i, batch)`.
     ys: Vec<Array2<F>>,
     /// Outputs `xs[i + 1] = f_i(y_i)`, `(outs_i, batch)`.
@@ -129,7 +136,7 @@ impl<F: Float> Buffers<F> {
         if self.current.batch != batch {
             std::mem::swap(&mut self.current, &mut self.spare);
         }
-        self.current.size_for(layers, batch, false)?;
+        self.current.size_for(layers, batch, false, true)?;
         Ok(&mut self.current)
     }
 
@@ -150,6 +157,8 @@ impl<F: Float> Workspace<F> {
         Workspace {
             batch: 0,
             input_gradient: false,
+            dropout: false,
+            dropped: Vec::new(),
             ys: Vec::new(),
             outputs: Vec::new(),
             deltas: Vec::new(),
@@ -163,8 +172,9 @@ impl<F: Float> Workspace<F> {
         }
     }
 
-    /// Sizes the buffers for `layers` and `batch`; allocates only when the batch size (or
-    /// whether the input gradient is wanted) changed since the last call.
+    /// Sizes the buffers for `layers` and `batch`, with those of the layers' dropout if
+    /// `dropout` (a training step); allocates only when the batch size (or whether the
+    /// input gradient or dropout is wanted) changed since the last call.
     ///
     /// # Errors
     /// [`Error::TooLarge`] if a buffer of `outs × batch` entries cannot be allocated (a
@@ -174,9 +184,11 @@ impl<F: Float> Workspace<F> {
         layers: &[Dense<F>],
         batch: usize,
         input_gradient: bool,
+        dropout: bool,
     ) -> Result<()> {
         if self.batch == batch
             && self.input_gradient == input_gradient
+            && self.dropout == dropout
             && self.ys.len() == layers.len()
         {
             return Ok(());
@@ -206,8 +218,16 @@ impl<F: Float> Workspace<F> {
             .iter()
             .map(|l| Array2::zeros((l.outs(), 1)))
             .collect();
+        self.dropped = layers
+            .iter()
+            .map(|l| match l.dropout() {
+                Some(_) if dropout => tensor::try_zeros("dropout buffers", l.ins(), batch),
+                _ => Ok(Array2::zeros((0, 0))),
+            })
+            .collect::<Result<_>>()?;
         self.batch = batch;
         self.input_gradient = input_gradient;
+        self.dropout = dropout;
         self.input = Array2::zeros((layers[0].ins(), 1));
         self.ys = ys;
         Ok(())
@@ -240,16 +260,32 @@ impl<F: Float> Workspace<F> {
     /// Step 1 of the article's algorithm: the forward pass, keeping every layer's input
     /// `xs[i]` and pre-activation `y_i` for the backward pass. One sample goes through
     /// matrix-vector kernels, a batch through matrix products split over `threads`.
-    pub(crate) fn forward(&mut self, layers: &[Dense<F>], x: ArrayView2<'_, F>, threads: usize) {
+    ///
+    /// With `masks` (a training step; the workspace sized with dropout), a layer with
+    /// dropout reads its input through its mask, `x̃_i = m_i ⊙ xs[i]`, kept for the
+    /// backward pass.
+    pub(crate) fn forward(
+        &mut self,
+        layers: &[Dense<F>],
+        x: ArrayView2<'_, F>,
+        threads: usize,
+        masks: Option<MaskShare<'_, F>>,
+    ) {
+        let mask = |i: usize| masks.and_then(|m| m.layer(i));
         if self.batch == 1 {
             let x = self.contiguous_input(x);
             for (i, layer) in layers.iter().enumerate() {
                 let (before, rest) = self.outputs.split_at_mut(i);
-                let input = if i == 0 {
-                    slice(&x)
+                let mut input = if i == 0 {
+                    x.view()
                 } else {
-                    slice(&before[i - 1])
+                    before[i - 1].view()
                 };
+                if let Some(mask) = mask(i) {
+                    Dropout::forward_into(mask, input, self.dropped[i].view_mut());
+                    input = self.dropped[i].view();
+                }
+                let input = input.to_slice().expect("workspace buffers are contiguous");
                 layer.forward_sample(input, slice_mut(&mut self.ys[i]), slice_mut(&mut rest[0]));
             }
             self.input = x;
@@ -257,7 +293,11 @@ impl<F: Float> Workspace<F> {
         }
         for (i, layer) in layers.iter().enumerate() {
             let (before, rest) = self.outputs.split_at_mut(i);
-            let input = if i == 0 { x } else { before[i - 1].view() };
+            let mut input = if i == 0 { x } else { before[i - 1].view() };
+            if let Some(mask) = mask(i) {
+                Dropout::forward_into(mask, input, self.dropped[i].view_mut());
+                input = self.dropped[i].view();
+            }
             layer.forward_into(input, self.ys[i].view_mut(), rest[0].view_mut(), threads);
         }
     }
@@ -276,6 +316,9 @@ impl<F: Float> Workspace<F> {
     /// batch (see [`Dense::backward_into`]).
     /// Parameters are not touched, so every `W` used is the one of the forward pass.
     ///
+    /// With the `masks` of the forward pass, a layer with dropout has `dW = delta·x̃ᵀ` and
+    /// `dx = m ⊙ (Wᵀ·delta)` (see [`Dropout`]).
+    ///
     /// Returns the loss at `xs[n]`.
     pub(crate) fn backward(
         &mut self,
@@ -284,24 +327,27 @@ impl<F: Float> Workspace<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         threads: usize,
+        masks: Option<MaskShare<'_, F>>,
     ) -> F {
+        let mask = |i: usize| masks.and_then(|m| m.layer(i));
         let n = layers.len();
         let output = self.outputs[n - 1].view();
         let value = loss.evaluate(output, target);
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
         self.gradients.loss = value;
         if self.batch == 1 {
-            self.backward_sample(layers);
+            self.backward_sample(layers, masks);
             return value;
         }
         for i in (0..n).rev() {
-            let input = if i == 0 {
-                x
-            } else {
-                self.outputs[i - 1].view()
+            let input = match mask(i) {
+                Some(_) => self.dropped[i].view(),
+                None if i == 0 => x,
+                None => self.outputs[i - 1].view(),
             };
             let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let dx = (i > 0 || self.input_gradient).then(|| dx_below[i].view_mut());
+            let wants_dx = i > 0 || self.input_gradient;
+            let dx = wants_dx.then(|| dx_below[i].view_mut());
             layers[i].backward_into(
                 input,
                 self.ys[i].view(),
@@ -313,19 +359,22 @@ impl<F: Float> Workspace<F> {
                 dx,
                 threads,
             );
+            if let (Some(mask), true) = (mask(i), wants_dx) {
+                Dropout::backward_in_place(mask, dx_below[i].view_mut());
+            }
         }
         value
     }
 
     /// The backward loop on one sample (input in `self.input`, as `forward` left it), with
     /// matrix-vector kernels: `dW = delta·xᵀ` is formed as an outer product.
-    fn backward_sample(&mut self, layers: &[Dense<F>]) {
-        self.deltas_sample(layers);
+    fn backward_sample(&mut self, layers: &[Dense<F>], masks: Option<MaskShare<'_, F>>) {
+        self.deltas_sample(layers, masks);
         for i in (0..layers.len()).rev() {
-            let input = if i == 0 {
-                slice(&self.input)
-            } else {
-                slice(&self.outputs[i - 1])
+            let input = match masks.and_then(|m| m.layer(i)) {
+                Some(_) => slice(&self.dropped[i]),
+                None if i == 0 => slice(&self.input),
+                None => slice(&self.outputs[i - 1]),
             };
             let mut dw = self.gradients.dws[i].view_mut();
             dw.fill(F::zero());
@@ -337,11 +386,13 @@ impl<F: Float> Workspace<F> {
 
 impl<F: Float> Workspace<F> {
     /// The reverse loop on one sample, from `dxs[n]`: `delta_i = df(y_i) ⊙ dxs[i+1]` and
-    /// `dxs[i] = W_iᵀ·delta_i` (for `i = 0` only when the input gradient is wanted).
-    fn deltas_sample(&mut self, layers: &[Dense<F>]) {
+    /// `dxs[i] = W_iᵀ·delta_i` (for `i = 0` only when the input gradient is wanted), times
+    /// the layer's dropout mask if `masks` gives one.
+    fn deltas_sample(&mut self, layers: &[Dense<F>], masks: Option<MaskShare<'_, F>>) {
         for i in (0..layers.len()).rev() {
             let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let dx = (i > 0 || self.input_gradient).then(|| slice_mut(&mut dx_below[i]));
+            let wants_dx = i > 0 || self.input_gradient;
+            let dx = wants_dx.then(|| slice_mut(&mut dx_below[i]));
             layers[i].backward_sample(
                 slice(&self.ys[i]),
                 slice(&self.outputs[i]),
@@ -349,6 +400,9 @@ impl<F: Float> Workspace<F> {
                 slice_mut(&mut self.deltas[i]),
                 dx,
             );
+            if let (Some(mask), true) = (masks.and_then(|m| m.layer(i)), wants_dx) {
+                Dropout::backward_in_place(mask, dx_below[i].view_mut());
+            }
         }
     }
 
@@ -417,7 +471,7 @@ impl<F: Float> Workspace<F> {
             });
         }
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
-        self.deltas_sample(layers);
+        self.deltas_sample(layers, None);
         let mut increment = F::zero();
         if let Some(SampleBounds { parameters, input }) = bounds {
             // The update of W_i is `-learning_rate·delta_i·x_iᵀ`: every entry is finite

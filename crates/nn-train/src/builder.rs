@@ -15,6 +15,8 @@ struct LayerPlan<F: Float> {
     outs: usize,
     activation: Box<dyn Activation<F>>,
     init: Option<Init>,
+    /// The rate of the dropout on the layer's inputs, if any.
+    dropout: Option<f64>,
 }
 
 /// Builds a [`NeuralNetwork`] layer by layer: each layer takes the previous one's outputs
@@ -63,6 +65,10 @@ pub struct NetworkBuilder<F: Float> {
     seed: u64,
     preprocessing: Option<Preprocessing<F>>,
     class_names: Option<Vec<String>>,
+    /// The rate of a `.dropout(..)` waiting for the layer it comes before.
+    pending_dropout: Option<f64>,
+    /// Whether two `.dropout(..)` came before one layer.
+    repeated_dropout: bool,
 }
 
 impl<F: Float> NeuralNetwork<F> {
@@ -78,6 +84,8 @@ impl<F: Float> NeuralNetwork<F> {
             seed: 0,
             preprocessing: None,
             class_names: None,
+            pending_dropout: None,
+            repeated_dropout: false,
         }
     }
 }
@@ -111,7 +119,23 @@ impl<F: Float> NetworkBuilder<F> {
             outs,
             activation,
             init,
+            dropout: self.pending_dropout.take(),
         });
+        self
+    }
+
+    /// Dropout on the inputs of the next layer: in training steps each is dropped with
+    /// probability `rate` and the others scaled by `1/(1 - rate)` (see
+    /// [`Dense::with_dropout`]); inference never drops. Written where PyTorch's
+    /// `Dropout(rate)` goes in a `Sequential`: `.dense(256, Relu).dropout(0.5).dense(10,
+    /// Identity)` drops units of the 256. Before the first layer it drops the network's
+    /// inputs.
+    ///
+    /// The masks are drawn from the network's own generator, seeded by
+    /// [`seed`](Self::seed) (see `NeuralNetwork::seed_dropout`).
+    pub fn dropout(mut self, rate: f64) -> Self {
+        self.repeated_dropout |= self.pending_dropout.is_some();
+        self.pending_dropout = Some(rate);
         self
     }
 
@@ -163,7 +187,9 @@ impl<F: Float> NetworkBuilder<F> {
     /// - [`Error::EmptyNetwork`] for no layer;
     /// - [`Error::ZeroSizedLayer`] naming the first layer of 0 inputs or outputs;
     /// - [`Error::NotApplicable`] without a loss, or with both an optimizer and a
-    ///   learning rate, or neither;
+    ///   learning rate, or neither; for a `.dropout(..)` after the last layer, or two
+    ///   before one layer;
+    /// - [`Error::InvalidHyperparameter`] for a dropout rate outside `[0, 1)`;
     /// - [`Error::InvalidHyperparameter`] for a learning rate that is not finite and
     ///   positive;
     /// - [`Error::ShapeMismatch`] for a preprocessing step or class names that do not fit
@@ -176,6 +202,17 @@ impl<F: Float> NetworkBuilder<F> {
         let loss = self
             .loss
             .ok_or_else(|| missing("no loss: call .loss(...)"))?;
+        if self.repeated_dropout {
+            return Err(missing(
+                "two .dropout(..) before one layer: a layer's inputs take one dropout",
+            ));
+        }
+        if let Some(rate) = self.pending_dropout {
+            return Err(missing(&format!(
+                ".dropout({rate}) after the last layer: dropout applies to the inputs of \
+                 the layer it comes before"
+            )));
+        }
         let learning_rate = match (&self.optimizer, self.learning_rate) {
             (Some(optimizer), None) => optimizer.learning_rate(),
             (None, Some(rate)) => rate,
@@ -205,7 +242,11 @@ impl<F: Float> NetworkBuilder<F> {
             let init = (plan.init.or(self.init)).unwrap_or_else(|| default_init(&*plan.activation));
             let weights = init.weights(plan.outs, ins, &mut rng)?;
             let bias = init.bias(plan.outs, &mut rng)?;
-            layers.push(Dense::from_parameters(weights, bias, plan.activation)?);
+            let layer = Dense::from_parameters(weights, bias, plan.activation)?;
+            layers.push(match plan.dropout {
+                Some(rate) => layer.with_dropout(rate)?,
+                None => layer,
+            });
             ins = plan.outs;
         }
         let mut net = NeuralNetwork::with_boxed_loss(layers, loss, learning_rate)?;
@@ -214,6 +255,7 @@ impl<F: Float> NetworkBuilder<F> {
         }
         net.set_preprocessing(self.preprocessing)?;
         net.set_class_names(self.class_names)?;
+        net.seed_dropout(self.seed);
         Ok(net)
     }
 }

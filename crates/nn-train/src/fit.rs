@@ -252,6 +252,10 @@ impl<F: Float> NeuralNetwork<F> {
         // smallest, and one check covers any number of epochs.
         let last = options.schedule.factor(options.epochs - 1);
         crate::check_learning_rate(F::from_f64(base_rate.as_f64() * last))?;
+        // Drawn only with dropout, so that a network without it shuffles as it always has.
+        if self.layers().iter().any(|l| l.dropout().is_some()) {
+            self.seed_dropout(rng.next_u64());
+        }
         let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
         self.set_learning_rate(base_rate)?;
         result

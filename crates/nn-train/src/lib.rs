@@ -109,6 +109,7 @@ mod atomic_write;
 mod backprop;
 mod bounds;
 mod builder;
+mod dropout;
 mod fit;
 mod hyperparameter;
 mod metrics;

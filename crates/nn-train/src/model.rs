@@ -162,6 +162,11 @@ impl<F: Float> Model<F> {
         self.layers[self.layers.len() - 1].outs()
     }
 
+    /// Whether a layer drops its inputs in training.
+    pub(crate) fn has_dropout(&self) -> bool {
+        self.layers.iter().any(|l| l.dropout().is_some())
+    }
+
     /// Number of trainable parameters.
     pub(crate) fn parameter_count(&self) -> usize {
         self.layers.iter().map(Dense::parameter_count).sum()
@@ -198,8 +203,8 @@ impl<F: Float> Model<F> {
     ) -> Result<ArrayView2<'w, F>> {
         let (raw, x) = (x, self.preprocessed(x, buffer)?);
         self.scan_preprocessed(raw, x)?;
-        workspace.size_for(&self.layers, x.ncols(), false)?;
-        workspace.forward(&self.layers, x, self.threads);
+        workspace.size_for(&self.layers, x.ncols(), false, false)?;
+        workspace.forward(&self.layers, x, self.threads, None);
         if self.check_finite {
             workspace.check_outputs()?;
         }
@@ -218,12 +223,12 @@ impl<F: Float> Model<F> {
         let (raw, x) = (x, self.preprocessed(x, &mut buffer)?);
         self.scan_preprocessed(raw, x)?;
         let mut workspace = Workspace::empty();
-        workspace.size_for(&self.layers, x.ncols(), true)?;
-        workspace.forward(&self.layers, x, self.threads);
+        workspace.size_for(&self.layers, x.ncols(), true, false)?;
+        workspace.forward(&self.layers, x, self.threads, None);
         if self.check_finite {
             workspace.check_outputs()?;
         }
-        let loss = workspace.backward(&self.layers, self.loss(), x, target, self.threads);
+        let loss = workspace.backward(&self.layers, self.loss(), x, target, self.threads, None);
         if self.check_finite {
             nn_core::finite_loss(loss)?;
             workspace.gradients.check(step)?;

@@ -154,6 +154,16 @@ impl<F: Float> NeuralNetwork<F> {
         self.model.check_finite
     }
 
+    /// Restarts the generator of the dropout masks (see [`Dense::with_dropout`]) from
+    /// `seed`, so that the training steps that follow drop the same inputs each time.
+    /// A new network's generator starts from seed 0 (the builder's
+    /// [`seed`](crate::NetworkBuilder::seed) otherwise); [`NeuralNetwork::fit`] and
+    /// [`NeuralNetwork::fit_with`] restart it from their generator, so that a fit is
+    /// reproducible from its seed alone. Without dropout this changes nothing.
+    pub fn seed_dropout(&mut self, seed: u64) {
+        self.trainer.seed_dropout(seed);
+    }
+
     /// Sets the step applied to every input before the first layer — in training,
     /// evaluation and prediction alike — or removes it with `None`. Fit it on the training
     /// split only (e.g. [`Preprocessing::standardize`] of its inputs): validation and test

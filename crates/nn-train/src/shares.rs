@@ -8,6 +8,7 @@ use nn_layers::Dense;
 use rayon::prelude::*;
 
 use crate::backprop::Buffers;
+use crate::dropout::Masks;
 
 /// Into how many shares to cut a batch of `batch` columns for a network of `parameters`
 /// parameters on `threads` threads: one per thread when each share still has enough
@@ -33,7 +34,8 @@ pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
 /// The forward and backward passes of a batch cut into `buffers.len()` shares (at least
 /// 2), each on its own thread with its own buffers (already sized for its share), then
 /// the shares' gradients averaged into `buffers[0]`, weighted by their sizes:
-/// `g = Σ_p (B_p/B)·g_p`. Returns the batch's mean loss, averaged the same way.
+/// `g = Σ_p (B_p/B)·g_p`. Returns the batch's mean loss, averaged the same way. With
+/// `masks` (drawn for the whole batch), each share reads its samples' dropout masks.
 ///
 /// One hand-off per step instead of one per matrix product keeps both cores busy, where
 /// waking a thread for each small product costs a fifth of the time. Results are
@@ -44,14 +46,16 @@ pub(crate) fn forward_backward<F: Float>(
     loss: &dyn Loss<F>,
     x: ArrayView2<'_, F>,
     target: Target<'_, F>,
+    masks: Option<&Masks<F>>,
 ) -> F {
     let (batch, parts) = (x.ncols(), buffers.len());
     buffers.par_iter_mut().enumerate().for_each(|(p, buffers)| {
         let (start, end) = share(batch, parts, p);
         let xs = x.slice(s![.., start..end]);
+        let masks = masks.map(|m| m.share(start, end));
         let workspace = buffers.current_mut();
-        workspace.forward(layers, xs, 1);
-        workspace.backward(layers, loss, xs, target.samples(start, end), 1);
+        workspace.forward(layers, xs, 1, masks);
+        workspace.backward(layers, loss, xs, target.samples(start, end), 1, masks);
     });
     let weight = |p: usize| {
         let (start, end) = share(batch, parts, p);

@@ -26,7 +26,12 @@ impl<F: Float> fmt::Display for NeuralNetwork<F> {
                 [
                     i.to_string(),
                     format!("{} → {}", layer.ins(), layer.outs()),
-                    layer.activation().name(),
+                    match layer.dropout() {
+                        Some(d) => {
+                            format!("{}, dropout {} in", layer.activation().name(), d.rate())
+                        }
+                        None => layer.activation().name(),
+                    },
                     thousands(layer.parameter_count()),
                 ]
             })

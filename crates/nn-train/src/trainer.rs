@@ -3,9 +3,12 @@
 
 use ndarray::{Array2, ArrayView2};
 use nn_core::{tensor, Error, Float, Result, Target};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
 
 use crate::backprop::{Buffers, SampleBounds, SampleFailure};
 use crate::bounds::MagnitudeBounds;
+use crate::dropout::Masks;
 use crate::hyperparameter::check_hyperparameter;
 use crate::model::Model;
 use crate::optimizer::{LayerState, Optimizer};
@@ -31,6 +34,10 @@ pub(crate) struct Trainer<F: Float> {
     bounds: MagnitudeBounds<F>,
     /// The batch after the model's preprocessing step (empty without one).
     preprocessed: Array2<F>,
+    /// The dropout masks of the current step (empty when no layer has dropout).
+    masks: Masks<F>,
+    /// The generator of the dropout masks, seeded (see `NeuralNetwork::seed_dropout`).
+    dropout_rng: SmallRng,
 }
 
 impl<F: Float> Trainer<F> {
@@ -46,7 +53,14 @@ impl<F: Float> Trainer<F> {
             last_parts: 1,
             bounds: MagnitudeBounds::default(),
             preprocessed: Array2::zeros((0, 0)),
+            masks: Masks::default(),
+            dropout_rng: SmallRng::seed_from_u64(0),
         }
+    }
+
+    /// Restarts the generator of the dropout masks from `seed`.
+    pub(crate) fn seed_dropout(&mut self, seed: u64) {
+        self.dropout_rng = SmallRng::seed_from_u64(seed);
     }
 
     /// Replaces the optimizer and drops its state.
@@ -130,7 +144,7 @@ impl<F: Float> Trainer<F> {
         // The fast path for one sample with plain SGD: the same update as the stages
         // below, without forming dW. `None` when it could not prove its update finite,
         // having changed nothing: the stages below then check it.
-        if let Some(rate) = self.fused_rate(x.ncols()) {
+        if let Some(rate) = self.fused_rate(model, x.ncols()) {
             if let Some(loss) = self.sgd_sample_fused(model, x, target, rate, input_max)? {
                 return Ok(loss);
             }
@@ -159,7 +173,7 @@ impl<F: Float> Trainer<F> {
         // With a preprocessing step, the preprocessed input is scanned instead.
         let scan = model.check_finite
             && model.preprocessing().is_none()
-            && (scan_input || self.fused_rate(x.ncols()).is_some());
+            && (scan_input || self.fused_rate(model, x.ncols()).is_some());
         let input_max = scan
             .then(|| tensor::finite_max_abs("input", x))
             .transpose()?;
@@ -168,10 +182,11 @@ impl<F: Float> Trainer<F> {
     }
 
     /// The learning rate of the fused one-sample path, when it applies: one sample, no
-    /// clipping, and an optimizer whose step is plain `θ ← θ - learning_rate·g`.
-    fn fused_rate(&self, batch: usize) -> Option<F> {
+    /// clipping, no dropout, and an optimizer whose step is plain
+    /// `θ ← θ - learning_rate·g`.
+    fn fused_rate(&self, model: &Model<F>, batch: usize) -> Option<F> {
         match (batch, self.max_gradient_norm) {
-            (1, None) => self.optimizer.plain_learning_rate(),
+            (1, None) if !model.has_dropout() => self.optimizer.plain_learning_rate(),
             _ => None,
         }
     }
@@ -202,12 +217,19 @@ impl<F: Float> Trainer<F> {
             buffers.for_batch(layers, end - start)?;
         }
         self.last_parts = parts;
+        let masks = if model.has_dropout() {
+            self.masks.draw(layers, batch, &mut self.dropout_rng)?;
+            Some(&self.masks)
+        } else {
+            None
+        };
         let value = if parts == 1 {
             let workspace = self.buffers[0].current_mut();
-            workspace.forward(layers, x, model.threads);
-            workspace.backward(layers, loss, x, target, model.threads)
+            let share = masks.map(|m| m.share(0, batch));
+            workspace.forward(layers, x, model.threads, share);
+            workspace.backward(layers, loss, x, target, model.threads, share)
         } else {
-            shares::forward_backward(&mut self.buffers[..parts], layers, loss, x, target)
+            shares::forward_backward(&mut self.buffers[..parts], layers, loss, x, target, masks)
         };
         if !value.is_finite() {
             return Err(Error::Diverged {

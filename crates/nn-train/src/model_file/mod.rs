@@ -24,6 +24,7 @@
 //! | `dtype`         | `F32` or `F64`                                                 |
 //! | `layers`        | the number of layers `L`, in decimal                           |
 //! | `activation.{i}` | the activation of layer `i`, e.g. `leaky_relu(0.1)`, `sigmoid` |
+//! | `dropout.{i}`   | only for a layer with dropout: the rate on its inputs, e.g. `0.5` |
 //! | `loss`          | `mse` or `cross_entropy`                                       |
 //! | `learning_rate` | the learning rate, in the shortest decimal that reads back exactly |
 //! | `preprocessing` | only with a preprocessing step: `standardize`, `min_max` or `scale` |

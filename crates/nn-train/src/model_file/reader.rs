@@ -250,7 +250,11 @@ impl<'a> FileReader<'a> {
         let layers = (0..count)
             .map(|i| {
                 let activation = parse_activation::<F>(get(&format!("activation.{i}"))?)?;
-                self.layer(i, count, activation)
+                let layer = self.layer(i, count, activation)?;
+                match metadata.get(&format!("dropout.{i}")) {
+                    Some(rate) => self.dropout(layer, i, rate),
+                    None => Ok(layer),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         let mut network = NeuralNetwork::with_boxed_loss(layers, loss, learning_rate)?;
@@ -319,8 +323,23 @@ impl<'a> FileReader<'a> {
         Ok(())
     }
 
+    /// `layer` with the dropout `rate` the key `dropout.{index}` gives.
+    ///
+    /// # Errors
+    /// [`Error::Format`] for a rate that is not a number in `[0, 1)`.
+    fn dropout<F: Float>(&self, layer: Dense<F>, index: usize, rate: &str) -> Result<Dense<F>> {
+        let invalid =
+            |reason: String| self.header_error(format!("dropout.{index} = {rate:?} {reason}"));
+        let value = rate
+            .parse::<f64>()
+            .map_err(|_| invalid("is not a number".into()))?;
+        layer
+            .with_dropout(value)
+            .map_err(|e| invalid(format!("is not a dropout rate: {e}")))
+    }
+
     /// The number of layers the metadata's `layers` states, checked to be positive and to
-    /// match every `activation.{i}` key.
+    /// match every `activation.{i}` and `dropout.{i}` key.
     fn layer_count<'k>(
         &self,
         layers: &str,
@@ -337,8 +356,9 @@ impl<'a> FileReader<'a> {
             })?;
         let stray = keys
             .filter(|key| {
-                key.strip_prefix("activation.")
-                    .is_some_and(|i| !is_canonical_index(i, count))
+                (key.strip_prefix("activation.")
+                    .or_else(|| key.strip_prefix("dropout.")))
+                .is_some_and(|i| !is_canonical_index(i, count))
             })
             .min();
         if let Some(key) = stray {

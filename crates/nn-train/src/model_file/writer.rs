@@ -38,6 +38,9 @@ impl<F: Float> NeuralNetwork<F> {
             let activation = layer.activation().name();
             parse_activation::<F>(&activation)?;
             metadata.insert(format!("activation.{i}"), activation);
+            if let Some(dropout) = layer.dropout() {
+                metadata.insert(format!("dropout.{i}"), dropout.rate().to_string());
+            }
         }
         let mut extra = Vec::new();
         if let Some(p) = self.preprocessing() {
