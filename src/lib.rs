@@ -115,7 +115,7 @@ pub use nn_train as train;
 pub use ndarray;
 pub use nn_core::rand;
 pub use nn_core::{Activation, Error, Float, Init, Loss, Preprocessing, Result, Target};
-pub use nn_layers::Dense;
+pub use nn_layers::{Dense, Dropout};
 pub use nn_loss::{CrossEntropy, Mse};
 pub use nn_train::{
     Adam, Evaluation, FitOptions, Gradients, History, NetworkBuilder, NeuralNetwork, Optimizer,
@@ -135,7 +135,9 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use nn_data::{Dataset, TableOptions, TargetKind};
     #[doc(no_inline)]
-    pub use nn_layers::{Dense, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh};
+    pub use nn_layers::{
+        Dense, Dropout, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh,
+    };
     #[doc(no_inline)]
     pub use nn_loss::{CrossEntropy, Mse};
     #[doc(no_inline)]

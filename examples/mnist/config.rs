@@ -203,16 +203,21 @@ impl Config {
 
     /// The configuration's network, with its loss and optimizer, its weights drawn from
     /// `rng` layer by layer.
+    ///
+    /// `dropout` (modern only) drops the hidden units in training: the inputs of every
+    /// layer but the first.
     pub fn build(
         self,
         learning_rate: f32,
         optimizer: OptimizerKind,
+        dropout: f64,
         rng: &mut StdRng,
     ) -> nn::Result<NeuralNetwork<f32>> {
-        let layers = self
-            .layers()
-            .into_iter()
-            .map(|layer| layer.build(rng))
+        let layers = (self.layers().into_iter().enumerate())
+            .map(|(i, layer)| match layer.build(rng)? {
+                layer if i > 0 => layer.with_dropout(dropout),
+                layer => Ok(layer),
+            })
             .collect::<nn::Result<_>>()?;
         let mut net = NeuralNetwork::with_boxed_loss(layers, self.loss(), learning_rate)?;
         net.set_preprocessing(self.preprocessing()?)?;

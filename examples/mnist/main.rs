@@ -108,7 +108,7 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
 
     // Step 2: the network, drawn from the seeded generator. Every configuration but the
     // first article's divides the pixels by 255 in a preprocessing step of the network.
-    let mut net = config.build(plan.learning_rate, plan.optimizer, &mut rng)?;
+    let mut net = config.build(plan.learning_rate, plan.optimizer, plan.dropout, &mut rng)?;
     print_setup(&net, &plan, options, &train, &test);
 
     // Step 3: the accuracy before training: about 10%, a guess among 10 classes.

@@ -17,6 +17,7 @@ pub struct Options {
     pub epochs: Option<usize>,
     pub batch_size: Option<usize>,
     pub learning_rate: Option<f32>,
+    pub dropout: Option<f64>,
     pub limit: Option<usize>,
     pub save: Option<PathBuf>,
     pub load: Option<PathBuf>,
@@ -26,8 +27,9 @@ pub struct Options {
 
 const USAGE: &str = "\
 usage: mnist [--config mse|sigmoid|cross-entropy|small|modern] [--optimizer adam|sgd]
-             [--epochs N] [--batch-size N] [--learning-rate LR] [--data DIR] [--limit N]
-             [--seed N] [--save FILE] [--plot FILE.png] [--min-accuracy PERCENT]
+             [--epochs N] [--batch-size N] [--learning-rate LR] [--dropout RATE]
+             [--data DIR] [--limit N] [--seed N] [--save FILE] [--plot FILE.png]
+             [--min-accuracy PERCENT]
        mnist --load FILE [--data DIR] [--min-accuracy PERCENT]
 
 Trains a network of the MNIST articles (or a modern one) and prints its test accuracy
@@ -44,6 +46,8 @@ before and after; or, with --load, evaluates a saved network.
   --epochs N              passes over the training images (default: 1; modern: 10)
   --batch-size N          modern only: images per step (default 128)
   --learning-rate LR      the optimizer's learning rate (default: the configuration's)
+  --dropout RATE          modern only: drop each hidden unit in training with this
+                          probability (0 to 1, e.g. 0.3; default 0: no dropout)
   --data DIR              the directory of the MNIST-format files, IDX (plain or .gz) or
                           CSV (default /usr/share/datasets/fashion-mnist)
   --limit N               train on the first N training images only (default: all 60 000)
@@ -67,6 +71,7 @@ impl Default for Options {
             epochs: None,
             batch_size: None,
             learning_rate: None,
+            dropout: None,
             limit: None,
             save: None,
             load: None,
@@ -107,6 +112,7 @@ fn read_flag(
         "epochs" => options.epochs = Some(cli::value(parser, "--epochs")?),
         "batch-size" => options.batch_size = Some(cli::value(parser, "--batch-size")?),
         "learning-rate" => options.learning_rate = Some(cli::value(parser, "--learning-rate")?),
+        "dropout" => options.dropout = Some(cli::value(parser, "--dropout")?),
         "limit" => options.limit = Some(cli::value(parser, "--limit")?),
         "save" => options.save = Some(parser.value()?.into()),
         "load" => options.load = Some(parser.value()?.into()),
@@ -149,6 +155,7 @@ fn check_combination(options: &Options) -> Result<(), String> {
             ("--epochs", options.epochs.is_some()),
             ("--batch-size", options.batch_size.is_some()),
             ("--learning-rate", options.learning_rate.is_some()),
+            ("--dropout", options.dropout.is_some()),
             ("--limit", options.limit.is_some()),
             ("--save", options.save.is_some()),
             ("--plot", options.plot.is_some()),
@@ -164,6 +171,8 @@ fn check_combination(options: &Options) -> Result<(), String> {
         return Err(
             "--batch-size is for --config modern (the articles train on one image per step)".into(),
         );
+    } else if !modern && options.dropout.is_some() {
+        return Err("--dropout is for --config modern (the articles use none)".into());
     }
     if options.epochs == Some(0) {
         return Err("--epochs must be at least 1".into());
@@ -192,6 +201,8 @@ pub struct Plan {
     pub epochs: usize,
     /// Images per mini-batch, for `modern` only.
     pub batch_size: usize,
+    /// The probability of dropping a hidden unit in training, for `modern` only.
+    pub dropout: f64,
 }
 
 impl Plan {
@@ -206,6 +217,7 @@ impl Plan {
                 .unwrap_or_else(|| config.default_learning_rate(optimizer)),
             epochs: options.epochs.unwrap_or(config.default_epochs()),
             batch_size: options.batch_size.unwrap_or(128),
+            dropout: options.dropout.unwrap_or(0.0),
         }
     }
 
@@ -213,8 +225,12 @@ impl Plan {
     pub fn describe(&self) -> String {
         let (learning_rate, epochs) = (self.learning_rate, self.epochs);
         if self.config == Config::Modern {
+            let dropout = match self.dropout {
+                0.0 => String::new(),
+                rate => format!(", dropout {rate} on the hidden units"),
+            };
             format!(
-                "{} at learning rate {learning_rate}, shuffled batches of {}, at most {epochs} epoch{}",
+                "{} at learning rate {learning_rate}, shuffled batches of {}, at most {epochs} epoch{}{dropout}",
                 self.optimizer.describe(),
                 self.batch_size,
                 if epochs == 1 { "" } else { "s" }
@@ -239,7 +255,7 @@ mod tests {
             .map(|rest| rest.split_whitespace().next().unwrap())
             .filter(|&flag| flag != "help") // --help prints and exits
             .collect();
-        assert_eq!(explained.len(), 12, "{explained:?}");
+        assert_eq!(explained.len(), 13, "{explained:?}");
         for flag in explained {
             let mut options = Options::default();
             let mut parser = lexopt::Parser::from_args(["1"]);

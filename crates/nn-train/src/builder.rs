@@ -126,7 +126,7 @@ impl<F: Float> NetworkBuilder<F> {
 
     /// Dropout on the inputs of the next layer: in training steps each is dropped with
     /// probability `rate` and the others scaled by `1/(1 - rate)` (see
-    /// [`Dense::with_dropout`]); inference never drops. Written where PyTorch's
+    /// `nn_layers::Dense::with_dropout`); inference never drops. Written where PyTorch's
     /// `Dropout(rate)` goes in a `Sequential`: `.dense(256, Relu).dropout(0.5).dense(10,
     /// Identity)` drops units of the 256. Before the first layer it drops the network's
     /// inputs.
@@ -163,7 +163,8 @@ impl<F: Float> NetworkBuilder<F> {
         self
     }
 
-    /// The seed of the generator the weights are drawn from (0 if not given).
+    /// The seed of the generator the weights are drawn from, and of the network's dropout
+    /// masks (0 if not given).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self

@@ -154,7 +154,7 @@ impl<F: Float> NeuralNetwork<F> {
         self.model.check_finite
     }
 
-    /// Restarts the generator of the dropout masks (see [`Dense::with_dropout`]) from
+    /// Restarts the generator of the dropout masks (see `nn_layers::Dense::with_dropout`) from
     /// `seed`, so that the training steps that follow drop the same inputs each time.
     /// A new network's generator starts from seed 0 (the builder's
     /// [`seed`](crate::NetworkBuilder::seed) otherwise); [`NeuralNetwork::fit`] and
