@@ -439,6 +439,31 @@ mod tests {
     }
 
     #[test]
+    fn dropout_is_an_option_of_the_layer() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let layer = Dense::<f32>::new(3, 2, Sigmoid, Init::default(), &mut rng).unwrap();
+        assert!(layer.dropout().is_none());
+        let dropped = layer.clone().with_dropout(0.25).unwrap();
+        assert_eq!(dropped.dropout(), Some(Dropout::new(0.25).unwrap()));
+        // Rate 0 is no dropout at all, and removes it.
+        assert!(layer.clone().with_dropout(0.0).unwrap().dropout().is_none());
+        assert!(dropped.clone().with_dropout(0.0).unwrap().dropout().is_none());
+        assert!(matches!(
+            layer.with_dropout(1.0),
+            Err(Error::InvalidHyperparameter { name: "dropout", .. })
+        ));
+        // Inference ignores it.
+        let x = Array2::from_elem((3, 4), 0.5);
+        let undropped = Dense::from_parameters(
+            dropped.weights().to_owned(),
+            dropped.bias().to_owned(),
+            Box::new(Sigmoid),
+        )
+        .unwrap();
+        assert_eq!(dropped.forward(x.view()).unwrap(), undropped.forward(x.view()).unwrap());
+    }
+
+    #[test]
     fn backward_gradients_match_finite_differences() {
         // L = sum(c ⊙ a) for a fixed c, so upstream = c, and every gradient can be checked
         // numerically by perturbing one entry of W, b or x.
