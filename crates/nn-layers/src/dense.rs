@@ -447,10 +447,18 @@ mod tests {
         assert_eq!(dropped.dropout(), Some(Dropout::new(0.25).unwrap()));
         // Rate 0 is no dropout at all, and removes it.
         assert!(layer.clone().with_dropout(0.0).unwrap().dropout().is_none());
-        assert!(dropped.clone().with_dropout(0.0).unwrap().dropout().is_none());
+        assert!(dropped
+            .clone()
+            .with_dropout(0.0)
+            .unwrap()
+            .dropout()
+            .is_none());
         assert!(matches!(
             layer.with_dropout(1.0),
-            Err(Error::InvalidHyperparameter { name: "dropout", .. })
+            Err(Error::InvalidHyperparameter {
+                name: "dropout",
+                ..
+            })
         ));
         // Inference ignores it.
         let x = Array2::from_elem((3, 4), 0.5);
@@ -460,7 +468,10 @@ mod tests {
             Box::new(Sigmoid),
         )
         .unwrap();
-        assert_eq!(dropped.forward(x.view()).unwrap(), undropped.forward(x.view()).unwrap());
+        assert_eq!(
+            dropped.forward(x.view()).unwrap(),
+            undropped.forward(x.view()).unwrap()
+        );
     }
 
     #[test]
