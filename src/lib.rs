@@ -17,6 +17,9 @@
 //! | `nn::data` | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
 //! | `nn::onnx` | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
 //!
+//! The cargo feature `progress` (off by default) adds a terminal progress bar for the fit
+//! loop, `nn::ProgressBar`.
+//!
 //! # Example
 //!
 //! The article's first demo: teach a 2→4→4→3 network to output zeros.
@@ -117,6 +120,8 @@ pub use nn_core::rand;
 pub use nn_core::{Activation, Error, Float, Init, Loss, Preprocessing, Result, Target};
 pub use nn_layers::Dense;
 pub use nn_loss::{CrossEntropy, Mse};
+#[cfg(feature = "progress")]
+pub use nn_train::ProgressBar;
 pub use nn_train::{
     Adam, Evaluation, FitOptions, Gradients, History, NetworkBuilder, NeuralNetwork, Optimizer,
     Progress, Samples, Sgd,
@@ -138,6 +143,9 @@ pub mod prelude {
     pub use nn_layers::{Dense, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
     #[doc(no_inline)]
     pub use nn_loss::{CrossEntropy, Mse};
+    #[cfg(feature = "progress")]
+    #[doc(no_inline)]
+    pub use nn_train::ProgressBar;
     #[doc(no_inline)]
     pub use nn_train::{
         Adam, ConfusionMatrix, EarlyStopping, Evaluation, FitOptions, Gradients, History,

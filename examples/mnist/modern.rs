@@ -2,16 +2,16 @@
 //! learning rate, and early stopping on a validation set held out of the training images.
 
 use std::error::Error;
-use std::ops::ControlFlow;
+use std::io::IsTerminal;
 
-use indicatif::ProgressBar;
 use nn::prelude::*;
 use nn::rand::rngs::StdRng;
-use nn::train::{EarlyStopping, Evaluation, History, Progress, Schedule};
+use nn::train::{EarlyStopping, Evaluation, History, Schedule};
 use nn_data::Dataset;
+use nn_train::ProgressBar;
 
 use crate::curves::{Curves, Point};
-use crate::{progress, EVAL_BATCH};
+use crate::EVAL_BATCH;
 
 /// The modern training: `NeuralNetwork::fit` on shuffled mini-batches, with a validation
 /// set held out of the training images and early stopping. Returns the curves and the
@@ -28,19 +28,22 @@ pub fn train_modern(
     let start = net.evaluate(validation_samples, EVAL_BATCH)?;
 
     let options = fit_options(epochs, batch_size);
-    let batches = fit_set.len().div_ceil(batch_size.min(fit_set.len()));
-    let bar = progress::bar((epochs * batches) as u64, "batches");
+    // The library's bar (nn's `progress` feature): the batches of each epoch and the
+    // running loss, and a line per epoch above it.
+    let mut bar = ProgressBar::new(epochs);
     let history = net.fit_with(
         fit_samples,
         Some(validation_samples),
         &options,
         rng,
-        |event| {
-            show_progress(&bar, event, epochs, batches);
-            ControlFlow::Continue(())
-        },
+        |event| bar.update(event),
     )?;
-    bar.finish_and_clear();
+    drop(bar); // clears the bar; its epoch lines stay
+    if !std::io::stderr().is_terminal() {
+        // The bar and its lines appear only on a terminal: in a pipe or a CI log, the
+        // epochs are printed here instead.
+        print_epochs(&history, epochs);
+    }
     report_early_stopping(&history);
 
     let curves = curves_of(&history, &start, fit_set.len());
@@ -89,32 +92,19 @@ fn fit_options(epochs: usize, batch_size: usize) -> FitOptions {
     }
 }
 
-/// Moves the bar every few batches, and prints a line after each epoch.
-fn show_progress(bar: &ProgressBar, event: Progress<'_>, epochs: usize, batches: usize) {
-    match event {
-        Progress::Batch {
-            epoch, batch, loss, ..
-        } => {
-            bar.set_position((epoch * batches + batch) as u64);
-            bar.set_message(format!("loss {loss:.4}"));
-        }
-        Progress::Epoch(report) => {
-            bar.set_position(((report.epoch + 1) * batches) as u64);
-            let percent = |a: Option<f64>| 100.0 * a.unwrap_or_default();
-            bar.suspend(|| {
-                println!(
-                    "epoch {:>2}/{epochs}: training loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s",
-                    report.epoch + 1,
-                    report.train_loss,
-                    percent(report.train_accuracy),
-                    report.validation_loss.unwrap_or(f64::NAN),
-                    percent(report.validation_accuracy),
-                    report.seconds
-                )
-            });
-        }
-        // `Progress` may gain kinds of events; they need no display here.
-        _ => {}
+/// A line per epoch: its training and validation loss and accuracy.
+fn print_epochs(history: &History, epochs: usize) {
+    let percent = |a: Option<f64>| 100.0 * a.unwrap_or_default();
+    for report in &history.epochs {
+        println!(
+            "epoch {:>2}/{epochs}: training loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s",
+            report.epoch + 1,
+            report.train_loss,
+            percent(report.train_accuracy),
+            report.validation_loss.unwrap_or(f64::NAN),
+            percent(report.validation_accuracy),
+            report.seconds
+        );
     }
 }
 
