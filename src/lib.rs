@@ -17,8 +17,10 @@
 //! | `nn::data` | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
 //! | `nn::onnx` | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
 //!
-//! The cargo feature `progress` (off by default) adds a terminal progress bar for the fit
-//! loop, `nn::ProgressBar`.
+//! Two cargo features, off by default, add what a program that trains shows its user:
+//! `progress`, a terminal progress bar for the fit loop (`nn::ProgressBar`), and `plot`,
+//! PNG plots of training curves and of a network's decision regions (`nn::plot`, the
+//! `nn-plot` crate).
 //!
 //! # Example
 //!
@@ -106,6 +108,10 @@
 //! assert_eq!(net.predict_names(ndarray::array![[0.0], [1.0]].view())?, ["upper"]);
 //! # Ok::<(), nn::Error>(())
 //! ```
+#![cfg_attr(
+    all(feature = "progress", feature = "plot"),
+    doc = include_str!("progress_and_plots.md")
+)]
 #![deny(missing_docs)]
 
 pub use nn_core as core;
@@ -113,6 +119,8 @@ pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_loss as loss;
 pub use nn_onnx as onnx;
+#[cfg(feature = "plot")]
+pub use nn_plot as plot;
 pub use nn_train as train;
 
 pub use ndarray;

@@ -6,26 +6,23 @@ use std::io::IsTerminal;
 
 use nn::prelude::*;
 use nn::rand::rngs::StdRng;
-use nn::train::{EarlyStopping, Evaluation, History, Schedule};
+use nn::train::{EarlyStopping, History, Schedule};
 use nn_data::Dataset;
+use nn_plot::Curve;
 use nn_train::ProgressBar;
 
-use crate::curves::{Curves, Point};
-use crate::EVAL_BATCH;
-
 /// The modern training: `NeuralNetwork::fit` on shuffled mini-batches, with a validation
-/// set held out of the training images and early stopping. Returns the curves and the
-/// seconds spent in training steps.
+/// set held out of the training images and early stopping. Returns the curves, the number
+/// of training images seen (each pass counted) and the seconds spent in training steps.
 pub fn train_modern(
     net: &mut NeuralNetwork<f32>,
     train: &Dataset<f32>,
     epochs: usize,
     batch_size: usize,
     rng: &mut StdRng,
-) -> Result<(Curves, f64), Box<dyn Error>> {
+) -> Result<(Vec<Curve>, usize, f64), Box<dyn Error>> {
     let (fit_set, validation) = hold_out_validation(train, rng)?;
     let (fit_samples, validation_samples) = (fit_set.samples()?, validation.samples()?);
-    let start = net.evaluate(validation_samples, EVAL_BATCH)?;
 
     let options = fit_options(epochs, batch_size);
     // The library's bar (nn's `progress` feature): the batches of each epoch and the
@@ -46,9 +43,9 @@ pub fn train_modern(
     }
     report_early_stopping(&history);
 
-    let curves = curves_of(&history, &start, fit_set.len());
     let seconds = history.epochs.iter().map(|r| r.seconds).sum();
-    Ok((curves, seconds))
+    let images_trained = history.epochs.len() * fit_set.len();
+    Ok((Curve::from_history(&history), images_trained, seconds))
 }
 
 /// Splits `train` into the images to fit on and 1/12 of them, drawn with the seed, held
@@ -124,28 +121,4 @@ fn report_early_stopping(history: &History) {
             best + 1
         );
     }
-}
-
-/// The curves of a fit that started at `start` on the validation set, over `fit_images`
-/// training images an epoch. The training loss is a mean over the epoch, so it belongs at
-/// the epoch's middle; the validation loss is measured at its end.
-fn curves_of(history: &History, start: &Evaluation, fit_images: usize) -> Curves {
-    let images_trained = history.epochs.len() * fit_images;
-    let mut curves = Curves::starting_at(start, "validation", images_trained);
-    for report in &history.epochs {
-        let e = report.epoch as f64;
-        curves.train.push(Point {
-            epoch: e + 0.5,
-            loss: report.train_loss,
-            accuracy: report.train_accuracy,
-        });
-        if let Some(loss) = report.validation_loss {
-            curves.held_out.push(Point {
-                epoch: e + 1.0,
-                loss,
-                accuracy: report.validation_accuracy,
-            });
-        }
-    }
-    curves
 }
