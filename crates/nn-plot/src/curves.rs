@@ -1,5 +1,5 @@
 //! Training curves: the loss (on a logarithmic axis) and the accuracy (on an axis fitted
-//! to it) against the passes over the training set, from a [`History`] of `fit` or from
+//! to it) against the passes over the training set, from a `History` of `fit` or from
 //! points a training loop of one's own recorded.
 
 use std::path::Path;
@@ -34,7 +34,7 @@ pub struct Curve {
 }
 
 impl Curve {
-    /// The curves of a [`History`]: the training loss and accuracy of each epoch (means
+    /// The curves of a `nn_train::History`: the training loss and accuracy of each epoch (means
     /// over the epoch, so drawn at its middle, epoch `e` at `e + 0.5`), and the validation
     /// loss and accuracy measured at each epoch's end (at `e + 1`) when there was a
     /// validation set.

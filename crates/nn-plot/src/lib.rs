@@ -118,7 +118,7 @@ pub enum PlotError {
         /// The height asked for.
         height: u32,
     },
-    /// The network failed to predict (see [`nn_core::Error`]), e.g. non-finite outputs.
+    /// The network failed to predict (see `nn_core::Error`), e.g. non-finite outputs.
     #[error("the network's prediction failed: {0}")]
     Network(#[from] nn_core::Error),
     /// The embedded font could not be read (a broken build).

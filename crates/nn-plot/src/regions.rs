@@ -24,7 +24,7 @@ const LEGEND_WIDTH: u32 = 210;
 /// Plots the decision regions of `network` to the PNG file `path`: the plane around
 /// `points` (their bounding box, widened by 5% on each side) painted in a light tint of
 /// the class the network predicts there (the largest output, as
-/// [`NeuralNetwork::predict`]), each point drawn in its true class's colour and marker,
+/// `NeuralNetwork::predict`), each point drawn in its true class's colour and marker,
 /// and the points the network gets wrong crossed out (×). The axes are named by
 /// `options.axis_names`; the legend (classes by name when the network has class names,
 /// then the cross) is a column right of the plot, where it hides no point; the caption
