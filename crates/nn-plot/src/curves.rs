@@ -150,13 +150,7 @@ pub(crate) fn draw_curves(
     let last_epoch = (curves.iter().flat_map(|c| &c.points))
         .map(|p| p.epoch)
         .fold(0.0, f64::max);
-    let last_epoch = if last_epoch > 0.0 { last_epoch } else { 1.0 };
-    // Whole epochs from two passes on; tenths of a pass (0.2, 0.4, …) before.
-    let min_step = if last_epoch >= 2.0 { 1.0 } else { 0.0 };
-    let epochs = Axis {
-        range: 0.0..last_epoch,
-        ticks: ticks_within(0.0, last_epoch, 10, min_step),
-    };
+    let epochs = epoch_axis(last_epoch);
     let has_accuracy = curves
         .iter()
         .any(|c| c.points.iter().any(|p| p.accuracy.is_some()));
@@ -169,6 +163,21 @@ pub(crate) fn draw_curves(
     }
     root.present()?;
     Ok(())
+}
+
+/// The epoch axis for points up to `last_epoch`: from 0 to the last epoch, rounded up to a
+/// whole epoch from two passes on, then 2% more so that the last point is not cut by the
+/// frame; ticks at whole epochs from two passes on, at tenths (0.2, 0.4, …) before.
+fn epoch_axis(last_epoch: f64) -> Axis {
+    let (end, min_step) = match last_epoch {
+        e if e >= 2.0 => (e.ceil(), 1.0),
+        e if e > 0.0 => (e, 0.0),
+        _ => (1.0, 0.0),
+    };
+    Axis {
+        range: 0.0..1.02 * end,
+        ticks: ticks_within(0.0, end, 10, min_step),
+    }
 }
 
 /// The legend: one entry per curve (a short line of its colour and its name), centred in
@@ -333,6 +342,18 @@ mod tests {
         let mut h = history();
         h.epochs.iter_mut().for_each(|r| r.validation_loss = None);
         assert_eq!(Curve::from_history(&h).len(), 1);
+    }
+
+    #[test]
+    fn the_epoch_axis_ends_on_a_whole_epoch_past_the_last_point() {
+        // 200 epochs of training points, the last at 199.5: the tick 200 is shown.
+        let axis = epoch_axis(199.5);
+        assert_eq!(*axis.ticks.last().unwrap(), 200.0);
+        assert!(axis.range.end > 200.0);
+        assert!(axis.ticks.iter().all(|t| t.fract() == 0.0));
+        // One pass: tenths.
+        assert_eq!(epoch_axis(1.0).ticks[1], 0.2);
+        assert_eq!(epoch_axis(0.0).range, 0.0..1.02);
     }
 
     #[test]

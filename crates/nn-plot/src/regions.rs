@@ -7,12 +7,12 @@ use std::path::Path;
 use ndarray::{Array2, ArrayView2};
 use nn_core::Float;
 use nn_train::NeuralNetwork;
-use plotters::coord::types::RangedCoordf64;
 use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::canvas::{white_buffer, write_png, Canvas};
+use crate::ticks::{label, ticks_within, Axis};
 use crate::{draw_error, DrawFailure, PlotError, PlotOptions, Result, PALETTE};
 
 /// Cells per side of the grid of predictions that paints the regions.
@@ -59,7 +59,7 @@ pub fn plot_decision_regions<F: Float>(
 }
 
 /// The mapping from the plane to the pixels of a drawn plot (for the tests).
-pub(crate) type Frame = Cartesian2d<RangedCoordf64, RangedCoordf64>;
+pub(crate) type Frame = Cartesian2d<Axis, Axis>;
 
 /// Checks the inputs: see [`plot_decision_regions`].
 fn check<F: Float>(
@@ -159,10 +159,21 @@ pub(crate) fn draw_regions<F: Float>(
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(60)
-        .build_cartesian_2d(x.clone(), y.clone())?;
+        .build_cartesian_2d(
+            Axis {
+                ticks: ticks_within(x.start, x.end, 8, 0.0),
+                range: x.clone(),
+            },
+            Axis {
+                ticks: ticks_within(y.start, y.end, 8, 0.0),
+                range: y.clone(),
+            },
+        )?;
     chart
         .configure_mesh()
         .disable_mesh()
+        .x_label_formatter(&|v| label(*v))
+        .y_label_formatter(&|v| label(*v))
         .x_desc(options.axis_names[0].as_str())
         .y_desc(options.axis_names[1].as_str())
         .label_style(("sans-serif", 14))
