@@ -30,7 +30,7 @@ use crate::PlotError;
 type Result<T> = std::result::Result<T, PlotError>;
 
 /// The smallest and largest side of a plot, in pixels.
-pub(crate) const SIDES: std::ops::RangeInclusive<u32> = 200..=8192;
+pub(crate) const SIDES: std::ops::RangeInclusive<u32> = 400..=8192;
 
 /// An RGB image of `size` pixels, white, after checking the size.
 pub(crate) fn white_buffer(size: (u32, u32)) -> Result<Vec<u8>> {

@@ -18,7 +18,7 @@ use crate::{draw_error, Drawn, PlotError, PlotOptions, Result, PALETTE};
 pub struct Point {
     /// Passes over the training set so far (fractional inside a pass); at least 0.
     pub epoch: f64,
-    /// The loss, positive (it is drawn on a logarithmic axis).
+    /// The loss, positive: from 1e-300 to 1e300 (it is drawn on a logarithmic axis).
     pub loss: f64,
     /// The fraction of correct predictions (0 to 1), when it was measured.
     pub accuracy: Option<f64>,
@@ -95,9 +95,10 @@ pub fn plot_history(
 ///
 /// # Errors
 /// [`PlotError::Empty`] if no curve has a point; [`PlotError::InvalidValue`] for an
-/// epoch that is negative or not finite, a loss that is not positive and finite, or an
-/// accuracy outside 0 to 1; [`PlotError::InvalidSize`] for a side outside 200 to 8192
-/// pixels; [`PlotError::Write`] if the file cannot be written.
+/// epoch that is negative or not finite, a loss outside 1e-300 to 1e300 (zero, negative,
+/// NaN: what a logarithmic axis cannot show), or an accuracy outside 0 to 1;
+/// [`PlotError::InvalidSize`] for a side outside 400 to 8192 pixels; [`PlotError::Write`]
+/// if the file cannot be written.
 pub fn plot_curves(curves: &[Curve], path: impl AsRef<Path>, options: &PlotOptions) -> Result<()> {
     let path = path.as_ref();
     let size = options.size.unwrap_or((1200, 520));
@@ -122,7 +123,7 @@ fn check(curves: &[Curve]) -> Result<()> {
             if !(p.epoch.is_finite() && p.epoch >= 0.0) {
                 return Err(invalid("epoch", p.epoch));
             }
-            if !(p.loss.is_finite() && p.loss > 0.0) {
+            if !(1e-300..=1e300).contains(&p.loss) {
                 return Err(invalid("loss", p.loss));
             }
             if let Some(a) = p.accuracy.filter(|a| !(0.0..=1.0).contains(a)) {
@@ -361,14 +362,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.png");
         let options = PlotOptions {
-            size: Some((640, 300)),
+            size: Some((640, 400)),
             ..PlotOptions::default()
         };
         plot_history(&history(), &path, &options).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         // The IHDR chunk: width and height, big-endian.
-        assert_eq!(&bytes[16..24], [0, 0, 2, 128, 0, 0, 1, 44]);
+        assert_eq!(&bytes[16..24], [0, 0, 2, 128, 0, 0, 1, 144]);
     }
 
     #[test]
@@ -402,17 +403,23 @@ mod tests {
         }];
         assert!(plot_curves(&zero, &path, &options).is_err());
         let small = PlotOptions {
-            size: Some((10, 10)),
+            size: Some((399, 10)),
             ..PlotOptions::default()
         };
         assert!(matches!(
             plot_history(&history(), &path, &small),
             Err(PlotError::InvalidSize {
-                width: 10,
+                width: 399,
                 height: 10
             })
         ));
         assert!(!path.exists(), "nothing is written on an error");
+        // The smallest image: drawn, or an error, never a panic.
+        let smallest = PlotOptions {
+            size: Some((400, 400)),
+            ..PlotOptions::default()
+        };
+        let _ = plot_history(&history(), dir.path().join("small.png"), &smallest);
 
         // A directory that does not exist: the error names the file.
         let missing = dir.path().join("no such directory").join("curves.png");

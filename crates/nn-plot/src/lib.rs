@@ -69,8 +69,8 @@ pub enum PlotError {
         what: &'static str,
     },
     /// A value of a training curve that cannot be drawn: an epoch that is negative or not
-    /// finite, a loss that is not positive and finite (the loss axis is logarithmic), an
-    /// accuracy outside 0 to 1.
+    /// finite, a loss outside 1e-300 to 1e300 (the loss axis is logarithmic), an accuracy
+    /// outside 0 to 1.
     #[error("curve {curve:?}, point {index}: the {what} {value} cannot be plotted")]
     InvalidValue {
         /// The curve's name.
@@ -110,8 +110,8 @@ pub enum PlotError {
         /// The point's index (its column).
         index: usize,
     },
-    /// The image's size: each side must be between 200 and 8192 pixels.
-    #[error("an image of {width} × {height} pixels: each side must be between 200 and 8192")]
+    /// The image's size: each side must be between 400 and 8192 pixels.
+    #[error("an image of {width} × {height} pixels: each side must be between 400 and 8192")]
     InvalidSize {
         /// The width asked for.
         width: u32,
@@ -151,7 +151,7 @@ pub type Result<T> = std::result::Result<T, PlotError>;
 pub struct PlotOptions {
     /// The title above the plot; `None`: the plot's own.
     pub title: Option<String>,
-    /// `(width, height)` in pixels, each between 200 and 8192; `None`: the plot's own
+    /// `(width, height)` in pixels, each between 400 and 8192; `None`: the plot's own
     /// (1200 × 520 for curves, 820 × 640 for decision regions).
     pub size: Option<(u32, u32)>,
     /// The names of the two input axes of decision regions (`"x₁"` and `"x₂"` by

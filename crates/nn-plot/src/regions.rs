@@ -18,7 +18,8 @@ use crate::{draw_error, DrawFailure, PlotError, PlotOptions, Result, PALETTE};
 /// Cells per side of the grid of predictions that paints the regions.
 const GRID: usize = 160;
 
-/// Width of the legend's column, right of the plot, in pixels.
+/// Width of the legend's column, right of the plot, in pixels (at most a third of the
+/// image).
 const LEGEND_WIDTH: u32 = 210;
 
 /// Plots the decision regions of `network` to the PNG file `path`: the plane around
@@ -42,7 +43,7 @@ const LEGEND_WIDTH: u32 = 210;
 /// points, [`PlotError::LabelsMismatch`] if `labels` has not one class per point,
 /// [`PlotError::NonFinitePoint`] for a NaN or infinite coordinate, [`PlotError::Network`]
 /// if the prediction fails (non-finite outputs), [`PlotError::InvalidSize`] for a side
-/// outside 200 to 8192 pixels, [`PlotError::Write`] if the file cannot be written.
+/// outside 400 to 8192 pixels, [`PlotError::Write`] if the file cannot be written.
 pub fn plot_decision_regions<F: Float>(
     network: &NeuralNetwork<F>,
     points: ArrayView2<'_, F>,
@@ -142,13 +143,13 @@ pub(crate) fn draw_regions<F: Float>(
     let (x, y) = (widened_range(points, 0), widened_range(points, 1));
     let regions = predict_grid(network, &x, &y)?;
     let classes = (labels.iter().chain(&regions).chain(&predicted).max())
-        .map_or(network.outs(), |&c| (c + 1).max(network.outs()));
+        .map_or(network.outs(), |&c| c.saturating_add(1).max(network.outs()));
     let wrong = predicted.iter().zip(labels).filter(|(p, l)| p != l).count();
 
     let root = Canvas::new(buffer, size)?.into_drawing_area();
     let title = options.title.as_deref().unwrap_or("decision regions");
     let root = root.titled(title, ("sans-serif", 24))?;
-    let (plot, legend) = root.split_horizontally(size.0.saturating_sub(LEGEND_WIDTH));
+    let (plot, legend) = root.split_horizontally(size.0 - LEGEND_WIDTH.min(size.0 / 3));
     let n = labels.len();
     let caption = format!(
         "{wrong} of {n} points misclassified ({:.1}% correct)",
@@ -262,8 +263,15 @@ fn draw_legend(
     let (x, mut y, row) = (16, 70, 30);
     area.draw_text("class (marker: true,", &style, (x, y - 36))?;
     area.draw_text("background: predicted)", &style, (x, y - 16))?;
+    // As many classes as the column has room for, the last row for the cross.
+    let (_, height) = area.dim_in_pixel();
+    let rows = ((height as i32 - y - row) / row).max(0) as usize;
     for class in 0..classes {
         y += row;
+        if class + 1 == rows && classes > rows {
+            area.draw_text(&format!("… {classes} classes"), &style, (x, y))?;
+            break;
+        }
         let name = names
             .and_then(|names| names.get(class).cloned())
             .unwrap_or_else(|| format!("class {class}"));
@@ -391,6 +399,15 @@ mod tests {
         assert!(!path.exists(), "nothing is written on an error");
         plot(&net, points.view(), &labels).unwrap();
         assert!(std::fs::metadata(&path).unwrap().len() > 1000);
+
+        // The smallest image: drawn, or an error, never a panic.
+        let small = PlotOptions {
+            size: Some((400, 400)),
+            ..PlotOptions::default()
+        };
+        let _ = plot_decision_regions(&net, points.view(), &labels, &path, &small);
+        // A label far beyond the network's classes: drawn, the legend cut to its column.
+        plot_decision_regions(&net, points.view(), &[0, 1, 1, 1_000_000], &path, &options).unwrap();
 
         let missing = dir.path().join("missing").join("regions.png");
         let error =

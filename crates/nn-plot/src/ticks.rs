@@ -81,7 +81,8 @@ fn index_at_or_above(x: f64) -> i32 {
 /// A logarithmic axis for values from `min` to `max` (both positive and finite; `min ≤
 /// max`): ticks at the 1-2-5 values from the largest one at most `min` to the smallest one
 /// at least `max`, so that every value, the lowest included, lies between two ticks; over
-/// more than three decades, at the powers of ten only. The returned range is that of
+/// more than three decades, at the powers of ten only (every few of them over more than
+/// eight). `min` and `max` within 1e-300 to 1e300. The returned range is that of
 /// `log10` of the values (what the plot draws), the end ticks included, padded by 2%.
 pub(crate) fn log_axis(min: f64, max: f64) -> Axis {
     let (mut low, mut high) = (index_at_or_below(min), index_at_or_above(max));
@@ -90,9 +91,13 @@ pub(crate) fn log_axis(min: f64, max: f64) -> Axis {
         (low, high) = (low - 1, high + 1);
     }
     let ticks: Vec<f64> = if high - low > 9 {
-        // Powers of ten: the indices that are multiples of 3.
+        // Powers of ten: the indices that are multiples of 3; every few of them over
+        // more than 8 decades.
         let (low, high) = (low.div_euclid(3), (high + 2).div_euclid(3));
+        let step = (high - low + 7) / 8;
+        let high = low + (high - low + step - 1) / step * step;
         (low..=high)
+            .step_by(step as usize)
             .map(|decade| one_two_five(3 * decade))
             .collect()
     } else {
