@@ -12,9 +12,10 @@
 //!   at learning rate 0.2 and then 0.05 for the last three (a step decay); it reaches at
 //!   least 98% whatever the seed (99.4% or more on seeds 0 to 40).
 //!
-//! `--plot FILE.png` draws the predicted class of each test point before and after
-//! training, side by side: the picture the article's commented-out matplotlib code was
-//! meant to show.
+//! `--plot FILE.png` draws, with nn's plotting crate (`nn-plot`, nn's `plot` feature),
+//! the class the trained network predicts over the plane, the test points in their true
+//! classes and the misclassified ones crossed out: the picture the article's
+//! commented-out matplotlib code was meant to show.
 //!
 //! ```text
 //! cargo run --release --example quadrants [-- --seed N --config better --plot FILE.png]
@@ -22,17 +23,15 @@
 
 use std::error::Error;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 use nn::train::Schedule;
-use plotters::prelude::*;
+use nn_plot::PlotOptions;
 
 #[path = "common/destination.rs"]
 mod destination;
-#[path = "common/plot.rs"]
-mod plot;
 
 const POINTS: usize = 100_000;
 const TEST: usize = 1_000;
@@ -54,7 +53,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let (seed, config, plot_path) = parse_args()?;
     // Check the plot's path now, before any training.
     if let Some(path) = &plot_path {
-        plot::check_png_path(path)?;
+        destination::check_png_path(path)?;
     }
     let mut rng = StdRng::seed_from_u64(seed);
 
@@ -80,19 +79,12 @@ fn run() -> Result<(), Box<dyn Error>> {
     let (before, after) = (correct(&predicted_before), correct(&predicted_after));
     let percent = |c: usize| 100.0 * c as f64 / TEST as f64;
     if let Some(path) = &plot_path {
-        let panels = [
-            (
-                format!("before training: {:.1}% right", percent(before)),
-                &predicted_before,
-            ),
-            (
-                format!("after training: {:.1}% right", percent(after)),
-                &predicted_after,
-            ),
-        ];
-        let title = format!("quadrants, config {}, seed {seed}", config.name());
-        plot_predictions(path, &title, test, &panels)?;
-        println!("plotted the predictions to {}", path.display());
+        let options = PlotOptions {
+            title: Some(format!("quadrants, config {}, seed {seed}", config.name())),
+            ..PlotOptions::default()
+        };
+        nn_plot::plot_decision_regions(&net, test, test_classes, path, &options)?;
+        println!("plotted the decision regions to {}", path.display());
     }
     println!(
         "seed {seed}, config {}: {} parameters",
@@ -189,59 +181,6 @@ impl Config {
     }
 }
 
-/// `--plot`: one panel per set of predictions, each test point coloured by its predicted
-/// class (blue for class 0, where `x·y > 0`; orange for class 1). A perfect network paints
-/// the first and third quadrants blue and the others orange.
-fn plot_predictions(
-    path: &Path,
-    title: &str,
-    points: ArrayView2<'_, f32>,
-    panels: &[(String, &Vec<usize>)],
-) -> Result<(), Box<dyn Error>> {
-    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14)];
-    let root = plot::Canvas::new(path, (1100, 600))?.into_drawing_area();
-    root.fill(&WHITE)?;
-    let root = root.titled(title, ("sans-serif", 26))?;
-    for (area, (caption, predicted)) in root.split_evenly((1, panels.len())).iter().zip(panels) {
-        let mut chart = ChartBuilder::on(area)
-            .caption(caption, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(-2.0f32..2.0, -2.0f32..2.0)?;
-        chart.configure_mesh().light_line_style(WHITE).draw()?;
-        // The true boundary between the classes: the two axes.
-        for axis in [[(-2.0, 0.0), (2.0, 0.0)], [(0.0, -2.0), (0.0, 2.0)]] {
-            chart.draw_series(std::iter::once(PathElement::new(
-                axis,
-                BLACK.stroke_width(1),
-            )))?;
-        }
-        for (class, &color) in colors.iter().enumerate() {
-            chart
-                .draw_series(
-                    points
-                        .columns()
-                        .into_iter()
-                        .zip(predicted.iter())
-                        .filter(|(_, &p)| p == class)
-                        .map(|(x, _)| Circle::new((x[0], x[1]), 3, color.filled())),
-                )?
-                .label(format!("predicted class {class}"))
-                .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()?;
-    }
-    root.present()
-        .map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))?;
-    Ok(())
-}
-
 const HELP: &str = "\
 usage: quadrants [--seed N] [--config article|better] [--plot FILE.png]
 
@@ -252,8 +191,9 @@ before and after training on 99 000.
   --config NAME     article (default): the article's 2→3→2 LeakyReLU network, MSE, learning
                     rate 0.05, one pass one point at a time; better: 2→16→16→2 tanh,
                     cross-entropy, batches of 16, 8 epochs, learning rate 0.2 then 0.05
-  --plot FILE.png   also draw the predicted class of each test point before and after
-                    training, side by side (a PNG file; default: no plot)
+  --plot FILE.png   also draw the class the trained network predicts over the plane,
+                    with the test points in their true classes, the misclassified
+                    ones crossed out (a PNG file; default: no plot)
   --help            this text";
 
 fn parse_args() -> Result<(u64, Config, Option<PathBuf>), lexopt::Error> {

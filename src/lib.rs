@@ -17,6 +17,11 @@
 //! | `nn::data` | `nn-data` | MNIST-format readers (IDX, plain or gzip, and CSV), datasets, shuffled batches |
 //! | `nn::onnx` | `nn-onnx` | export of a trained network to ONNX, for ONNX Runtime and the other ONNX readers |
 //!
+//! Two cargo features, off by default, add what a program that trains shows its user:
+//! `progress`, a terminal progress bar for the fit loop (`nn::ProgressBar`), and `plot`,
+//! PNG plots of training curves and of a network's decision regions (`nn::plot`, the
+//! `nn-plot` crate).
+//!
 //! # Example
 //!
 //! The article's first demo: teach a 2→4→4→3 network to output zeros.
@@ -103,6 +108,10 @@
 //! assert_eq!(net.predict_names(ndarray::array![[0.0], [1.0]].view())?, ["upper"]);
 //! # Ok::<(), nn::Error>(())
 //! ```
+#![cfg_attr(
+    all(feature = "progress", feature = "plot"),
+    doc = include_str!("progress_and_plots.md")
+)]
 #![deny(missing_docs)]
 
 pub use nn_core as core;
@@ -110,6 +119,8 @@ pub use nn_data as data;
 pub use nn_layers as layers;
 pub use nn_loss as loss;
 pub use nn_onnx as onnx;
+#[cfg(feature = "plot")]
+pub use nn_plot as plot;
 pub use nn_train as train;
 
 pub use ndarray;
@@ -117,6 +128,8 @@ pub use nn_core::rand;
 pub use nn_core::{Activation, Error, Float, Init, Loss, Preprocessing, Result, Target};
 pub use nn_layers::{Dense, Dropout};
 pub use nn_loss::{CrossEntropy, Mse};
+#[cfg(feature = "progress")]
+pub use nn_train::ProgressBar;
 pub use nn_train::{
     Adam, Evaluation, FitOptions, Gradients, History, NetworkBuilder, NeuralNetwork, Optimizer,
     Progress, Samples, Sgd,
@@ -140,6 +153,9 @@ pub mod prelude {
     };
     #[doc(no_inline)]
     pub use nn_loss::{CrossEntropy, Mse};
+    #[cfg(feature = "progress")]
+    #[doc(no_inline)]
+    pub use nn_train::ProgressBar;
     #[doc(no_inline)]
     pub use nn_train::{
         Adam, ConfusionMatrix, EarlyStopping, Evaluation, FitOptions, Gradients, History,

@@ -45,6 +45,21 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<(), String> {
     })
 }
 
+/// Checks that `path` names a `.png` file that can be written (see [`check_writable`]).
+#[allow(dead_code)] // not every example that includes this file plots
+pub fn check_png_path(path: &Path) -> Result<(), String> {
+    let is_png = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !is_png {
+        return Err(format!(
+            "{}: --plot writes a PNG image, so the file name must end in .png",
+            path.display()
+        ));
+    }
+    check_writable(path, "--plot")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

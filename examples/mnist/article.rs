@@ -9,8 +9,15 @@ use indicatif::ProgressBar;
 use nn::prelude::*;
 use nn_data::Dataset;
 
-use crate::curves::{Curves, Point};
+use nn_plot::{Curve, Point};
+
 use crate::{progress, EVAL_BATCH};
+
+/// The two curves of the per-sample training.
+struct Curves {
+    train: Curve,
+    test: Curve,
+}
 
 /// A tenth of a pass over the training set, after which the test set is evaluated: the
 /// images `images` of the `n`, in pass `epoch` (from 0).
@@ -35,17 +42,26 @@ impl Stretch {
 
 /// The article's training: one SGD step per image, the images in the file's order, `epochs`
 /// times over. Every tenth of a pass, the test set is evaluated (outside the timed part) to
-/// show how learning goes. Returns the curves and the seconds spent in training steps.
+/// show how learning goes. Returns the curves (the training loss, the test loss and
+/// accuracy), the number of training images seen and the seconds spent in training steps.
 pub fn train_per_sample(
     net: &mut NeuralNetwork<f32>,
     train: &Dataset<f32>,
     test: Samples<'_, f32>,
     epochs: usize,
-) -> Result<(Curves, f64), Box<dyn Error>> {
+) -> Result<(Vec<Curve>, usize, f64), Box<dyn Error>> {
     let n = train.len();
     let stretch_len = n.div_ceil(10).max(1);
-    let start = net.evaluate(test, EVAL_BATCH)?;
-    let mut curves = Curves::starting_at(&start, "test", epochs * n);
+    let mut curves = Curves {
+        train: Curve {
+            name: "training (mean since the last point)".into(),
+            points: Vec::new(),
+        },
+        test: Curve {
+            name: "test".into(),
+            points: Vec::new(),
+        },
+    };
     let bar = progress::bar((epochs * n) as u64, "images");
     let mut seconds = 0.0;
     for epoch in 0..epochs {
@@ -63,7 +79,7 @@ pub fn train_per_sample(
         }
     }
     bar.finish_and_clear();
-    Ok((curves, seconds))
+    Ok((vec![curves.train, curves.test], epochs * n, seconds))
 }
 
 /// One SGD step per image of `images`, in order. Returns the mean of the losses, each
@@ -96,14 +112,14 @@ fn record_stretch(
     curves: &mut Curves,
     bar: &ProgressBar,
 ) -> nn::Result<()> {
-    curves.train.push(Point {
+    curves.train.points.push(Point {
         epoch: stretch.middle(),
         loss: mean_loss,
         accuracy: None,
     });
     let now = net.evaluate(test, EVAL_BATCH)?;
     let accuracy = now.accuracy.unwrap_or_default();
-    curves.held_out.push(Point {
+    curves.test.points.push(Point {
         epoch: stretch.end(),
         loss: now.loss,
         accuracy: now.accuracy,

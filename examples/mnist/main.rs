@@ -25,8 +25,8 @@
 //! used only to report the accuracy before and after training.
 //!
 //! The code: `config.rs` holds the table above, `article.rs` and `modern.rs` the two ways
-//! of training, `options.rs` the flags; the training curves and their plot are in
-//! `examples/common/curves.rs`, beside the other plotting code.
+//! of training, `options.rs` the flags; `--plot` draws the training curves with nn's
+//! plotting crate, `nn-plot` (nn's `plot` feature).
 //!
 //! The output ends with `test accuracy: <before>% -> <after>%`. With `--load FILE` the
 //! example evaluates a saved network instead of training one, and its last line is
@@ -47,6 +47,7 @@ use std::path::Path;
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, SeedableRng};
 use nn_data::Dataset;
+use nn_plot::{Curve, PlotOptions};
 
 use config::{Architecture, Config};
 use options::{Options, Plan};
@@ -58,14 +59,10 @@ mod options;
 
 #[path = "../common/cli.rs"]
 mod cli;
-#[path = "../common/curves.rs"]
-mod curves;
 #[path = "../common/data.rs"]
 mod data;
 #[path = "../common/destination.rs"]
 mod destination;
-#[path = "../common/plot.rs"]
-mod plot;
 #[path = "../common/progress.rs"]
 mod progress;
 
@@ -84,7 +81,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let options = options::parse()?;
     // Check where the outputs go now, rather than after minutes of training.
     if let Some(path) = &options.plot {
-        plot::check_png_path(path)?;
+        destination::check_png_path(path)?;
     }
     if let Some(path) = &options.save {
         destination::check_writable(path, "--save")?;
@@ -120,7 +117,7 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
     );
 
     // Step 4: training, image by image as the articles do, or in mini-batches.
-    let (curves, seconds) = if config == Config::Modern {
+    let (curves, images_trained, seconds) = if config == Config::Modern {
         modern::train_modern(&mut net, &train, plan.epochs, plan.batch_size, &mut rng)?
     } else {
         article::train_per_sample(&mut net, &train, test_set, plan.epochs)?
@@ -133,7 +130,7 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
     save_and_plot(&net, config, options, &curves)?;
     println!(
         "training time: {seconds:.2} s ({:.1} µs per image and pass)",
-        1e6 * seconds / curves.images_trained as f64
+        1e6 * seconds / images_trained as f64
     );
     println!(
         "test accuracy: {:.2}% -> {:.2}%",
@@ -171,7 +168,7 @@ fn save_and_plot(
     net: &NeuralNetwork<f32>,
     config: Config,
     options: &Options,
-    curves: &curves::Curves,
+    curves: &[Curve],
 ) -> Result<(), Box<dyn Error>> {
     if let Some(path) = &options.save {
         net.save(path)?;
@@ -184,7 +181,11 @@ fn save_and_plot(
             .unwrap_or_default()
             .to_string_lossy();
         let title = format!("{data_name}, config {}", config.name());
-        curves::plot_curves(path, &title, curves)?;
+        let plot_options = PlotOptions {
+            title: Some(title),
+            ..PlotOptions::default()
+        };
+        nn_plot::plot_curves(curves, path, &plot_options)?;
         println!("plotted the curves to {}", path.display());
     }
     Ok(())

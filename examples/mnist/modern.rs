@@ -2,50 +2,50 @@
 //! learning rate, and early stopping on a validation set held out of the training images.
 
 use std::error::Error;
-use std::ops::ControlFlow;
+use std::io::IsTerminal;
 
-use indicatif::ProgressBar;
 use nn::prelude::*;
 use nn::rand::rngs::StdRng;
-use nn::train::{EarlyStopping, Evaluation, History, Progress, Schedule};
+use nn::train::{EarlyStopping, History, Schedule};
 use nn_data::Dataset;
-
-use crate::curves::{Curves, Point};
-use crate::{progress, EVAL_BATCH};
+use nn_plot::Curve;
+use nn_train::ProgressBar;
 
 /// The modern training: `NeuralNetwork::fit` on shuffled mini-batches, with a validation
-/// set held out of the training images and early stopping. Returns the curves and the
-/// seconds spent in training steps.
+/// set held out of the training images and early stopping. Returns the curves, the number
+/// of training images seen (each pass counted) and the seconds spent in training steps.
 pub fn train_modern(
     net: &mut NeuralNetwork<f32>,
     train: &Dataset<f32>,
     epochs: usize,
     batch_size: usize,
     rng: &mut StdRng,
-) -> Result<(Curves, f64), Box<dyn Error>> {
+) -> Result<(Vec<Curve>, usize, f64), Box<dyn Error>> {
     let (fit_set, validation) = hold_out_validation(train, rng)?;
     let (fit_samples, validation_samples) = (fit_set.samples()?, validation.samples()?);
-    let start = net.evaluate(validation_samples, EVAL_BATCH)?;
 
     let options = fit_options(epochs, batch_size);
-    let batches = fit_set.len().div_ceil(batch_size.min(fit_set.len()));
-    let bar = progress::bar((epochs * batches) as u64, "batches");
+    // The library's bar (nn's `progress` feature): the batches of each epoch and the
+    // running loss, and a line per epoch above it.
+    let mut bar = ProgressBar::new(epochs);
     let history = net.fit_with(
         fit_samples,
         Some(validation_samples),
         &options,
         rng,
-        |event| {
-            show_progress(&bar, event, epochs, batches);
-            ControlFlow::Continue(())
-        },
+        |event| bar.update(event),
     )?;
-    bar.finish_and_clear();
+    drop(bar); // clears the bar; its epoch lines stay
+    if !std::io::stderr().is_terminal() {
+        // The bar and its lines appear only on a terminal: in a pipe or a CI log, the
+        // epochs are printed here instead.
+        print_epochs(&history, epochs);
+    }
     report_early_stopping(&history);
 
-    let curves = curves_of(&history, &start, fit_set.len());
     let seconds = history.epochs.iter().map(|r| r.seconds).sum();
-    Ok((curves, seconds))
+    let images_trained = history.epochs.len() * fit_set.len();
+    Ok((Curve::from_history(&history), images_trained, seconds))
 }
 
 /// Splits `train` into the images to fit on and 1/12 of them, drawn with the seed, held
@@ -89,32 +89,19 @@ fn fit_options(epochs: usize, batch_size: usize) -> FitOptions {
     }
 }
 
-/// Moves the bar every few batches, and prints a line after each epoch.
-fn show_progress(bar: &ProgressBar, event: Progress<'_>, epochs: usize, batches: usize) {
-    match event {
-        Progress::Batch {
-            epoch, batch, loss, ..
-        } => {
-            bar.set_position((epoch * batches + batch) as u64);
-            bar.set_message(format!("loss {loss:.4}"));
-        }
-        Progress::Epoch(report) => {
-            bar.set_position(((report.epoch + 1) * batches) as u64);
-            let percent = |a: Option<f64>| 100.0 * a.unwrap_or_default();
-            bar.suspend(|| {
-                println!(
-                    "epoch {:>2}/{epochs}: training loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s",
-                    report.epoch + 1,
-                    report.train_loss,
-                    percent(report.train_accuracy),
-                    report.validation_loss.unwrap_or(f64::NAN),
-                    percent(report.validation_accuracy),
-                    report.seconds
-                )
-            });
-        }
-        // `Progress` may gain kinds of events; they need no display here.
-        _ => {}
+/// A line per epoch: its training and validation loss and accuracy.
+fn print_epochs(history: &History, epochs: usize) {
+    let percent = |a: Option<f64>| 100.0 * a.unwrap_or_default();
+    for report in &history.epochs {
+        println!(
+            "epoch {:>2}/{epochs}: training loss {:.4}, accuracy {:.2}% | validation loss {:.4}, accuracy {:.2}% | {:.1} s",
+            report.epoch + 1,
+            report.train_loss,
+            percent(report.train_accuracy),
+            report.validation_loss.unwrap_or(f64::NAN),
+            percent(report.validation_accuracy),
+            report.seconds
+        );
     }
 }
 
@@ -134,28 +121,4 @@ fn report_early_stopping(history: &History) {
             best + 1
         );
     }
-}
-
-/// The curves of a fit that started at `start` on the validation set, over `fit_images`
-/// training images an epoch. The training loss is a mean over the epoch, so it belongs at
-/// the epoch's middle; the validation loss is measured at its end.
-fn curves_of(history: &History, start: &Evaluation, fit_images: usize) -> Curves {
-    let images_trained = history.epochs.len() * fit_images;
-    let mut curves = Curves::starting_at(start, "validation", images_trained);
-    for report in &history.epochs {
-        let e = report.epoch as f64;
-        curves.train.push(Point {
-            epoch: e + 0.5,
-            loss: report.train_loss,
-            accuracy: report.train_accuracy,
-        });
-        if let Some(loss) = report.validation_loss {
-            curves.held_out.push(Point {
-                epoch: e + 1.0,
-                loss,
-                accuracy: report.validation_accuracy,
-            });
-        }
-    }
-    curves
 }

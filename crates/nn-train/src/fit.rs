@@ -221,7 +221,8 @@ impl<F: Float> NeuralNetwork<F> {
     /// run; `options.seed` is not used), gathers each batch into buffers reused for the whole run, and takes one
     /// [`NeuralNetwork::train`] step per batch. After each epoch it evaluates `validation`
     /// if given, and calls `on_progress`; returning `ControlFlow::Break(())` from it stops
-    /// training. With early stopping, the parameters of the best epoch are restored at the
+    /// training. With the `progress` feature, `ProgressBar::update` is a ready callback
+    /// that draws a terminal bar (`|event| bar.update(event)`). With early stopping, the parameters of the best epoch are restored at the
     /// end. The optimizer's learning rate is set back to its starting value at the end.
     ///
     /// # Errors

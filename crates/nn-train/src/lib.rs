@@ -42,7 +42,8 @@
 //! # Around the step
 //!
 //! [`NeuralNetwork::fit`] runs epochs of shuffled mini-batches with a [`Schedule`],
-//! validation, [`EarlyStopping`] and a progress callback; [`NeuralNetwork::evaluate`],
+//! validation, [`EarlyStopping`] and a progress callback (with the `progress` feature, a
+//! ready one: `ProgressBar`, a terminal bar); [`NeuralNetwork::evaluate`],
 //! [`ConfusionMatrix`] and [`NeuralNetwork::predict_probabilities`] measure a network;
 //! [`NeuralNetwork::save`] and [`NeuralNetwork::load`] keep it in a safetensors file that
 //! Python's `safetensors` also reads, and [`NeuralNetwork::load_torch`] and
@@ -117,6 +118,8 @@ mod model;
 pub mod model_file;
 mod network;
 mod optimizer;
+#[cfg(feature = "progress")]
+mod progress_bar;
 mod schedule;
 mod sgd;
 mod shares;
@@ -140,5 +143,7 @@ pub use nn_core::{Activation, Error, Float, Init, Loss, Result, Target};
 /// name that crate.
 pub use nn_core::{Preprocessing, PreprocessingKind, Samples};
 pub use optimizer::Optimizer;
+#[cfg(feature = "progress")]
+pub use progress_bar::ProgressBar;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

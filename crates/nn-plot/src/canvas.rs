@@ -1,16 +1,20 @@
-//! What the examples that draw plots share: a bitmap backend for plotters that draws its
-//! text itself, and a check of the output path made before training, so that a bad path
-//! fails in a second rather than after the training.
+//! The drawing surface of every plot: plotters' bitmap backend over an RGB buffer in
+//! memory, with text drawn in DejaVu Sans, and the PNG file written from that buffer.
 //!
 //! Why draw text ourselves: plotters' default text support (font-kit) loads the system's
 //! fonts through fontconfig and freetype, which a fresh machine may lack; its pure-Rust
 //! `ab_glyph` feature keeps a process-wide font table that every plotters user must fill
-//! before drawing text, and since Cargo unifies features, turning it on for the examples
-//! would turn it on for the criterion benches too, whose plots would then fail. So plotters
-//! is built without a font feature, and [`Canvas`] wraps its bitmap backend, taking over
-//! the two text methods of the `DrawingBackend` trait: it lays out and rasterises the text
-//! with ab_glyph, from the bytes of DejaVu Sans that the `dejavu` crate embeds with
-//! `include_bytes!`. Plotting needs no system library and no system file.
+//! before drawing text, and since Cargo unifies features, turning it on here would turn it
+//! on for every other plotters user in a build (criterion's plots among them), which would
+//! then fail. So plotters is built without a font feature, and [`Canvas`] wraps its bitmap
+//! backend, taking over the two text methods of the `DrawingBackend` trait: it lays out
+//! and rasterises the text with ab_glyph, from the bytes of DejaVu Sans that the `dejavu`
+//! crate embeds with `include_bytes!`. Plotting needs no system library and no system file.
+//!
+//! Why a buffer rather than plotters' file target: that target writes the file when the
+//! backend is dropped, even after a failed drawing, and cannot say which file failed. Here
+//! the picture is drawn in memory, then encoded and written in one step whose error names
+//! the file; the tests read the pixels of the buffer.
 
 use std::path::Path;
 
@@ -21,20 +25,55 @@ use plotters_backend::{
     BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind,
 };
 
-/// A PNG file to draw on: plotters' `BitMapBackend`, with text drawn in DejaVu Sans.
-pub struct Canvas<'a> {
+use crate::PlotError;
+
+type Result<T> = std::result::Result<T, PlotError>;
+
+/// The smallest and largest side of a plot, in pixels.
+pub(crate) const SIDES: std::ops::RangeInclusive<u32> = 400..=8192;
+
+/// An RGB image of `size` pixels, white, after checking the size.
+pub(crate) fn white_buffer(size: (u32, u32)) -> Result<Vec<u8>> {
+    let (width, height) = size;
+    if !SIDES.contains(&width) || !SIDES.contains(&height) {
+        return Err(PlotError::InvalidSize { width, height });
+    }
+    Ok(vec![255; 3 * width as usize * height as usize])
+}
+
+/// Encodes the RGB `buffer` of `size` pixels as a PNG image and writes it to `path`.
+pub(crate) fn write_png(path: &Path, buffer: &[u8], size: (u32, u32)) -> Result<()> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, size.0, size.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(buffer))
+        .map_err(|e| PlotError::Draw {
+            path: path.to_path_buf(),
+            message: format!("cannot encode the PNG image: {e}"),
+        })?;
+    std::fs::write(path, bytes).map_err(|source| PlotError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// An RGB buffer to draw on: plotters' `BitMapBackend`, with text drawn in DejaVu Sans.
+pub(crate) struct Canvas<'a> {
     bitmap: BitMapBackend<'a>,
     font: FontRef<'static>,
 }
 
 impl<'a> Canvas<'a> {
-    /// A canvas of `(width, height)` pixels, written to `path` as a PNG image by
-    /// `present()`.
-    pub fn new(path: &'a Path, size: (u32, u32)) -> Result<Self, String> {
+    /// A canvas of `size` = `(width, height)` pixels over `buffer` (`3·width·height`
+    /// bytes, RGB; see [`white_buffer`]).
+    pub(crate) fn new(buffer: &'a mut [u8], size: (u32, u32)) -> Result<Self> {
         let font = FontRef::try_from_slice(dejavu::sans::regular())
-            .map_err(|e| format!("the embedded DejaVu Sans font cannot be read: {e}"))?;
+            .map_err(|e| PlotError::Font(e.to_string()))?;
         Ok(Canvas {
-            bitmap: BitMapBackend::new(path, size),
+            bitmap: BitMapBackend::with_buffer(buffer, size),
             font,
         })
     }
@@ -72,7 +111,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         text: &str,
         style: &S,
         pos: BackendCoord,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         let color = style.color();
         if color.alpha == 0.0 {
             return Ok(());
@@ -121,7 +160,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         &self,
         text: &str,
         style: &S,
-    ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
         let (_, (width, height)) = self.layout(text, style.size());
         Ok((width.max(0) as u32, height.max(0) as u32))
     }
@@ -132,11 +171,11 @@ impl<'a> DrawingBackend for Canvas<'a> {
         self.bitmap.get_size()
     }
 
-    fn ensure_prepared(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    fn ensure_prepared(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.ensure_prepared()
     }
 
-    fn present(&mut self) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.present()
     }
 
@@ -144,7 +183,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         &mut self,
         point: BackendCoord,
         color: BackendColor,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.draw_pixel(point, color)
     }
 
@@ -153,7 +192,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         from: BackendCoord,
         to: BackendCoord,
         style: &S,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.draw_line(from, to, style)
     }
 
@@ -163,7 +202,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         bottom_right: BackendCoord,
         style: &S,
         fill: bool,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.draw_rect(upper_left, bottom_right, style, fill)
     }
 
@@ -171,7 +210,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         &mut self,
         path: I,
         style: &S,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.draw_path(path, style)
     }
 
@@ -181,7 +220,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         radius: u32,
         style: &S,
         fill: bool,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.draw_circle(center, radius, style, fill)
     }
 
@@ -189,7 +228,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         &mut self,
         vertices: I,
         style: &S,
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.fill_polygon(vertices, style)
     }
 
@@ -198,22 +237,7 @@ impl<'a> DrawingBackend for Canvas<'a> {
         pos: BackendCoord,
         size: (u32, u32),
         src: &[u8],
-    ) -> Result<(), DrawingErrorKind<Self::ErrorType>> {
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.bitmap.blit_bitmap(pos, size, src)
     }
-}
-
-/// Checks that `path` names a `.png` file that can be written (see
-/// [`crate::destination::check_writable`]).
-pub fn check_png_path(path: &Path) -> Result<(), String> {
-    let is_png = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
-    if !is_png {
-        return Err(format!(
-            "{}: --plot writes a PNG image, so the file name must end in .png",
-            path.display()
-        ));
-    }
-    crate::destination::check_writable(path, "--plot")
 }
