@@ -550,6 +550,23 @@ impl<'py, F: Real> Data<'py, F> {
     }
 }
 
+/// Checks that `rows` holds one sample of `ins` features per row.
+fn check_rows<F>(rows: ArrayView2<'_, F>, ins: usize, what: &str) -> PyResult<()> {
+    let (n, features) = rows.dim();
+    if features == ins {
+        return Ok(());
+    }
+    let hint = if n == ins {
+        format!("; its transpose would fit ({what} holds one sample per row: pass {what}.T)")
+    } else {
+        String::new()
+    };
+    Err(PyValueError::new_err(format!(
+        "{what} has shape ({n}, {features}), expected one sample of {ins} features per row, \
+         ({n}, {ins}){hint}"
+    )))
+}
+
 fn forward<'py, F: Real>(
     py: Python<'py>,
     core: &Core,
@@ -606,6 +623,7 @@ fn fit<'py, F: Real>(
     verbose: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
+    check_rows(data.x.view(), e.net.ins(), "X")?;
     let train = data.samples()?;
     let validation_data = match validation {
         None => None,
@@ -618,11 +636,9 @@ fn fit<'py, F: Real>(
                     "validation must be a tuple (X_validation, y_validation)",
                 ));
             }
-            Some(Data::<F>::new(
-                &pair.get_item(0)?,
-                &pair.get_item(1)?,
-                "X_validation",
-            )?)
+            let data = Data::<F>::new(&pair.get_item(0)?, &pair.get_item(1)?, "X_validation")?;
+            check_rows(data.x.view(), e.net.ins(), "X_validation")?;
+            Some(data)
         }
     };
     let validation = validation_data.as_ref().map(Data::samples).transpose()?;
@@ -698,6 +714,7 @@ fn evaluate<'py, F: Real>(
     batch_size: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
+    check_rows(data.x.view(), e.net.ins(), "X")?;
     let samples = data.samples()?;
     let net = &e.net;
     let result = if core.python_parts {
@@ -963,6 +980,7 @@ impl Network {
         dispatch!(&*guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
             let (net, view) = (&e.net, rows.view());
+            check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict(view.t()))
             } else {
@@ -981,6 +999,7 @@ impl Network {
         dispatch!(&*guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
             let (net, view) = (&e.net, rows.view());
+            check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict_probabilities(view.t()))
             } else {
