@@ -135,3 +135,19 @@ def test_file_errors(tmp_path):
         nn.NeuralNetwork.load(bad)
     with pytest.raises(OSError):
         small().save(tmp_path / "no" / "such" / "dir" / "net.safetensors")
+
+
+@pytest.mark.parametrize("columns", [1, 3])
+def test_an_overflowing_output_is_a_diverged_error_naming_the_layer(columns):
+    net = small()
+    net._layers[1]._W = np.full((2, 4), 1e300)
+    x = np.full((3, columns), 1e10)
+    with pytest.raises(nn.DivergedError, match="layer 1 produced the non-finite value"):
+        net.forward_pass(x)
+
+
+def test_one_column_and_a_batch_give_the_same_outputs(rng):
+    net = small()
+    x = rng.normal(size=(3, 6))
+    columns = np.hstack([net.forward_pass(x[:, [j]]) for j in range(6)])
+    np.testing.assert_allclose(columns, net.forward_pass(x), rtol=1e-12, atol=1e-15)
