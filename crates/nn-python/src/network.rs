@@ -41,8 +41,9 @@ static GLOBAL_RNG: Mutex<Option<StdRng>> = Mutex::new(None);
 /// script draws the same initial weights on every run (the original draws from NumPy's
 /// unseeded global generator).
 #[pyfunction]
-pub(crate) fn seed(seed: u64) {
-    *GLOBAL_RNG.lock().unwrap_or_else(PoisonError::into_inner) = Some(StdRng::seed_from_u64(seed));
+pub(crate) fn seed(seed: i64) {
+    *GLOBAL_RNG.lock().unwrap_or_else(PoisonError::into_inner) =
+        Some(StdRng::seed_from_u64(seed as u64));
 }
 
 /// The engine and the buffers the per-sample calls reuse.
@@ -176,6 +177,18 @@ fn size(value: i64, what: &str) -> PyResult<usize> {
     }
 }
 
+/// A count (epochs, batch size) from a Python int: a negative one is the engine's error for
+/// 0 (`ValueError`), not an `OverflowError`.
+fn count(value: i64, name: &'static str) -> PyResult<usize> {
+    usize::try_from(value).map_err(|_| {
+        to_py(Error::InvalidHyperparameter {
+            name,
+            value: value as f64,
+            reason: "must be at least 1",
+        })
+    })
+}
+
 fn init_named(name: &str) -> PyResult<Init> {
     Ok(match name {
         "original" => Init::Original,
@@ -220,7 +233,7 @@ impl Layer {
         outs: i64,
         act_function: &Bound<'_, PyAny>,
         init: &str,
-        seed: Option<u64>,
+        seed: Option<i64>,
     ) -> PyResult<Self> {
         let (ins, outs) = (size(ins, "ins")?, size(outs, "outs")?);
         // The activation is checked now, not when the network is built.
@@ -231,7 +244,8 @@ impl Layer {
             Ok((init.weights(outs, ins, rng)?, init.bias(outs, rng)?))
         };
         let (w, b) = match seed {
-            Some(seed) => draw(&mut StdRng::seed_from_u64(seed)),
+            // Any int seeds: a negative one by its two's-complement bits.
+            Some(seed) => draw(&mut StdRng::seed_from_u64(seed as u64)),
             None => {
                 let mut global = GLOBAL_RNG.lock().unwrap_or_else(PoisonError::into_inner);
                 draw(global.get_or_insert_with(StdRng::from_os_rng))
@@ -969,11 +983,11 @@ impl Network {
         &self,
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
-        epochs: usize,
-        batch_size: usize,
+        epochs: i64,
+        batch_size: i64,
         optimizer: Option<&Bound<'py, PyAny>>,
         validation: Option<&Bound<'py, PyAny>>,
-        seed: Option<u64>,
+        seed: Option<i64>,
         shuffle: bool,
         verbose: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
@@ -990,11 +1004,11 @@ impl Network {
             }
         }
         let options = FitOptions {
-            epochs,
-            batch_size,
+            epochs: count(epochs, "epochs")?,
+            batch_size: count(batch_size, "batch_size")?,
             shuffle,
             report_every: 1,
-            seed: seed.unwrap_or_else(|| rand::rng().random()),
+            seed: seed.map_or_else(|| rand::rng().random(), |s| s as u64),
             ..FitOptions::default()
         };
         dispatch!(&mut *guard, e => fit(py, &self.core, e, x, y, validation, &options, verbose))
@@ -1045,9 +1059,10 @@ impl Network {
         &self,
         x: &Bound<'py, PyAny>,
         y: &Bound<'py, PyAny>,
-        batch_size: usize,
+        batch_size: i64,
     ) -> PyResult<Bound<'py, PyDict>> {
         let py = x.py();
+        let batch_size = count(batch_size, "batch_size")?;
         let mut guard = self.core.lock()?;
         dispatch!(&mut *guard, e => evaluate(py, &self.core, e, x, y, batch_size))
     }

@@ -114,6 +114,10 @@ def test_fit_errors():
         net.fit(X, y, batch_size=0)
     with pytest.raises(ValueError, match="epochs"):
         net.fit(X, y, epochs=0)
+    with pytest.raises(ValueError, match="epochs = -3 is invalid"):
+        net.fit(X, y, epochs=-3)
+    with pytest.raises(ValueError, match="batch_size"):
+        net.evaluate(X, y, batch_size=-1)
     with pytest.raises(ValueError, match=r"X has shape \(3, 10\), expected one sample of 3 features per row"):
         net.fit(X.T.copy(), y)
     with pytest.raises(ValueError, match="transpose would fit"):

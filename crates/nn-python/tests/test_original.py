@@ -88,6 +88,7 @@ def test_the_original_initialisation_scale():
     again = nn.Layer(784, 16, nn.LeakyReLU())
     np.testing.assert_array_equal(layer._W, again._W)
     np.testing.assert_array_equal(nn.Layer(3, 2, nn.ReLU(), seed=5)._W, nn.Layer(3, 2, nn.ReLU(), seed=5)._W)
+    assert not np.array_equal(nn.Layer(3, 2, nn.ReLU(), seed=-5)._W, nn.Layer(3, 2, nn.ReLU(), seed=5)._W)
 
 
 def test_the_original_attributes():
