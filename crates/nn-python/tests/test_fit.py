@@ -171,3 +171,20 @@ def test_a_busy_network_is_an_error_not_a_deadlock(rng):
     done.set()
     thread.join()
     assert errors and "in use by another thread" in errors[0]
+
+
+def test_verbose_prints_one_line_per_epoch(rng, capsys):
+    X, y = blobs(rng, 100)
+    modern().fit(X, y, epochs=2, validation=(X, y), verbose=True, seed=0)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("epoch 2: loss ") and "validation accuracy" in lines[1]
+
+
+def test_train_on_a_large_batch_releases_the_gil_and_matches_fit(rng):
+    """From 64 columns on, train runs with the GIL released (the same step either way)."""
+    X, y = blobs(rng, 200)
+    a, b = modern(), modern()
+    a.train(X.T, y)
+    b.fit(X, y, epochs=1, batch_size=200, shuffle=False)
+    np.testing.assert_allclose(a._layers[1]._W, b._layers[1]._W, rtol=1e-12)
