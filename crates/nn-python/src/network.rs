@@ -968,9 +968,9 @@ impl Network {
 
     /// Trains on ``X`` (one sample per row, ``(n, ins)``) and ``y`` (``n`` class indices,
     /// or values ``(n, outs)``) for ``epochs`` passes of shuffled mini-batches of
-    /// ``batch_size``, with ``optimizer`` (``nn.SGD(...)`` or ``nn.Adam(...)``; by default
-    /// the network's plain SGD at ``learning_rate``; giving the same object again keeps its
-    /// state). ``validation=(X_val, y_val)`` is evaluated after each epoch. ``seed`` seeds
+    /// ``batch_size``, with ``optimizer`` (``nn.SGD(...)`` or ``nn.Adam(...)``; without one,
+    /// the optimizer in use: the network's plain SGD at ``learning_rate``, or the one last
+    /// given; giving the same object again keeps its state, a new one starts afresh). ``validation=(X_val, y_val)`` is evaluated after each epoch. ``seed`` seeds
     /// the shuffle. The GIL is released while the engine trains; Ctrl-C stops within a
     /// batch (``KeyboardInterrupt``; the weights keep the steps already taken).
     ///
