@@ -162,3 +162,20 @@ def test_several_columns_train_on_their_mean_gradient(rng):
     for layer, (w, b) in zip(ours._layers, expected):
         np.testing.assert_allclose(layer._W, w, rtol=1e-12)
         np.testing.assert_allclose(layer._b, b, rtol=1e-12)
+
+
+def test_views_keep_their_memory_alive():
+    import gc
+
+    w_free = nn.Layer(3, 2, nn.ReLU(), seed=0)._W  # the layer is gone at once
+    layer = nn.Layer(3, 2, nn.ReLU(), seed=1)
+    net = nn.NeuralNetwork([layer], nn.MSELoss(), 0.1)
+    net.train(np.ones((3, 1)), np.ones((2, 1)))
+    w, b = layer._W, net._layers[0]._b
+    expected = (w.copy(), b.copy())
+    del net, layer
+    gc.collect()
+    _ = [np.ones((3, 2)) for _ in range(1000)]  # reuse of freed memory would show here
+    np.testing.assert_array_equal(w, expected[0])
+    np.testing.assert_array_equal(b, expected[1])
+    np.testing.assert_array_equal(w_free, nn.Layer(3, 2, nn.ReLU(), seed=0)._W)
