@@ -1,8 +1,6 @@
 """``save`` and ``load``: the safetensors files of the Rust side, both ways, bit-identical."""
 
-import os
 import pathlib
-import re
 import shutil
 import subprocess
 
@@ -65,7 +63,6 @@ def test_files_of_the_rust_side_both_ways(tmp_path):
     loads it and prints the accuracy Python measured."""
     rust_file = tmp_path / "rust.safetensors"
     out = run_mnist("--config", "small", "--limit", "5000", "--save", str(rust_file))
-    rust_accuracy = float(re.findall(r"([0-9.]+)%", out.strip().splitlines()[-2] + out)[-1])
     net = nn.NeuralNetwork.load(rust_file)
     assert net.dtype == "float32"
     X = read_idx("t10k-images-idx3-ubyte.gz").reshape(-1, 784)
