@@ -3,7 +3,8 @@
 //! figures side by side.
 //!
 //! ```text
-//! cargo bench --bench compare -- [--only per-sample|epoch|accuracy] [--quick] [--data-dir DIR]
+//! cargo bench --bench compare -- [--only per-sample|epoch|accuracy|floor|inference] [--quick]
+//!                                 [--data-dir DIR]
 //! ```
 //!
 //! - `per-sample`: one SGD step on one sample, 784→16→16→10 LeakyReLU(0.1), MSE on one-hot
@@ -14,13 +15,22 @@
 //!   momentum 0.9 (learning rate 0.01) and Adam (1e-3); median of 3 epochs after a warm-up.
 //! - `accuracy`: the SGD-momentum workload for 5 epochs with seeds 0, 1, 2; test accuracy
 //!   per seed and the median.
+//! - `floor`: the matrix products of one `epoch` alone (forward `W·x`, the weight gradients
+//!   `delta·xᵀ` and the input gradients `Wᵀ·delta` of layers 2 and 3: 60.4 GFLOP over the
+//!   469 batches), through nn's engine (gemm, split over the cores as a step splits them),
+//!   on the machine's cores and on one: the time an epoch could take if nothing but its
+//!   products cost anything. Median of 3 after a warm-up.
+//! - `inference`: the `epoch` network's logits for the 10 000 test images in one call, and
+//!   for one image (median of 2 000 calls), on the machine's cores; the network is also
+//!   written to `target/compare/modern.onnx`, which `workloads.py` times in ONNX Runtime.
 
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use nn::core::compute::matmul::matmul;
 use nn::prelude::*;
-use nn::rand::{rngs::StdRng, SeedableRng};
+use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 use nn::train::{Adam, FitOptions};
 use nn_data::Dataset;
 
@@ -51,6 +61,155 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if wants("accuracy") {
         accuracy(&train, &test, &options)?;
     }
+    if wants("floor") {
+        floor(&options);
+    }
+    if wants("inference") {
+        inference(&test, &options)?;
+    }
+    Ok(())
+}
+
+/// The products of one epoch of 784→256→128→10 at batch 128 over 60 000 samples, in nn's
+/// layout (a sample is a column), on `threads` threads; returns the seconds.
+fn epoch_products(threads: usize, samples: usize) -> f64 {
+    let sizes = [784, 256, 128, 10];
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut random =
+        |rows, cols| Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-1.0f32..1.0));
+    let weights: Vec<_> = sizes.windows(2).map(|w| random(w[1], w[0])).collect();
+    let mut grads: Vec<_> = sizes
+        .windows(2)
+        .map(|w| Array2::zeros((w[1], w[0])))
+        .collect();
+    let mut run = |batch: usize| {
+        // xs[i] is layer i's input, deltas[i] its output gradient, dxs[i] its input gradient.
+        let mut xs: Vec<_> = sizes.iter().map(|&n| random(n, batch)).collect();
+        let deltas: Vec<_> = sizes[1..].iter().map(|&n| random(n, batch)).collect();
+        let mut dxs: Vec<_> = sizes
+            .iter()
+            .map(|&n| Array2::<f32>::zeros((n, batch)))
+            .collect();
+        move |weights: &[Array2<f32>], grads: &mut [Array2<f32>]| {
+            for i in 0..3 {
+                let (below, above) = xs.split_at_mut(i + 1);
+                matmul(
+                    1.0,
+                    weights[i].view(),
+                    below[i].view(),
+                    0.0,
+                    above[0].view_mut(),
+                    threads,
+                );
+            }
+            for i in (0..3).rev() {
+                matmul(
+                    1.0,
+                    deltas[i].view(),
+                    xs[i].t(),
+                    0.0,
+                    grads[i].view_mut(),
+                    threads,
+                );
+                if i > 0 {
+                    matmul(
+                        1.0,
+                        weights[i].t(),
+                        deltas[i].view(),
+                        0.0,
+                        dxs[i].view_mut(),
+                        threads,
+                    );
+                }
+            }
+        }
+    };
+    let (full, last) = (samples / 128, samples % 128);
+    let mut step = run(128);
+    let mut last_step = (last > 0).then(|| run(last));
+    let started = Instant::now();
+    for _ in 0..full {
+        step(&weights, &mut grads);
+    }
+    if let Some(last_step) = last_step.as_mut() {
+        last_step(&weights, &mut grads);
+    }
+    std::hint::black_box(&grads);
+    started.elapsed().as_secs_f64()
+}
+
+fn floor(options: &Options) {
+    let samples = if options.quick { 6016 } else { 60_000 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Forward, weight gradients, and the input gradients of layers 2 and 3, per sample.
+    let flop = 2.0
+        * (2.0 * (784.0 * 256.0 + 256.0 * 128.0 + 128.0 * 10.0) + (256.0 * 128.0 + 128.0 * 10.0));
+    for threads in [cores, 1] {
+        epoch_products(threads, samples);
+        let times: Vec<f64> = (0..3).map(|_| epoch_products(threads, samples)).collect();
+        let value = median(times.clone());
+        let gflops = flop * samples as f64 / value / 1e9;
+        eprintln!("nn epoch products, {threads} thread(s): {value:.3} s, {gflops:.1} GFLOP/s (runs: {times:.3?})");
+        result(
+            &format!("epoch_products_{threads}_threads"),
+            "s",
+            value,
+            &format!(", \"threads\": {threads}, \"gflops\": {gflops:.1}, \"samples\": {samples}"),
+            options.quick,
+        );
+    }
+}
+
+fn inference(test: &Dataset<f32>, options: &Options) -> nn::Result<()> {
+    let net = modern(0)?;
+    std::fs::create_dir_all("target/compare").map_err(|e| nn::Error::Io {
+        path: "target/compare".into(),
+        source: e,
+    })?;
+    nn::onnx::save_onnx(&net, "target/compare/modern.onnx")?;
+    let x = test.inputs().view();
+    let threads = net.threads();
+    let repeats = if options.quick { 3 } else { 10 };
+    net.forward_pass(x)?;
+    let times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(net.forward_pass(x)?);
+            Ok(started.elapsed().as_secs_f64() * 1e3)
+        })
+        .collect::<nn::Result<_>>()?;
+    let value = median(times.clone());
+    eprintln!(
+        "nn logits of {} images: {value:.2} ms (runs: {times:.2?})",
+        x.ncols()
+    );
+    result(
+        "predict_10000",
+        "ms",
+        value,
+        &format!(", \"threads\": {threads}"),
+        options.quick,
+    );
+
+    let calls = if options.quick { 200 } else { 2_000 };
+    let mut times = Vec::with_capacity(calls);
+    for j in 0..calls + 100 {
+        let column = x.slice(s![.., j..j + 1]);
+        let started = Instant::now();
+        std::hint::black_box(net.forward_pass(column)?);
+        if j >= 100 {
+            times.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let value = median(times);
+    eprintln!("nn logits of one image: {value:.2} µs (median of {calls})");
+    result(
+        "predict_1",
+        "us",
+        value,
+        &format!(", \"threads\": {threads}"),
+        options.quick,
+    );
     Ok(())
 }
 

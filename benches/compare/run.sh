@@ -3,7 +3,7 @@
 # same machine, and prints the figures side by side with their ratios.
 #
 #   bash benches/compare/setup.sh     # once: the git-ignored virtualenv with torch etc.
-#   bash benches/compare/run.sh [--only per-sample|epoch|accuracy] [--quick]
+#   bash benches/compare/run.sh [--only per-sample|epoch|accuracy|floor|inference] [--quick]
 #
 # Measure on an idle machine: the header prints the load average. All arguments are
 # passed to both sides.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates benches/compare/.venv with numpy, torch and scikit-learn for workloads.py.
+# Creates benches/compare/.venv with numpy, torch, scikit-learn and onnxruntime for
+# workloads.py.
 # Idempotent: does nothing (beyond a quick import check) when the venv already works.
 #
 # Which torch, and why
@@ -25,8 +26,8 @@ py="${PYTHON:-python3}"
 
 check() {
     "$venv/bin/python" - <<'EOF' 2>/dev/null
-import numpy, sklearn, torch, threadpoolctl
-print(f"numpy {numpy.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}")
+import numpy, onnxruntime, sklearn, torch, threadpoolctl
+print(f"numpy {numpy.__version__}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, onnxruntime {onnxruntime.__version__}")
 EOF
 }
 
@@ -41,6 +42,6 @@ if [ ! -x "$venv/bin/python" ]; then
     "$py" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet numpy scikit-learn threadpoolctl torch
+"$venv/bin/python" -m pip install --quiet numpy scikit-learn threadpoolctl torch onnxruntime
 check
 echo "setup.sh: done in $(( $(date +%s) - start )) s"

@@ -9,6 +9,9 @@ Workloads (see README.md):
               lr 0.01), PyTorch Adam(lr 1e-3), scikit-learn MLPClassifier (SGD momentum).
   accuracy    PyTorch, the epoch workload (SGD momentum) for 5 epochs, seeds 0, 1, 2:
               test accuracy per seed and the median.
+  floor       the matrix products of one epoch alone (torch.matmul, 2 threads and 1).
+  inference   the epoch network's logits for the 10,000 test images and for one image:
+              ONNX Runtime on the file nn wrote (target/compare/modern.onnx), and PyTorch.
 
 Every result is printed as a human-readable line and as a machine-readable line
     RESULT {"framework": ..., "workload": ..., "unit": ..., "value": ..., ...}
@@ -405,11 +408,116 @@ def run_accuracy(args):
 
 
 # --------------------------------------------------------------------------------------
+# (d) the matrix-product floor, (e) inference
+# --------------------------------------------------------------------------------------
+
+def run_floor(args):
+    """The products of one epoch of 784-256-128-10 at batch 128 (row-major, as PyTorch lays
+    out a batch): forward x·Wᵀ, weight gradients deltaᵀ·x, input gradients delta·W of
+    layers 2 and 3."""
+    import torch
+
+    samples = 6016 if QUICK else 60000
+    sizes = [784, 256, 128, 10]
+    gen = torch.Generator().manual_seed(0)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen) * 2 - 1
+
+    weights = [rand(sizes[i + 1], sizes[i]) for i in range(3)]
+    grads = [torch.empty(sizes[i + 1], sizes[i]) for i in range(3)]
+
+    def make(batch):
+        xs = [rand(batch, n) for n in sizes]
+        deltas = [rand(batch, n) for n in sizes[1:]]
+        dxs = [torch.empty(batch, n) for n in sizes]
+
+        def step():
+            for i in range(3):
+                torch.matmul(xs[i], weights[i].t(), out=xs[i + 1])
+            for i in (2, 1, 0):
+                torch.matmul(deltas[i].t(), xs[i], out=grads[i])
+                if i > 0:
+                    torch.matmul(deltas[i], weights[i], out=dxs[i])
+        return step
+
+    full, last = divmod(samples, BATCH)
+    step, last_step = make(BATCH), (make(last) if last else None)
+
+    def epoch():
+        start = time.perf_counter()
+        for _ in range(full):
+            step()
+        if last_step:
+            last_step()
+        return time.perf_counter() - start
+
+    flop = 2.0 * (2.0 * (784 * 256 + 256 * 128 + 128 * 10) + (256 * 128 + 128 * 10))
+    for threads in (2, 1):
+        torch.set_num_threads(threads)
+        epoch()
+        times = [epoch() for _ in range(3)]
+        med = statistics.median(times)
+        gflops = flop * samples / med / 1e9
+        info(f"  pytorch epoch products, {threads} thread(s): {med:.3f} s, {gflops:.1f} GFLOP/s "
+             f"(runs: {', '.join(f'{v:.3f}' for v in times)})")
+        result("pytorch", f"epoch_products_{threads}_threads", "s", round(med, 4),
+               threads=threads, gflops=round(gflops, 1), samples=samples,
+               values=[round(v, 4) for v in times])
+
+
+def run_inference(args):
+    import onnxruntime as ort
+    import torch
+
+    path = "target/compare/modern.onnx"
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: run `cargo bench --bench compare -- --only inference` first")
+    data = load_data(args.data_dir, need_test=True)
+    xt = data[1][0] if data else random_data(10000)[0]
+    xt = np.ascontiguousarray(xt[:10000], dtype=np.float32)
+    repeats, calls = (3, 200) if QUICK else (10, 2000)
+
+    def timed(run, n, scale):
+        run()
+        out = []
+        for _ in range(n):
+            start = time.perf_counter()
+            run()
+            out.append((time.perf_counter() - start) * scale)
+        return out
+
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    ort_batch = timed(lambda: session.run(["output"], {name: xt}), repeats, 1e3)
+    singles = [xt[j:j + 1] for j in range(calls)]
+    it = iter(range(10**9))
+    ort_one = timed(lambda: session.run(["output"], {name: singles[next(it) % calls]}), calls, 1e6)
+    info(f"  onnxruntime {ort.__version__}: 10,000 images {statistics.median(ort_batch):.2f} ms, "
+         f"one image {statistics.median(ort_one):.2f} us")
+    result("onnxruntime", "predict_10000", "ms", round(statistics.median(ort_batch), 3))
+    result("onnxruntime", "predict_1", "us", round(statistics.median(ort_one), 3))
+
+    torch.set_num_threads(2)
+    model = torch_mlp().eval()
+    X = torch.from_numpy(xt)
+    with torch.no_grad():
+        t_batch = timed(lambda: model(X), repeats, 1e3)
+        rows = [X[j:j + 1] for j in range(calls)]
+        it2 = iter(range(10**9))
+        t_one = timed(lambda: model(rows[next(it2) % calls]), calls, 1e6)
+    info(f"  pytorch: 10,000 images {statistics.median(t_batch):.2f} ms, "
+         f"one image {statistics.median(t_one):.2f} us")
+    result("pytorch", "predict_10000", "ms", round(statistics.median(t_batch), 3), threads=2)
+    result("pytorch", "predict_1", "us", round(statistics.median(t_one), 3), threads=2)
+
+
+# --------------------------------------------------------------------------------------
 
 def main():
     global QUICK
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--only", choices=["per-sample", "epoch", "accuracy"])
+    p.add_argument("--only", choices=["per-sample", "epoch", "accuracy", "floor", "inference"])
     p.add_argument("--quick", action="store_true", help="short measurements (smoke test)")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
                    help="folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz "
@@ -438,6 +546,10 @@ def main():
         run_epoch(args)
     if args.only in (None, "accuracy"):
         run_accuracy(args)
+    if args.only in (None, "floor"):
+        run_floor(args)
+    if args.only in (None, "inference"):
+        run_inference(args)
     info(f"# total {time.perf_counter() - start:.1f} s")
 
 
