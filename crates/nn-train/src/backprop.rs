@@ -83,16 +83,28 @@ impl<F: Float> Gradients<F> {
     }
 }
 
+/// What a [`Workspace`] is sized for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The forward pass alone (inference): no buffer of the backward pass, which for a
+    /// single sample would cost more to allocate than the pass itself (`dW` has the
+    /// weights' size).
+    Inference,
+    /// Forward and backward, with the input gradient `dxs[0]` (`NeuralNetwork::backprop`).
+    Backprop,
+    /// A training step: forward and backward without the input gradient.
+    Training,
+}
+
 /// Buffers for one forward and backward pass of a given batch size, reused from step to
 /// step so that training allocates nothing once they are sized.
 #[derive(Clone, Debug)]
 pub(crate) struct Workspace<F> {
     batch: usize,
-    input_gradient: bool,
-    /// Whether the buffers of dropout are sized (training steps only).
-    dropout: bool,
+    pass: Pass,
     /// The inputs after dropout `x̃_i = m_i ⊙ xs[i]`, `(ins_i, batch)`, for the layers
-    /// with dropout (empty for the others, and when `dropout` is off).
+    /// with dropout (empty for the others, and for inference); a backward pass may run
+    /// under masks (training does; `backprop`'s gradients are those of inference).
     dropped: Vec<Array2<F>>,
     /// Pre-activations `y_i = W_i·xs[i] + b_i`, `(outs_i, batch)`.
     ys: Vec<Array2<F>>,
@@ -136,7 +148,7 @@ impl<F: Float> Buffers<F> {
         if self.current.batch != batch {
             std::mem::swap(&mut self.current, &mut self.spare);
         }
-        self.current.size_for(layers, batch, false, true)?;
+        self.current.size_for(layers, batch, Pass::Training)?;
         Ok(&mut self.current)
     }
 
@@ -156,8 +168,7 @@ impl<F: Float> Workspace<F> {
     pub(crate) fn empty() -> Self {
         Workspace {
             batch: 0,
-            input_gradient: false,
-            dropout: false,
+            pass: Pass::Inference,
             dropped: Vec::new(),
             ys: Vec::new(),
             outputs: Vec::new(),
@@ -172,27 +183,18 @@ impl<F: Float> Workspace<F> {
         }
     }
 
-    /// Sizes the buffers for `layers` and `batch`, with those of the layers' dropout if
-    /// `dropout` (a training step); allocates only when the batch size (or whether the
-    /// input gradient or dropout is wanted) changed since the last call.
+    /// Sizes the buffers for `layers`, `batch` and `pass`; allocates only when the batch
+    /// size or the pass changed since the last call.
     ///
     /// # Errors
     /// [`Error::TooLarge`] if a buffer of `outs × batch` entries cannot be allocated (a
     /// wide layer on a long batch), in which case the workspace is left unsized.
-    pub(crate) fn size_for(
-        &mut self,
-        layers: &[Dense<F>],
-        batch: usize,
-        input_gradient: bool,
-        dropout: bool,
-    ) -> Result<()> {
-        if self.batch == batch
-            && self.input_gradient == input_gradient
-            && self.dropout == dropout
-            && self.ys.len() == layers.len()
-        {
+    pub(crate) fn size_for(&mut self, layers: &[Dense<F>], batch: usize, pass: Pass) -> Result<()> {
+        if self.batch == batch && self.pass == pass && self.ys.len() == layers.len() {
             return Ok(());
         }
+        let backward = pass != Pass::Inference;
+        let empty = || Array2::zeros((0, 0));
         // Unsized until every buffer is allocated, so a failure leaves nothing half-sized.
         self.ys.clear();
         let per_layer = || {
@@ -203,31 +205,35 @@ impl<F: Float> Workspace<F> {
         };
         let ys = per_layer()?;
         self.outputs = per_layer()?;
-        self.deltas = per_layer()?;
-        let first = if input_gradient {
-            tensor::try_zeros("input gradient", layers[0].ins(), batch)?
+        if backward {
+            self.deltas = per_layer()?;
+            let first = if pass == Pass::Backprop {
+                tensor::try_zeros("input gradient", layers[0].ins(), batch)?
+            } else {
+                empty()
+            };
+            self.gradients.dxs = std::iter::once(first).chain(per_layer()?).collect();
+            self.gradients.dws = (layers.iter())
+                .map(|l| tensor::try_zeros("gradients", l.outs(), l.ins()))
+                .collect::<Result<_>>()?;
+            self.gradients.dbs = (layers.iter())
+                .map(|l| Array2::zeros((l.outs(), 1)))
+                .collect();
         } else {
-            Array2::zeros((0, 0))
-        };
-        self.gradients.dxs = std::iter::once(first).chain(per_layer()?).collect();
-        self.gradients.dws = layers
-            .iter()
-            .map(|l| Array2::zeros((l.outs(), l.ins())))
-            .collect();
-        self.gradients.dbs = layers
-            .iter()
-            .map(|l| Array2::zeros((l.outs(), 1)))
-            .collect();
+            self.deltas.clear();
+            self.gradients.dxs.clear();
+            self.gradients.dws.clear();
+            self.gradients.dbs.clear();
+        }
         self.dropped = layers
             .iter()
             .map(|l| match l.dropout() {
-                Some(_) if dropout => tensor::try_zeros("dropout buffers", l.ins(), batch),
-                _ => Ok(Array2::zeros((0, 0))),
+                Some(_) if backward => tensor::try_zeros("dropout buffers", l.ins(), batch),
+                _ => Ok(empty()),
             })
             .collect::<Result<_>>()?;
         self.batch = batch;
-        self.input_gradient = input_gradient;
-        self.dropout = dropout;
+        self.pass = pass;
         self.input = Array2::zeros((layers[0].ins(), 1));
         self.ys = ys;
         Ok(())
@@ -346,7 +352,7 @@ impl<F: Float> Workspace<F> {
                 None => self.outputs[i - 1].view(),
             };
             let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let wants_dx = i > 0 || self.input_gradient;
+            let wants_dx = i > 0 || self.pass == Pass::Backprop;
             let dx = wants_dx.then(|| dx_below[i].view_mut());
             layers[i].backward_into(
                 input,
@@ -391,7 +397,7 @@ impl<F: Float> Workspace<F> {
     fn deltas_sample(&mut self, layers: &[Dense<F>], masks: Option<MaskShare<'_, F>>) {
         for i in (0..layers.len()).rev() {
             let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
-            let wants_dx = i > 0 || self.input_gradient;
+            let wants_dx = i > 0 || self.pass == Pass::Backprop;
             let dx = wants_dx.then(|| slice_mut(&mut dx_below[i]));
             layers[i].backward_sample(
                 slice(&self.ys[i]),

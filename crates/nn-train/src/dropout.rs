@@ -75,7 +75,7 @@ impl<'a, F: Float> MaskShare<'a, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backprop::{Buffers, Workspace};
+    use crate::backprop::{Buffers, Pass, Workspace};
     use ndarray::Array2;
     use nn_core::{Init, Loss, Target};
     use nn_layers::{Identity, Sigmoid, Tanh};
@@ -105,7 +105,9 @@ mod tests {
         masks: &Masks<f64>,
     ) -> f64 {
         let mut workspace = Workspace::empty();
-        workspace.size_for(layers, x.ncols(), false, true).unwrap();
+        workspace
+            .size_for(layers, x.ncols(), Pass::Training)
+            .unwrap();
         let share = Some(masks.share(0, x.ncols()));
         workspace.forward(layers, x.view(), 1, share);
         CrossEntropy.evaluate(workspace.output(), Target::Classes(classes))
@@ -133,7 +135,7 @@ mod tests {
             assert!(masks.share(0, batch).layer(1).is_none());
 
             let mut workspace = Workspace::empty();
-            workspace.size_for(&layers, batch, true, true).unwrap();
+            workspace.size_for(&layers, batch, Pass::Backprop).unwrap();
             let share = Some(masks.share(0, batch));
             workspace.forward(&layers, x.view(), 1, share);
             let target = Target::Classes(&classes);
@@ -205,7 +207,7 @@ mod tests {
         let target = Target::Classes(&classes);
 
         let mut whole = Workspace::empty();
-        whole.size_for(&layers, batch, false, true).unwrap();
+        whole.size_for(&layers, batch, Pass::Training).unwrap();
         let share = Some(masks.share(0, batch));
         whole.forward(&layers, x.view(), 1, share);
         let loss = whole.backward(&layers, &CrossEntropy, x.view(), target, 1, share);

@@ -3,11 +3,11 @@
 //! Inference and backpropagation live here; updating the parameters is the trainer's job
 //! (`trainer.rs`).
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use nn_core::{tensor, Error, Float, Loss, Preprocessing, Result, Target};
 use nn_layers::Dense;
 
-use crate::backprop::{Gradients, Workspace};
+use crate::backprop::{Gradients, Pass, Workspace};
 use crate::shares;
 
 /// Copies of every layer's `(W, b)`, e.g. to restore the best epoch's parameters.
@@ -179,13 +179,33 @@ impl<F: Float> Model<F> {
     }
 
     /// See `NeuralNetwork::forward_pass`.
+    ///
+    /// A large batch goes through in slices of [`INFERENCE_SLICE`] samples, in buffers
+    /// allocated once per call and small enough that the allocator reuses them from call
+    /// to call: buffers of the whole batch (10 000 images are 32 MB of layer outputs in
+    /// 784→256→128→10) are mapped afresh by the system at every call, and faulting their
+    /// pages in cost as much as the matrix products (31 ms against 17 ms for 10 000
+    /// images in f32 on two cores).
     pub(crate) fn forward_pass(&self, x: ArrayView2<'_, F>) -> Result<Array2<F>> {
         self.check_input(x, self.check_finite)?;
-        let mut workspace = Workspace::empty();
-        let mut buffer = Array2::zeros((0, 0));
-        Ok(self
-            .forward_into(x, &mut workspace, &mut buffer)?
-            .to_owned())
+        let n = x.ncols();
+        if n <= INFERENCE_SLICE {
+            let mut workspace = Workspace::empty();
+            let mut buffer = Array2::zeros((0, 0));
+            return Ok(self
+                .forward_into(x, &mut workspace, &mut buffer)?
+                .to_owned());
+        }
+        let mut output = tensor::try_zeros("outputs", self.outs(), n)?;
+        let (mut workspace, mut buffer) = (Workspace::empty(), Array2::zeros((0, 0)));
+        for start in (0..n).step_by(INFERENCE_SLICE) {
+            let end = (start + INFERENCE_SLICE).min(n);
+            let part = self
+                .forward_into(x.slice(s![.., start..end]), &mut workspace, &mut buffer)
+                .map_err(|e| offset_column(e, start))?;
+            output.slice_mut(s![.., start..end]).assign(&part);
+        }
+        Ok(output)
     }
 
     /// The forward pass of `x` (checked to fit) in `workspace`, sized for it, through
@@ -203,7 +223,7 @@ impl<F: Float> Model<F> {
     ) -> Result<ArrayView2<'w, F>> {
         let (raw, x) = (x, self.preprocessed(x, buffer)?);
         self.scan_preprocessed(raw, x)?;
-        workspace.size_for(&self.layers, x.ncols(), false, false)?;
+        workspace.size_for(&self.layers, x.ncols(), Pass::Inference)?;
         workspace.forward(&self.layers, x, self.threads, None);
         if self.check_finite {
             workspace.check_outputs()?;
@@ -223,7 +243,7 @@ impl<F: Float> Model<F> {
         let (raw, x) = (x, self.preprocessed(x, &mut buffer)?);
         self.scan_preprocessed(raw, x)?;
         let mut workspace = Workspace::empty();
-        workspace.size_for(&self.layers, x.ncols(), true, false)?;
+        workspace.size_for(&self.layers, x.ncols(), Pass::Backprop)?;
         workspace.forward(&self.layers, x, self.threads, None);
         if self.check_finite {
             workspace.check_outputs()?;
@@ -321,6 +341,43 @@ impl<F: Float> Model<F> {
             weights.assign(w);
             bias.assign(b);
         }
+    }
+}
+
+/// Samples per slice of a large batch in inference (see `Model::forward_pass`): wide
+/// enough that the matrix products pack each weight matrix for many samples (slices of
+/// 512 took 19.7 ms for 10 000 images, of 4 096 17.0 ms), narrow enough that the buffers
+/// of a network of a few hundred units per layer stay well below the size the allocator
+/// maps afresh at every call (32 MB for glibc).
+pub(crate) const INFERENCE_SLICE: usize = 4096;
+
+/// `error` of a slice starting at sample `start`, with its column counted in the whole
+/// batch.
+fn offset_column(error: Error, start: usize) -> Error {
+    match error {
+        Error::NonFiniteInput {
+            what,
+            row,
+            column,
+            value,
+        } => Error::NonFiniteInput {
+            what,
+            row,
+            column: column + start,
+            value,
+        },
+        Error::NonFiniteOutput {
+            layer,
+            row,
+            column,
+            value,
+        } => Error::NonFiniteOutput {
+            layer,
+            row,
+            column: column + start,
+            value,
+        },
+        other => other,
     }
 }
 

@@ -1,0 +1,87 @@
+//! Inference on a batch larger than one slice (4 096 samples, `Model::forward_pass`): the
+//! slices' outputs land in their columns, and errors name the column in the whole batch.
+
+use ndarray::{s, Array2};
+use nn_core::{Error, Preprocessing};
+use nn_layers::{Dense, Identity, Tanh};
+use nn_loss::Mse;
+use nn_train::NeuralNetwork;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+fn network() -> NeuralNetwork<f32> {
+    let mut rng = StdRng::seed_from_u64(5);
+    let mut layer = |ins, outs, act: Box<dyn nn_core::Activation<f32>>| {
+        let w = Array2::from_shape_simple_fn((outs, ins), || rng.random_range(-1.0..1.0));
+        let b = Array2::from_shape_simple_fn((outs, 1), || rng.random_range(-1.0..1.0));
+        Dense::from_parameters(w, b, act).unwrap()
+    };
+    let layers = vec![layer(3, 8, Box::new(Tanh)), layer(8, 2, Box::new(Identity))];
+    NeuralNetwork::new(layers, Mse, 0.1).unwrap()
+}
+
+fn inputs(n: usize) -> Array2<f32> {
+    let mut rng = StdRng::seed_from_u64(6);
+    Array2::from_shape_simple_fn((3, n), || rng.random_range(-2.0..2.0))
+}
+
+#[test]
+fn a_large_batch_is_the_slices_outputs_side_by_side() {
+    let net = network();
+    let n = 2 * 4096 + 37;
+    let x = inputs(n);
+    let whole = net.forward_pass(x.view()).unwrap();
+    assert_eq!(whole.dim(), (2, n));
+    for (start, end) in [(0, 4096), (4096, 8192), (8192, n)] {
+        let part = net.forward_pass(x.slice(s![.., start..end])).unwrap();
+        assert_eq!(whole.slice(s![.., start..end]), part, "{start}..{end}");
+    }
+    // The same values as one column at a time, to rounding (another kernel).
+    for j in [0, 4095, 4096, 8191, 8192, n - 1] {
+        let one = net.forward_pass(x.slice(s![.., j..j + 1])).unwrap();
+        for r in 0..2 {
+            assert!((one[(r, 0)] - whole[(r, j)]).abs() < 1e-5, "column {j}");
+        }
+    }
+    assert_eq!(net.predict(x.view()).unwrap().len(), n);
+}
+
+#[test]
+fn errors_name_the_column_in_the_whole_batch() {
+    // A non-finite input, in the second slice.
+    let net = network();
+    let n = 4096 + 100;
+    let mut x = inputs(n);
+    x[(1, 4100)] = f32::INFINITY;
+    match net.forward_pass(x.view()).unwrap_err() {
+        Error::NonFiniteInput { row, column, .. } => assert_eq!((row, column), (1, 4100)),
+        other => panic!("{other}"),
+    }
+
+    // A preprocessing step that overflows on one large entry, in the second slice.
+    let mut net = network();
+    let scale = Preprocessing::scale(3, 1e30f32).unwrap();
+    net.set_preprocessing(Some(scale)).unwrap();
+    let mut x = inputs(n) * 1e-31;
+    x[(2, 4123)] = 1e10;
+    match net.forward_pass(x.view()).unwrap_err() {
+        Error::NonFiniteInput {
+            what, row, column, ..
+        } => assert_eq!(
+            (what.as_str(), row, column),
+            ("preprocessed input", 2, 4123)
+        ),
+        other => panic!("{other}"),
+    }
+
+    // A layer output that overflows: the identity layer fed huge but finite values.
+    let mut rng = StdRng::seed_from_u64(1);
+    let w = Array2::from_shape_simple_fn((2, 3), || rng.random_range(0.5f32..1.0));
+    let layer = Dense::from_parameters(w, Array2::zeros((2, 1)), Box::new(Identity)).unwrap();
+    let net = NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap();
+    let mut x = Array2::from_elem((3, n), 1.0f32);
+    x.column_mut(4111).fill(f32::MAX);
+    match net.forward_pass(x.view()).unwrap_err() {
+        Error::NonFiniteOutput { layer, column, .. } => assert_eq!((layer, column), (0, 4111)),
+        other => panic!("{other}"),
+    }
+}
