@@ -163,6 +163,13 @@ pub(crate) fn as_float_array<'py, F: Real>(
     what: &str,
 ) -> PyResult<Bound<'py, PyArrayDyn<F>>> {
     let py = obj.py();
+    // NumPy reads None as NaN (`np.asarray(None, float)` is `array(nan)`): a forgotten
+    // `return` in a Python activation would otherwise surface as a diverged loss.
+    if obj.is_none() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} is None: nn takes arrays of real or integer numbers"
+        )));
+    }
     if let Ok(array) = obj.cast::<PyUntypedArray>() {
         let dtype = array.dtype();
         if !matches!(dtype.kind(), b'f' | b'i' | b'u' | b'b') {

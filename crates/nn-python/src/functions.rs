@@ -227,6 +227,18 @@ fn call_elementwise<F: Real>(
 ) -> PyResult<()> {
     let argument = PyArray2::from_array(py, &y);
     let result = object.bind(py).call_method1(method, (argument,))?;
+    let class = || {
+        (object.bind(py).get_type().qualname())
+            .map(|q| q.to_string())
+            .unwrap_or_default()
+    };
+    if result.is_none() {
+        return Err(PyTypeError::new_err(format!(
+            "{}.{method} returned None, expected an array of shape {} (a missing return?)",
+            class(),
+            convert::shape_text(&[y.nrows(), y.ncols()])
+        )));
+    }
     let what = format!("the result of {method}");
     let array = convert::as_float_array::<F>(&result, &what)?;
     let readonly = array.try_readonly()?;
@@ -237,12 +249,7 @@ fn call_elementwise<F: Real>(
         .ok_or_else(|| {
             PyValueError::new_err(format!(
                 "{}.{method} returned shape {}, expected {}",
-                object
-                    .bind(py)
-                    .get_type()
-                    .qualname()
-                    .map(|q| q.to_string())
-                    .unwrap_or_default(),
+                class(),
                 convert::shape_text(view.shape()),
                 convert::shape_text(&[y.nrows(), y.ncols()])
             ))
@@ -446,6 +453,19 @@ pub(crate) fn target_of<'a, F: Real>(
         }
         *classes = found;
         return Ok(Target::Classes(classes));
+    }
+    // A single number that is not a class index (a float, a bool, an int beyond i64):
+    // say what a target is, rather than that its shape () is not 2-D.
+    let scalar = match t.cast::<numpy::PyUntypedArray>() {
+        Ok(array) => numpy::PyUntypedArrayMethods::ndim(array) == 0,
+        Err(_) => t.extract::<f64>().is_ok(),
+    };
+    if scalar {
+        return Err(PyValueError::new_err(format!(
+            "t is the number {}: a target is a class index (an int or a NumPy integer, \
+             from 0) or a column of expected values of shape (outs, 1)",
+            t.repr()?
+        )));
     }
     convert::fill(t, values, "t", Layout::Columns)?;
     Ok(Target::Values(values.view()))

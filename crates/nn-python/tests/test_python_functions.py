@@ -121,6 +121,23 @@ def test_a_wrong_shape_from_python_is_a_value_error():
         net.forward_pass(np.ones((2, 1)))
 
 
+def test_a_forgotten_return_is_a_type_error_not_a_diverged_loss():
+    # NumPy reads None as NaN: without a check, a Python f that returns nothing would
+    # surface as "the loss is not finite".
+    class NoReturn(nn.ActivationFunction):
+        def f(self, x):
+            np.maximum(x, 0)
+
+        def df(self, x):
+            return (x > 0).astype(float)
+
+    net = nn.NeuralNetwork([nn.Layer(2, 3, NoReturn())], nn.MSELoss(), 0.1)
+    with pytest.raises(TypeError, match=r"NoReturn.f returned None, expected an array of shape \(3, 1\)"):
+        net.train(np.ones((2, 1)), np.ones((3, 1)))
+    with pytest.raises(TypeError, match=r"x is None"):
+        net.forward_pass(None)
+
+
 def test_the_base_classes_are_abstract():
     with pytest.raises(NotImplementedError):
         nn.ActivationFunction().f(np.ones(2))
@@ -132,3 +149,10 @@ def test_a_python_network_cannot_be_saved(tmp_path):
     net = nn.NeuralNetwork([nn.Layer(2, 2, PyLeaky())], nn.MSELoss(), 0.1)
     with pytest.raises(ValueError, match="python"):
         net.save(tmp_path / "n.safetensors")
+
+
+@pytest.mark.parametrize("t", [1.0, np.float64(1.0), True, 2**70, np.array(1.5)])
+def test_a_number_that_is_no_class_index_is_named_as_such(t):
+    net = nn.NeuralNetwork([nn.Layer(2, 3, nn.LeakyReLU())], nn.CrossEntropyLoss(), 0.1)
+    with pytest.raises(ValueError, match=r"t is the number .*: a target is a class index"):
+        net.train(np.ones((2, 1)), t)
