@@ -9,6 +9,9 @@
 //! .ci/instructions --update   # write the new counts as the baseline
 //! ```
 //!
+//! With the argument `list`, the binary prints the workloads' names, which the script
+//! measures.
+//!
 //! Everything runs on one thread (a thread pool's spinning would make counts vary), with
 //! synthetic MNIST-shaped data from a fixed seed. Under valgrind the CPU reports no
 //! AVX-512, so the AVX2 kernels run on every machine and the counts are the same.
@@ -29,10 +32,16 @@ const WORKLOADS: [(&str, fn()); 4] = [
 ];
 
 fn main() {
-    // `cargo bench` passes `--bench`; the guard passes a workload's name.
+    // `cargo bench` passes `--bench`; the guard passes a workload's name, or `list`.
     let Some(name) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
         return;
     };
+    if name == "list" {
+        for (name, _) in WORKLOADS {
+            println!("{name}");
+        }
+        return;
+    }
     match WORKLOADS.iter().find(|(n, _)| *n == name) {
         Some((_, run)) => run(),
         None => {
