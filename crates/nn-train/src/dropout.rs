@@ -16,7 +16,8 @@ pub(crate) struct Masks<F> {
 impl<F: Float> Masks<F> {
     /// Draws the masks of a step on `batch` samples of `layers` from `rng`, layer by layer
     /// and column by column (so the same seed gives the same masks whatever the number of
-    /// threads). The buffers are reallocated only when the batch size changes.
+    /// threads). The buffers grow to the largest batch seen and are not reallocated for
+    /// a smaller one (an epoch's last batch), as the workspaces' `Buffers` are not.
     ///
     /// # Errors
     /// [`nn_core::Error::TooLarge`] if a mask cannot be allocated.
@@ -36,12 +37,12 @@ impl<F: Float> Masks<F> {
                 }
                 continue;
             };
-            if mask.dim() != (batch, layer.ins()) {
-                // Stored as (batch, ins) in row-major order, so that each sample's mask is
-                // drawn in one run: a column of the transposed view.
+            if mask.nrows() < batch || mask.ncols() != layer.ins() {
+                // Stored as (samples, ins) in row-major order, so that each sample's mask
+                // is drawn in one run: a column of the transposed view.
                 *mask = tensor::try_zeros("dropout mask", batch, layer.ins())?;
             }
-            dropout.draw_mask(mask.view_mut(), rng);
+            dropout.draw_mask(mask.slice_mut(s![..batch, ..]), rng);
         }
         Ok(())
     }
@@ -257,6 +258,24 @@ mod tests {
             masks.share(1, 3).layer(0).unwrap(),
             masks.share(0, 4).layer(0).unwrap().slice(s![.., 1..3])
         );
+        // A smaller batch (an epoch's last) draws into the same buffers, the masks a fresh
+        // buffer would get from the same generator state.
+        let before = masks.masks[0].as_ptr();
+        masks
+            .draw(&layers, 3, &mut SmallRng::seed_from_u64(7))
+            .unwrap();
+        let mut fresh = Masks::default();
+        fresh
+            .draw(&layers, 3, &mut SmallRng::seed_from_u64(7))
+            .unwrap();
+        assert_eq!(masks.masks[0].as_ptr(), before);
+        for i in [0, 2] {
+            assert_eq!(masks.share(0, 3).layer(i), fresh.share(0, 3).layer(i));
+        }
+        masks
+            .draw(&layers, 4, &mut SmallRng::seed_from_u64(0))
+            .unwrap();
+        assert_eq!(masks.masks[0].as_ptr(), before);
         // Dropout removed from a layer: its mask goes too.
         layers[0] = layers[0].clone().with_dropout(0.0).unwrap();
         masks

@@ -254,7 +254,7 @@ impl<F: Float> NeuralNetwork<F> {
         let last = options.schedule.factor(options.epochs - 1);
         crate::check_learning_rate(F::from_f64(base_rate.as_f64() * last))?;
         // Drawn only with dropout, so that a network without it shuffles as it always has.
-        if self.layers().iter().any(|l| l.dropout().is_some()) {
+        if self.model().has_dropout() {
             self.seed_dropout(rng.next_u64());
         }
         let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
