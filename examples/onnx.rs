@@ -137,14 +137,11 @@ fn run() -> Result<(), Box<dyn Error>> {
         );
     }
 
-    match options.min_accuracy {
-        Some(min) if 100.0 * accuracy < min => Err(format!(
-            "the test accuracy {:.2}% is below --min-accuracy {min}%",
-            100.0 * accuracy
-        )
-        .into()),
-        _ => Ok(()),
-    }
+    Ok(cli::check_min_accuracy(
+        accuracy,
+        options.min_accuracy,
+        "the test accuracy",
+    )?)
 }
 
 /// `n` points, one per column: the features `(300 + 40·u, 0.002·v)` of `(u, v)` drawn
@@ -272,14 +269,8 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
         match arg {
             Long("seed") => options.seed = cli::value(&mut parser, "--seed")?,
             Long("min-accuracy") => {
-                let value: f64 = cli::value(&mut parser, "--min-accuracy")?;
-                if !(0.0..=100.0).contains(&value) {
-                    return Err(format!(
-                        "--min-accuracy: {value} is not a percentage from 0 to 100"
-                    )
-                    .into());
-                }
-                options.min_accuracy = Some(value);
+                let value = cli::value(&mut parser, "--min-accuracy")?;
+                options.min_accuracy = Some(cli::percent(value, "--min-accuracy")?);
             }
             Long("out") => options.out = Some(parser.value()?.into()),
             Long("check-dir") => options.check_dir = Some(parser.value()?.into()),

@@ -93,16 +93,11 @@ fn run() -> Result<(), Box<dyn Error>> {
         "saved {} in PyTorch's layout (the step folded into the first layer)",
         dir.join("trained.safetensors").display()
     );
-    if let Some(min) = min_accuracy {
-        if 100.0 * accuracy < min {
-            return Err(format!(
-                "the accuracy {:.2}% is below --min-accuracy {min}%",
-                100.0 * accuracy
-            )
-            .into());
-        }
-    }
-    Ok(())
+    Ok(cli::check_min_accuracy(
+        accuracy,
+        min_accuracy,
+        "the accuracy",
+    )?)
 }
 
 /// Writes the network's outputs for `rows` (one sample per row) as an `.npy` of rows.
@@ -137,11 +132,8 @@ fn parse_args() -> Result<(PathBuf, Option<f64>), Box<dyn Error>> {
         match arg {
             Long("dir") => dir = Some(PathBuf::from(parser.value()?)),
             Long("min-accuracy") => {
-                let p: f64 = cli::value(&mut parser, "--min-accuracy")?;
-                if !(0.0..=100.0).contains(&p) {
-                    return Err(format!("--min-accuracy: {p} is not a percentage").into());
-                }
-                min_accuracy = Some(p);
+                let p = cli::value(&mut parser, "--min-accuracy")?;
+                min_accuracy = Some(cli::percent(p, "--min-accuracy")?);
             }
             Long("help") => {
                 println!("{HELP}");

@@ -72,15 +72,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     if options.dir.is_none() {
         fs::remove_dir_all(&dir)?;
     }
-    if let Some(min) = options.min_accuracy {
-        if 100.0 * accuracy < min {
-            return Err(format!(
-                "the test accuracy {:.2}% is below --min-accuracy {min}%",
-                100.0 * accuracy
-            )
-            .into());
-        }
-    }
+    cli::check_min_accuracy(accuracy, options.min_accuracy, "the test accuracy")?;
     if let Some(min) = options.min_r2 {
         if r_squared < min {
             return Err(format!("the test R² {r_squared:.4} is below --min-r2 {min}").into());
@@ -316,8 +308,8 @@ fn parse_args() -> Result<Options, Box<dyn Error>> {
         }
     }
     // NaN would pass every comparison: a floor that cannot fail is refused.
-    if let Some(p) = options.min_accuracy.filter(|p| !(0.0..=100.0).contains(p)) {
-        return Err(format!("--min-accuracy: {p} is not a percentage from 0 to 100").into());
+    if let Some(p) = options.min_accuracy {
+        cli::percent(p, "--min-accuracy")?;
     }
     if let Some(r) = options.min_r2.filter(|r| !(r.is_finite() && *r <= 1.0)) {
         return Err(format!("--min-r2: {r} is not a number up to 1").into());

@@ -137,7 +137,11 @@ fn train_and_evaluate(options: &Options) -> Result<(), Box<dyn Error>> {
         100.0 * before_accuracy,
         100.0 * after_accuracy
     );
-    check_min_accuracy(after_accuracy, options.min_accuracy)
+    Ok(cli::check_min_accuracy(
+        after_accuracy,
+        options.min_accuracy,
+        "the test accuracy",
+    )?)
 }
 
 /// The lines that say what is about to be trained, how, and on what.
@@ -207,17 +211,9 @@ fn evaluate_saved(path: &Path, options: &Options) -> Result<(), Box<dyn Error>> 
         .accuracy
         .unwrap_or_default();
     println!("test accuracy: {:.2}%", 100.0 * accuracy);
-    check_min_accuracy(accuracy, options.min_accuracy)
-}
-
-/// `--min-accuracy P`: fails (exit status 1) when the test accuracy is below `P`%.
-fn check_min_accuracy(accuracy: f64, min: Option<f64>) -> Result<(), Box<dyn Error>> {
-    match min {
-        Some(min) if 100.0 * accuracy < min => Err(format!(
-            "the test accuracy {:.2}% is below --min-accuracy {min}%",
-            100.0 * accuracy
-        )
-        .into()),
-        _ => Ok(()),
-    }
+    Ok(cli::check_min_accuracy(
+        accuracy,
+        options.min_accuracy,
+        "the test accuracy",
+    )?)
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use crate::cli::{self, percent};
 use crate::config::{Config, OptimizerKind};
-use crate::{cli, data};
+use crate::data;
 
 pub struct Options {
     pub config: Option<Config>,
@@ -181,16 +182,6 @@ fn check_combination(options: &Options) -> Result<(), String> {
         return Err("--batch-size must be at least 1".into());
     }
     Ok(())
-}
-
-/// A percentage for `flag`: finite and within `0..=100` (NaN would silently pass every
-/// comparison, and values outside the range cannot be reached or missed).
-fn percent(value: f64, flag: &str) -> Result<f64, String> {
-    if (0.0..=100.0).contains(&value) {
-        Ok(value)
-    } else {
-        Err(format!("{flag}: {value} is not a percentage from 0 to 100"))
-    }
 }
 
 /// What a training run does: the flags' values, or else the configuration's defaults.
