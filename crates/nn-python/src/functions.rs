@@ -439,17 +439,26 @@ pub(crate) fn target_of<'a, F: Real>(
     classes: &'a mut Vec<usize>,
     allow_classes: bool,
 ) -> PyResult<Target<'a, F>> {
-    let class = match convert::class_index(t, "t")? {
-        Some(c) => Some(vec![c]),
-        None => convert::class_indices(t, "t")?,
+    let refuse_classes = || {
+        PyValueError::new_err(
+            "t is a class index, but MSELoss compares the output with a column of \
+             expected values of the output's shape (outs, 1): pass a one-hot column, or \
+             use CrossEntropyLoss for class indices",
+        )
     };
-    if let Some(found) = class {
+    // One class index (the series' per-sample call) goes into the reused buffer, with no
+    // allocation; several come as a new list.
+    if let Some(c) = convert::class_index(t, "t")? {
         if !allow_classes {
-            return Err(PyValueError::new_err(
-                "t is a class index, but MSELoss compares the output with a column of \
-                 expected values of the output's shape (outs, 1): pass a one-hot column, or \
-                 use CrossEntropyLoss for class indices",
-            ));
+            return Err(refuse_classes());
+        }
+        classes.clear();
+        classes.push(c);
+        return Ok(Target::Classes(classes));
+    }
+    if let Some(found) = convert::class_indices(t, "t")? {
+        if !allow_classes {
+            return Err(refuse_classes());
         }
         *classes = found;
         return Ok(Target::Classes(classes));
