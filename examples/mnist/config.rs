@@ -98,11 +98,9 @@ impl LayerPlan {
         }
     }
 
-    /// The layer, its weights then its bias drawn from `rng` (as `Dense::new` draws them).
+    /// The layer, its weights then its bias drawn from `rng`.
     fn build(self, rng: &mut StdRng) -> nn::Result<Dense<f32>> {
-        let weights = self.init.weights(self.outs, self.ins, rng)?;
-        let bias = self.init.bias(self.outs, rng)?;
-        Dense::from_parameters(weights, bias, self.activation)
+        Dense::new_boxed(self.ins, self.outs, self.activation, self.init, rng)
     }
 }
 

@@ -59,6 +59,25 @@ impl<F: Float> Dense<F> {
         A: Activation<F> + 'static,
         R: Rng + ?Sized,
     {
+        Self::new_boxed(ins, outs, Box::new(activation), init, rng)
+    }
+
+    /// [`Dense::new`] with an activation already boxed (one chosen at run time, or kept
+    /// as a `Box<dyn Activation<F>>`): the weights, then the bias, drawn by `init` from
+    /// `rng`.
+    ///
+    /// # Errors
+    /// As [`Dense::new`].
+    pub fn new_boxed<R>(
+        ins: usize,
+        outs: usize,
+        activation: Box<dyn Activation<F>>,
+        init: Init,
+        rng: &mut R,
+    ) -> Result<Self>
+    where
+        R: Rng + ?Sized,
+    {
         if ins == 0 || outs == 0 {
             return Err(Error::ZeroSizedLayer {
                 index: 0,
@@ -69,7 +88,7 @@ impl<F: Float> Dense<F> {
         Ok(Dense {
             weights: init.weights(outs, ins, rng)?,
             bias: init.bias(outs, rng)?,
-            activation: Box::new(activation),
+            activation,
             dropout: None,
         })
     }

@@ -233,17 +233,17 @@ impl<F: Float> NetworkBuilder<F> {
         let mut ins = self.ins;
         let mut layers = Vec::with_capacity(self.layers.len());
         for (index, plan) in self.layers.into_iter().enumerate() {
-            if ins == 0 || plan.outs == 0 {
-                return Err(Error::ZeroSizedLayer {
-                    index,
-                    ins,
-                    outs: plan.outs,
-                });
-            }
             let init = (plan.init.or(self.init)).unwrap_or_else(|| default_init(&*plan.activation));
-            let weights = init.weights(plan.outs, ins, &mut rng)?;
-            let bias = init.bias(plan.outs, &mut rng)?;
-            let layer = Dense::from_parameters(weights, bias, plan.activation)?;
+            let layer =
+                Dense::new_boxed(ins, plan.outs, plan.activation, init, &mut rng).map_err(|e| {
+                    match e {
+                        // Dense knows no index: name the layer of the builder.
+                        Error::ZeroSizedLayer { ins, outs, .. } => {
+                            Error::ZeroSizedLayer { index, ins, outs }
+                        }
+                        other => other,
+                    }
+                })?;
             layers.push(match plan.dropout {
                 Some(rate) => layer.with_dropout(rate)?,
                 None => layer,
