@@ -207,8 +207,9 @@ impl Table {
     }
 }
 
-/// The UTF-8 encoding of U+FEFF, which some programs write at the start of a text file.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+/// The UTF-8 encoding of U+FEFF, which some programs write at the start of a text file
+/// (the numeric tables' reader skips it too).
+pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Strips ASCII whitespace (including the `\r` of a `\r\n` line end) from both ends.
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -221,11 +222,13 @@ fn show(field: &[u8]) -> String {
 
 /// Parses a field as a number, if it is one (NaN is not).
 fn parse_number(field: &[u8]) -> Option<f64> {
-    std::str::from_utf8(trim(field))
-        .ok()?
-        .parse::<f64>()
-        .ok()
-        .filter(|v| !v.is_nan())
+    parse_f64(field).filter(|v| !v.is_nan())
+}
+
+/// A field as a number, if it is one (any number `f64` parses, NaN and infinities too),
+/// surrounding ASCII whitespace ignored.
+pub(crate) fn parse_f64(field: &[u8]) -> Option<f64> {
+    std::str::from_utf8(trim(field)).ok()?.parse().ok()
 }
 
 fn parse_label(field: &[u8], classes: usize) -> std::result::Result<usize, String> {

@@ -24,6 +24,7 @@ use std::path::Path;
 use ndarray::{Array2, ShapeBuilder};
 use nn_core::{Error, Float, Result};
 
+use crate::csv::{parse_f64, UTF8_BOM};
 use crate::Dataset;
 
 /// Whether the first record of a table is a header of column names.
@@ -585,9 +586,6 @@ impl LineCounter {
     }
 }
 
-/// The UTF-8 encoding of U+FEFF, which csv skips at the start of a file.
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
-
 /// What a column is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -937,11 +935,6 @@ impl Classes {
         let labels = self.first_seen.iter().map(|&id| renumber[id]).collect();
         (labels, class_names)
     }
-}
-
-/// A cell as a number, if it is one (any number `f64` parses, NaN and infinities too).
-fn parse_f64(cell: &[u8]) -> Option<f64> {
-    std::str::from_utf8(cell.trim_ascii()).ok()?.parse().ok()
 }
 
 /// A cell as a finite value of the float type, or what is wrong with it.
