@@ -33,6 +33,34 @@ pub(crate) mod sealed {
         /// The processor must support AVX2 and FMA.
         #[cfg(target_arch = "x86_64")]
         unsafe fn max_abs_avx2(v: &[Self]) -> Self;
+
+        /// AVX-512F dot product.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot_avx512(a: &[Self], b: &[Self]) -> Self;
+
+        /// AVX-512F dot products of four rows with one vector.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot4_avx512(rows: [&[Self]; 4], x: &[Self]) -> [Self; 4];
+
+        /// AVX-512F `y += alpha·x`.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn axpy_avx512(alpha: Self, x: &[Self], y: &mut [Self]);
+
+        /// AVX-512F `max |v_i|`, NaN if an entry is not finite.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn max_abs_avx512(v: &[Self]) -> Self;
     }
 
     #[cfg(not(target_arch = "x86_64"))]

@@ -3,6 +3,8 @@
 use std::fmt;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+#[cfg(target_arch = "x86_64")]
+use nn_core::compute::vector_unit::{vector_unit, VectorUnit};
 use nn_core::{Float, Result};
 
 /// An update rule for a parameter matrix given its gradient.
@@ -113,18 +115,18 @@ pub(crate) struct LayerState<F> {
 ///
 /// Every entry is computed on its own and no multiply-add is contracted (Rust never fuses
 /// `a * b + c`), so every path gives the same bits; only the width changes.
+///
+/// The choice is nn-core's `vector_unit()`, so the `portable` feature of nn-core forces
+/// the baseline here too.
 #[inline(always)]
 fn widest<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has AVX-512F, checked just above.
-            return unsafe { with_avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2, checked just above.
-            return unsafe { with_avx2(body) };
-        }
+    match vector_unit() {
+        // SAFETY: the processor has AVX-512F (`vector_unit`).
+        VectorUnit::Avx512 => return unsafe { with_avx512(body) },
+        // SAFETY: the processor has AVX2 (`vector_unit`).
+        VectorUnit::Avx2 => return unsafe { with_avx2(body) },
+        VectorUnit::Baseline => {}
     }
     body()
 }

@@ -13,6 +13,8 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
+#[cfg(target_arch = "x86_64")]
+use super::vector_unit::{vector_unit, VectorUnit};
 use crate::Float;
 
 /// Number of independent accumulators in a dot product: four AVX2 registers of `f32`.
@@ -120,29 +122,84 @@ fn rank1_impl<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]) {
     }
 }
 
-// In its own file: the explicit AVX2/FMA intrinsics are half of the kernels' code.
+// The explicit intrinsics, in their own files: one macro body (`simd.rs`) written out for
+// AVX2 and for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[macro_use]
+mod simd;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
+/// Forwards the `Sealed` kernel methods of one float type to its functions in `avx2.rs`
+/// and `avx512.rs`.
+#[cfg(target_arch = "x86_64")]
+macro_rules! sealed_kernels {
+    ($t:ty, $dot:ident, $dot4:ident, $axpy:ident, $max_abs:ident) => {
+        impl crate::float::sealed::Sealed for $t {
+            unsafe fn dot_avx2(a: &[$t], b: &[$t]) -> $t {
+                // SAFETY: the caller checked AVX2 and FMA.
+                unsafe { avx2::$dot(a, b) }
+            }
+            unsafe fn dot4_avx2(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
+                // SAFETY: the caller checked AVX2 and FMA.
+                unsafe { avx2::$dot4(rows, x) }
+            }
+            unsafe fn axpy_avx2(alpha: $t, x: &[$t], y: &mut [$t]) {
+                // SAFETY: the caller checked AVX2 and FMA.
+                unsafe { avx2::$axpy(alpha, x, y) }
+            }
+            unsafe fn max_abs_avx2(v: &[$t]) -> $t {
+                // SAFETY: the caller checked AVX2 and FMA.
+                unsafe { avx2::$max_abs(v) }
+            }
+            unsafe fn dot_avx512(a: &[$t], b: &[$t]) -> $t {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
+                unsafe { avx512::$dot(a, b) }
+            }
+            unsafe fn dot4_avx512(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
+                unsafe { avx512::$dot4(rows, x) }
+            }
+            unsafe fn axpy_avx512(alpha: $t, x: &[$t], y: &mut [$t]) {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
+                unsafe { avx512::$axpy(alpha, x, y) }
+            }
+            unsafe fn max_abs_avx512(v: &[$t]) -> $t {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
+                unsafe { avx512::$max_abs(v) }
+            }
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+sealed_kernels!(f32, dot_f32, dot4_f32, axpy_f32, max_abs_f32);
+#[cfg(target_arch = "x86_64")]
+sealed_kernels!(f64, dot_f64, dot4_f64, axpy_f64, max_abs_f64);
+
+/// The vector unit the kernels run on: [`vector_unit`], or in tests the one a test chose.
+#[cfg(target_arch = "x86_64")]
 #[inline]
-fn has_avx2_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+fn unit() -> VectorUnit {
+    #[cfg(test)]
+    if let Some(unit) = tests::FORCED.get() {
+        return unit;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    vector_unit()
 }
 
-/// Runs the AVX2 version of a kernel when the processor has it, else the portable one.
+/// Runs the widest vector version of a kernel the processor has ([`vector_unit`]), else
+/// the portable one.
 macro_rules! dispatch {
     ($name:ident, $portable:ident ( $($arg:expr),* )) => {{
         #[cfg(target_arch = "x86_64")]
-        if has_avx2_fma() {
-            // SAFETY: the processor supports AVX2 and FMA, checked just above.
-            return unsafe { avx2::$name($($arg),*) };
+        match unit() {
+            // SAFETY: the processor supports AVX-512F, AVX2 and FMA (`vector_unit`).
+            VectorUnit::Avx512 => return unsafe { avx512::$name($($arg),*) },
+            // SAFETY: the processor supports AVX2 and FMA (`vector_unit`).
+            VectorUnit::Avx2 => return unsafe { avx2::$name($($arg),*) },
+            VectorUnit::Baseline => {}
         }
         $portable($($arg),*)
     }};
@@ -249,6 +306,7 @@ fn portable_rank1<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::vector_unit::{vector_unit, VectorUnit};
     use ndarray::Array2;
 
     fn data(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
@@ -330,12 +388,40 @@ mod tests {
         }
     }
 
-    /// Which implementation a test runs: the dispatched one (AVX2/FMA where the processor
-    /// has it) or the portable one, so both are checked on every machine that has AVX2.
+    thread_local! {
+        /// The vector unit the kernels run on in this test thread, if a test chose one.
+        pub(super) static FORCED: std::cell::Cell<Option<VectorUnit>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// Which implementation a test runs: the public kernel dispatched to one vector unit
+    /// the processor has, or the portable function called directly, so that every path
+    /// is checked on a machine with AVX-512 (the AVX2 one included).
     #[derive(Clone, Copy, Debug)]
     enum Path {
-        Dispatched,
+        Dispatched(VectorUnit),
         Portable,
+    }
+
+    /// Every path this processor can run: each vector unit up to [`vector_unit`], and
+    /// the portable functions.
+    fn paths() -> Vec<Path> {
+        let units = match vector_unit() {
+            VectorUnit::Avx512 => &[VectorUnit::Avx512, VectorUnit::Avx2, VectorUnit::Baseline][..],
+            VectorUnit::Avx2 => &[VectorUnit::Avx2, VectorUnit::Baseline][..],
+            VectorUnit::Baseline => &[VectorUnit::Baseline][..],
+        };
+        let mut paths: Vec<Path> = units.iter().map(|&u| Path::Dispatched(u)).collect();
+        paths.push(Path::Portable);
+        paths
+    }
+
+    /// Makes the kernels of this thread run on `path`'s vector unit.
+    fn force(path: Path) {
+        FORCED.set(match path {
+            Path::Dispatched(unit) => Some(unit),
+            Path::Portable => None,
+        });
     }
 
     /// `len` values in `[-1, 1)` from a seed, as `F`.
@@ -354,12 +440,13 @@ mod tests {
         (actual.as_f64() - exact).abs() <= 2.0 * (terms as f64 + 2.0) * eps * magnitude + 1e-300
     }
 
-    /// Every vector kernel, on every length 0..=67 (every remainder of the 8- and 4-lane
-    /// loops and of the 32-wide accumulators, past two full blocks) and on slices starting
+    /// Every vector kernel, on every length 0..=83 (every remainder of the 16-, 8- and
+    /// 4-lane loops and of the 32-wide accumulators, past two full blocks of AVX-512) and on slices starting
     /// at 0 to 3 elements past an aligned address, against a plain f64 loop.
     fn vector_kernels_on_every_length_and_offset<F: Float>() {
-        for path in [Path::Dispatched, Path::Portable] {
-            for len in 0..=67 {
+        for path in paths() {
+            force(path);
+            for len in 0..=(5 * 16 + 3) {
                 for offset in 0..4 {
                     let a = values::<F>(len + offset, 11 + len as u64);
                     let b = values::<F>(len + offset, 97 + len as u64);
@@ -367,7 +454,7 @@ mod tests {
                     let what = format!("{path:?} {} len {len} offset {offset}", F::DTYPE);
 
                     let d = match path {
-                        Path::Dispatched => dot(a, b),
+                        Path::Dispatched(_) => dot(a, b),
                         Path::Portable => portable_dot(a, b),
                     };
                     let exact: f64 = a.iter().zip(b).map(|(x, y)| x.as_f64() * y.as_f64()).sum();
@@ -382,7 +469,7 @@ mod tests {
                     );
 
                     let m = match path {
-                        Path::Dispatched => max_abs(a),
+                        Path::Dispatched(_) => max_abs(a),
                         Path::Portable => max_abs_impl(a),
                     };
                     let largest = a.iter().fold(F::zero(), |m, &v| m.max(v.abs()));
@@ -394,7 +481,7 @@ mod tests {
                                 let mut with_bad = a.to_vec();
                                 with_bad[at] = bad;
                                 let m = match path {
-                                    Path::Dispatched => max_abs(&with_bad),
+                                    Path::Dispatched(_) => max_abs(&with_bad),
                                     Path::Portable => max_abs_impl(&with_bad),
                                 };
                                 assert!(m.is_nan(), "max_abs {what}: {bad} at {at} gave {m}");
@@ -406,12 +493,13 @@ mod tests {
         }
     }
 
-    /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=67 and row
+    /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=83 and row
     /// counts around the four-row blocks, with the matrix starting off an aligned address.
     fn matrix_kernels_on_every_shape_and_offset<F: Float>() {
-        for path in [Path::Dispatched, Path::Portable] {
+        for path in paths() {
+            force(path);
             for rows in [0, 1, 3, 4, 5, 7, 8, 9] {
-                for cols in 0..=67 {
+                for cols in 0..=(5 * 16 + 3) {
                     let offset = (rows + cols) % 4;
                     let mut buffer = values::<F>(rows * cols + offset, (rows * 100 + cols) as u64);
                     let x = values::<F>(cols, 5 + cols as u64);
@@ -421,7 +509,7 @@ mod tests {
                     let w = ArrayView2::from_shape((rows, cols), &buffer[offset..]).unwrap();
                     let (mut y, mut t) = (vec![F::zero(); rows], vec![F::zero(); cols]);
                     match path {
-                        Path::Dispatched => {
+                        Path::Dispatched(_) => {
                             gemv_bias(w, &x, &bias, &mut y);
                             gemv_t(w, &v, &mut t);
                         }
@@ -454,7 +542,7 @@ mod tests {
                     let mut w =
                         ArrayViewMut2::from_shape((rows, cols), &mut buffer[offset..]).unwrap();
                     match path {
-                        Path::Dispatched => rank1_update(w.view_mut(), alpha, &v, &x),
+                        Path::Dispatched(_) => rank1_update(w.view_mut(), alpha, &v, &x),
                         Path::Portable => {
                             portable_rank1(w.as_slice_mut().unwrap(), cols, alpha, &v, &x)
                         }

@@ -1,9 +1,13 @@
 //! The compute engine: the arithmetic every layer and the trainer run on.
 //!
 //! - [`kernels`]: the one-sample path. Dot products, matrix-vector products and rank-1
-//!   updates on contiguous rows, with AVX2/FMA versions chosen at run time on x86-64.
+//!   updates on contiguous rows, with AVX-512 and AVX2/FMA versions chosen at run time
+//!   on x86-64.
 //! - [`matmul`]: the batched path. `C = alpha·A·B + beta·C` on ndarray views, through the
 //!   `gemm` crate, with large products split over rayon's threads.
+//! - [`vector_unit`]: which vector instructions the engine's own loops use on this
+//!   processor (the `portable` feature forces the portable code, as on other
+//!   architectures).
 //!
 //! These are public only so that `nn-layers` and `nn-train` can call them; they are hidden
 //! from the documentation and are not part of the stable API. Their signatures follow
@@ -11,3 +15,4 @@
 
 pub mod kernels;
 pub mod matmul;
+pub mod vector_unit;

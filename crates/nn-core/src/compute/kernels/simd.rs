@@ -1,0 +1,236 @@
+//! The macros that write the x86-64 kernels from an instruction set's intrinsics: one
+//! body for AVX2 (`avx2.rs`) and AVX-512 (`avx512.rs`), so that the two cannot drift
+//! apart.
+
+/// The vector kernels of one element type for one instruction set (`$feature`, e.g.
+/// `"avx2,fma"`), from its intrinsics: compilers vectorise the generic loops of
+/// `kernels.rs` only partly, and these loops are nearly all the per-sample step's time.
+macro_rules! vector_kernels {
+    ($feature:literal, $t:ty, $lanes:expr, $dot:ident, $dot4:ident, $axpy:ident,
+     $max_abs:ident, $zero:ident, $load:ident, $store:ident, $fmadd:ident, $add:ident,
+     $set1:ident, $mul:ident, $max:ident, $abs:ident) => {
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $max_abs(v: &[$t]) -> $t {
+            const L: usize = $lanes;
+            let n = v.len();
+            let p = v.as_ptr();
+            let zero = $zero();
+            let (mut max, mut flags) = ([zero; 2], [zero; 2]);
+            let mut i = 0;
+            // SAFETY: every load reads lanes i..i+L with i + L <= n.
+            unsafe {
+                while i + 2 * L <= n {
+                    for k in 0..2 {
+                        let x = $load(p.add(i + k * L));
+                        max[k] = $max(max[k], $abs(x));
+                        // x·0 is 0 for finite x, NaN otherwise.
+                        flags[k] = $add(flags[k], $mul(x, zero));
+                    }
+                    i += 2 * L;
+                }
+            }
+            let mut lanes = [[0.0 as $t; L]; 4];
+            // SAFETY: each array holds exactly one vector.
+            unsafe {
+                $store(lanes[0].as_mut_ptr(), max[0]);
+                $store(lanes[1].as_mut_ptr(), max[1]);
+                $store(lanes[2].as_mut_ptr(), flags[0]);
+                $store(lanes[3].as_mut_ptr(), flags[1]);
+            }
+            // A plain comparison, not `max` (whose NaN handling costs a compare and a
+            // blend per call on these short vectors): a NaN is in `flag` already.
+            let larger = |a: $t, b: $t| if a > b { a } else { b };
+            let mut m: $t = 0.0;
+            let mut flag: $t = 0.0;
+            for k in 0..L {
+                m = larger(m, larger(lanes[0][k], lanes[1][k]));
+                flag += lanes[2][k] + lanes[3][k];
+            }
+            for &x in &v[i..] {
+                m = larger(m, x.abs());
+                flag += x * 0.0;
+            }
+            m + flag
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $dot(a: &[$t], b: &[$t]) -> $t {
+            const L: usize = $lanes;
+            let n = a.len().min(b.len());
+            let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let mut acc = [$zero(); 4];
+            let mut i = 0;
+            // SAFETY: every load reads lanes i..i+L with i + L <= n.
+            unsafe {
+                while i + 4 * L <= n {
+                    for (k, acc) in acc.iter_mut().enumerate() {
+                        let j = i + k * L;
+                        *acc = $fmadd($load(pa.add(j)), $load(pb.add(j)), *acc);
+                    }
+                    i += 4 * L;
+                }
+                while i + L <= n {
+                    acc[0] = $fmadd($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    i += L;
+                }
+            }
+            let sum = $add($add(acc[0], acc[1]), $add(acc[2], acc[3]));
+            let mut lanes = [0.0 as $t; L];
+            // SAFETY: `lanes` holds exactly one vector.
+            unsafe { $store(lanes.as_mut_ptr(), sum) };
+            let mut total = lanes.iter().fold(0.0, |s, &v| s + v);
+            for k in i..n {
+                total = a[k].mul_add(b[k], total);
+            }
+            total
+        }
+
+        /// Four dot products `rows[r]·x` at once: each vector of `x` is loaded once
+        /// for four rows, which relieves the load ports that bound a single dot.
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $dot4(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
+            const L: usize = $lanes;
+            let n = rows.iter().fold(x.len(), |n, r| n.min(r.len()));
+            let px = x.as_ptr();
+            let pr = rows.map(|r| r.as_ptr());
+            let mut acc = [[$zero(); 2]; 4];
+            let mut i = 0;
+            // SAFETY: every load reads lanes i..i+L with i + L <= n.
+            unsafe {
+                while i + 2 * L <= n {
+                    for k in 0..2 {
+                        let xv = $load(px.add(i + k * L));
+                        for r in 0..4 {
+                            acc[r][k] = $fmadd($load(pr[r].add(i + k * L)), xv, acc[r][k]);
+                        }
+                    }
+                    i += 2 * L;
+                }
+                while i + L <= n {
+                    let xv = $load(px.add(i));
+                    for r in 0..4 {
+                        acc[r][0] = $fmadd($load(pr[r].add(i)), xv, acc[r][0]);
+                    }
+                    i += L;
+                }
+            }
+            let mut out = [0.0 as $t; 4];
+            for r in 0..4 {
+                let mut lanes = [0.0 as $t; L];
+                // SAFETY: `lanes` holds exactly one vector.
+                unsafe { $store(lanes.as_mut_ptr(), $add(acc[r][0], acc[r][1])) };
+                let mut total = lanes.iter().fold(0.0, |s, &v| s + v);
+                for k in i..n {
+                    total = rows[r][k].mul_add(x[k], total);
+                }
+                out[r] = total;
+            }
+            out
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $axpy(alpha: $t, x: &[$t], y: &mut [$t]) {
+            const L: usize = $lanes;
+            let n = x.len().min(y.len());
+            let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+            let va = $set1(alpha);
+            let mut i = 0;
+            // SAFETY: every access touches lanes i..i+L with i + L <= n.
+            unsafe {
+                while i + L <= n {
+                    $store(py.add(i), $fmadd(va, $load(px.add(i)), $load(py.add(i))));
+                    i += L;
+                }
+            }
+            for k in i..n {
+                y[k] = alpha.mul_add(x[k], y[k]);
+            }
+        }
+    };
+}
+
+/// The matrix kernels (`gemv_bias`, `gemv_t`, `rank1`) and the dispatch targets `dot`
+/// and `max_abs` for one instruction set, generic over the float type through the
+/// `Sealed` methods `$dot`, `$dot4`, `$axpy` and `$max_abs` of that set.
+macro_rules! matrix_kernels {
+    ($feature:literal, $dot:ident, $dot4:ident, $axpy:ident, $max_abs:ident) => {
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn dot<F: Float>(a: &[F], b: &[F]) -> F {
+            // SAFETY: this function's callers checked the instruction set.
+            unsafe { F::$dot(a, b) }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn max_abs<F: Float>(v: &[F]) -> F {
+            // SAFETY: this function's callers checked the instruction set.
+            unsafe { F::$max_abs(v) }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn gemv_bias<F: Float>(
+            w: &[F],
+            cols: usize,
+            x: &[F],
+            b: &[F],
+            y: &mut [F],
+        ) {
+            if cols == 0 {
+                y.copy_from_slice(b);
+                return;
+            }
+            let blocks = w.chunks_exact(4 * cols);
+            let rest = blocks.remainder();
+            let mut r = 0;
+            for block in blocks {
+                let (r0, tail) = block.split_at(cols);
+                let (r1, tail) = tail.split_at(cols);
+                let (r2, r3) = tail.split_at(cols);
+                // SAFETY: this function's callers checked the instruction set.
+                let dots = unsafe { F::$dot4([r0, r1, r2, r3], x) };
+                for k in 0..4 {
+                    y[r + k] = b[r + k] + dots[k];
+                }
+                r += 4;
+            }
+            for row in rest.chunks_exact(cols) {
+                // SAFETY: this function's callers checked the instruction set.
+                y[r] = b[r] + unsafe { F::$dot(row, x) };
+                r += 1;
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn gemv_t<F: Float>(
+            w: &[F],
+            cols: usize,
+            v: &[F],
+            out: &mut [F],
+        ) {
+            out.iter_mut().for_each(|o| *o = F::zero());
+            if cols == 0 {
+                return;
+            }
+            for (row, &vi) in w.chunks_exact(cols).zip(v) {
+                // SAFETY: this function's callers checked the instruction set.
+                unsafe { F::$axpy(vi, row, out) };
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn rank1<F: Float>(
+            w: &mut [F],
+            cols: usize,
+            alpha: F,
+            u: &[F],
+            v: &[F],
+        ) {
+            if cols == 0 {
+                return;
+            }
+            for (row, &ui) in w.chunks_exact_mut(cols).zip(u) {
+                // SAFETY: this function's callers checked the instruction set.
+                unsafe { F::$axpy(alpha * ui, v, row) };
+            }
+        }
+    };
+}
