@@ -27,6 +27,18 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn axpy_avx2(alpha: Self, x: &[Self], y: &mut [Self]);
 
+        /// AVX2/FMA `rows[r] += alphas[r]·v`, then `rows[r]·x`, for four rows in one pass.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn axpy_dot4_avx2(
+            alphas: [Self; 4],
+            v: &[Self],
+            x: &[Self],
+            rows: [&mut [Self]; 4],
+        ) -> [Self; 4];
+
         /// AVX2 `max |v_i|`, NaN if an entry is not finite.
         ///
         /// # Safety
@@ -54,6 +66,18 @@ pub(crate) mod sealed {
         /// The processor must support AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
         unsafe fn axpy_avx512(alpha: Self, x: &[Self], y: &mut [Self]);
+
+        /// AVX-512F `rows[r] += alphas[r]·v`, then `rows[r]·x`, for four rows in one pass.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F, AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn axpy_dot4_avx512(
+            alphas: [Self; 4],
+            v: &[Self],
+            x: &[Self],
+            rows: [&mut [Self]; 4],
+        ) -> [Self; 4];
 
         /// AVX-512F `max |v_i|`, NaN if an entry is not finite.
         ///

@@ -374,6 +374,48 @@ impl<F: Float> Dense<F> {
             *b -= learning_rate * d;
         }
     }
+
+    /// A deferred SGD step fused with the next forward pass: the update of
+    /// [`Dense::sgd_update_sample`] from an earlier sample's `x_before` and
+    /// `delta_before`, then [`Dense::forward_sample`] on `x` with the updated parameters,
+    /// sharing one pass over `W` (see `kernels::rank1_gemv_bias`). The parameters, `y` and
+    /// `a` are bit for bit those of the two calls.
+    ///
+    /// # Shapes
+    /// `x_before` and `x` have `ins` entries; `delta_before`, `y` and `a` have `outs`.
+    ///
+    /// # Panics
+    /// If a length does not fit.
+    pub fn sgd_update_and_forward_sample(
+        &mut self,
+        (x_before, delta_before, learning_rate): (&[F], &[F], F),
+        x: &[F],
+        y: &mut [F],
+        a: &mut [F],
+    ) {
+        let bias = self
+            .bias
+            .as_slice_mut()
+            .expect("bias is a contiguous column");
+        for (b, &d) in bias.iter_mut().zip(delta_before) {
+            *b -= learning_rate * d;
+        }
+        let bias = self.bias.as_slice().expect("bias is a contiguous column");
+        kernels::rank1_gemv_bias(
+            self.weights.view_mut(),
+            -learning_rate,
+            delta_before,
+            x_before,
+            x,
+            bias,
+            y,
+        );
+        let outs = self.outs();
+        self.activation.forward_into(
+            column_view(y, outs),
+            ArrayViewMut2::from_shape((outs, 1), a).expect("a has outs entries"),
+        );
+    }
 }
 
 /// A slice as a column view `(len, 1)`.
@@ -398,6 +440,29 @@ mod tests {
         let a = layer.forward(x.view()).unwrap();
         let expected = array![[5.5, -0.15], [-0.1, -0.15], [2.0, -0.1]];
         approx::assert_abs_diff_eq!(a, expected, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn the_fused_update_and_forward_equals_the_update_then_the_forward() {
+        let mut rng = StdRng::seed_from_u64(3);
+        for (ins, outs) in [(784, 16), (5, 3), (16, 10)] {
+            let layer = Dense::<f32>::new(ins, outs, Sigmoid, Init::HeNormal, &mut rng).unwrap();
+            let values =
+                |n: usize, k: f32| (0..n).map(|i| ((i as f32) * k).sin()).collect::<Vec<_>>();
+            let (x_before, x) = (values(ins, 0.37), values(ins, 0.91));
+            let delta = values(outs, 1.3);
+            let mut separate = layer.clone();
+            let (mut y1, mut a1) = (vec![0.0; outs], vec![0.0; outs]);
+            separate.sgd_update_sample(&x_before, &delta, 0.05);
+            separate.forward_sample(&x, &mut y1, &mut a1);
+            let mut fused = layer.clone();
+            let (mut y2, mut a2) = (vec![0.0; outs], vec![0.0; outs]);
+            fused.sgd_update_and_forward_sample((&x_before, &delta, 0.05), &x, &mut y2, &mut a2);
+            assert_eq!(fused.weights(), separate.weights(), "{ins}->{outs}");
+            assert_eq!(fused.bias(), separate.bias(), "{ins}->{outs}");
+            assert_ne!(fused.bias(), layer.bias(), "{ins}->{outs}: no update");
+            assert_eq!((y2, a2), (y1, a1), "{ins}->{outs}");
+        }
     }
 
     #[test]

@@ -421,7 +421,8 @@ impl<F: Float> Workspace<F> {
     /// in the forward pass, and a non-finite loss or gradient leaves the parameters as
     /// they were: the returned error names what was not finite.
     ///
-    /// With `bounds = Some(..)` (the finiteness check on, `parameters ≥ max |θ|` and
+    /// `step` is `(learning_rate, bounds)`. With `bounds = Some(..)` (the finiteness check
+    /// on, `parameters ≥ max |θ|` and
     /// `input = max |x|`, the caller having checked `x`), every update is checked: the
     /// update of `W_i` is `learning_rate·delta_i·x_iᵀ`, each of whose entries is at most
     /// `learning_rate·max|delta_i|·max|x_i|`, so every parameter stays below
@@ -430,6 +431,11 @@ impl<F: Float> Workspace<F> {
     /// maximum, it returns [`SampleFailure::MayOverflow`] without updating.
     /// Returns the loss and `increment` (0 without bounds).
     ///
+    /// With `deferred` (a `SampleStream`'s), the first layer's update of the step before,
+    /// left there, is applied in this step's forward product, and this step's is left
+    /// there in turn; a failure after the forward pass keeps the former applied, as the
+    /// step before would have.
+    ///
     /// The workspace must be sized for `batch = 1` without the input gradient.
     pub(crate) fn train_sample_sgd(
         &mut self,
@@ -437,17 +443,16 @@ impl<F: Float> Workspace<F> {
         loss: &dyn Loss<F>,
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
-        learning_rate: F,
-        bounds: Option<SampleBounds<F>>,
+        step: (F, Option<SampleBounds<F>>),
+        deferred: Option<&mut Deferred<F>>,
     ) -> Result<(F, F), SampleFailure<F>> {
         if let Some(x) = x.as_slice() {
-            return self.train_slice_sgd(layers, loss, x, target, learning_rate, bounds);
+            return self.train_slice_sgd(layers, loss, x, target, step, deferred);
         }
         // A strided column is copied into the input buffer, taken out of the workspace
         // while the other buffers are written.
         let input = self.contiguous_input(x);
-        let result =
-            self.train_slice_sgd(layers, loss, slice(&input), target, learning_rate, bounds);
+        let result = self.train_slice_sgd(layers, loss, slice(&input), target, step, deferred);
         self.input = input;
         result
     }
@@ -459,14 +464,23 @@ impl<F: Float> Workspace<F> {
         loss: &dyn Loss<F>,
         x: &[F],
         target: Target<'_, F>,
-        learning_rate: F,
-        bounds: Option<SampleBounds<F>>,
+        (learning_rate, bounds): (F, Option<SampleBounds<F>>),
+        mut deferred: Option<&mut Deferred<F>>,
     ) -> Result<(F, F), SampleFailure<F>> {
         let n = layers.len();
-        for (i, layer) in layers.iter().enumerate() {
+        for (i, layer) in layers.iter_mut().enumerate() {
             let (before, rest) = self.outputs.split_at_mut(i);
-            let input = if i == 0 { x } else { slice(&before[i - 1]) };
-            layer.forward_sample(input, slice_mut(&mut self.ys[i]), slice_mut(&mut rest[0]));
+            let (y, a) = (slice_mut(&mut self.ys[i]), slice_mut(&mut rest[0]));
+            if i > 0 {
+                layer.forward_sample(slice(&before[i - 1]), y, a);
+                continue;
+            }
+            // The previous step's deferred first-layer update, applied in the same pass
+            // over W as this product.
+            match deferred.as_deref_mut().and_then(Deferred::take) {
+                Some(update) => layer.sgd_update_and_forward_sample(update, x, y, a),
+                None => layer.forward_sample(x, y, a),
+            }
         }
         let output = self.outputs[n - 1].view();
         let value = loss.evaluate(output, target);
@@ -505,15 +519,57 @@ impl<F: Float> Workspace<F> {
             }
         }
         for (i, layer) in layers.iter_mut().enumerate() {
-            let input = if i == 0 {
-                x
-            } else {
-                slice(&self.outputs[i - 1])
-            };
-            layer.sgd_update_sample(input, slice(&self.deltas[i]), learning_rate);
+            let delta = slice(&self.deltas[i]);
+            match (i, deferred.as_deref_mut()) {
+                // Left for the next step's forward product, which reads W_0 anyway.
+                (0, Some(deferred)) => deferred.defer(x, delta, learning_rate),
+                (0, None) => layer.sgd_update_sample(x, delta, learning_rate),
+                _ => layer.sgd_update_sample(slice(&self.outputs[i - 1]), delta, learning_rate),
+            }
         }
         self.gradients.loss = value;
         Ok((value, increment))
+    }
+}
+
+/// The first layer's SGD update of one per-sample step, left to be applied with the next
+/// step's forward product (see `crate::SampleStream`): the step's input and the first
+/// layer's `delta`, so that `W_0 -= learning_rate·delta·xᵀ` and `b_0 -= learning_rate·delta`
+/// can be applied later, bit for bit as the step would have.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Deferred<F> {
+    x: Vec<F>,
+    delta: Vec<F>,
+    learning_rate: F,
+    pending: bool,
+}
+
+impl<F: Float> Deferred<F> {
+    /// Records an update (the buffers are reused from step to step).
+    fn defer(&mut self, x: &[F], delta: &[F], learning_rate: F) {
+        self.x.clear();
+        self.x.extend_from_slice(x);
+        self.delta.clear();
+        self.delta.extend_from_slice(delta);
+        self.learning_rate = learning_rate;
+        self.pending = true;
+    }
+
+    /// The pending update `(x, delta, learning_rate)`, which its taker must apply.
+    fn take(&mut self) -> Option<(&[F], &[F], F)> {
+        std::mem::take(&mut self.pending).then_some((&self.x, &self.delta, self.learning_rate))
+    }
+
+    /// Applies the pending update, if any, to the first of `layers`.
+    pub(crate) fn apply(&mut self, layers: &mut [Dense<F>]) {
+        if let (Some((x, delta, learning_rate)), Some(first)) = (self.take(), layers.first_mut()) {
+            first.sgd_update_sample(x, delta, learning_rate);
+        }
+    }
+
+    /// Whether an update waits to be applied.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending
     }
 }
 

@@ -120,6 +120,7 @@ mod network;
 mod optimizer;
 #[cfg(feature = "progress")]
 mod progress_bar;
+mod sample_stream;
 mod schedule;
 mod sgd;
 mod shares;
@@ -145,5 +146,6 @@ pub use nn_core::{Preprocessing, PreprocessingKind, Samples};
 pub use optimizer::Optimizer;
 #[cfg(feature = "progress")]
 pub use progress_bar::ProgressBar;
+pub use sample_stream::SampleStream;
 pub use schedule::Schedule;
 pub use sgd::Sgd;

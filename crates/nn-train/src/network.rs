@@ -9,7 +9,7 @@ use ndarray::{Array2, ArrayView2};
 use nn_core::{tensor, Error, Float, Loss, Preprocessing, Result, Target};
 use nn_layers::Dense;
 
-use crate::backprop::Gradients;
+use crate::backprop::{Deferred, Gradients};
 use crate::model::{Model, Snapshot};
 use crate::optimizer::Optimizer;
 use crate::sgd::Sgd;
@@ -368,6 +368,14 @@ impl<F: Float> NeuralNetwork<F> {
         self.train_step(x, target, true)
     }
 
+    /// A [`SampleStream`](crate::SampleStream) on this network: per-sample training whose
+    /// steps share one pass over the first layer's weights between one step's update and
+    /// the next step's forward product, with the results of [`NeuralNetwork::train`]. The
+    /// last update is applied when the stream is dropped.
+    pub fn sample_stream(&mut self) -> crate::SampleStream<F, &mut Self> {
+        crate::SampleStream::new(self)
+    }
+
     /// [`NeuralNetwork::train`], scanning `x` for non-finite values only if `scan_input`:
     /// `fit` checks its whole data set once and so skips the scan of each batch it copies
     /// from it.
@@ -377,7 +385,25 @@ impl<F: Float> NeuralNetwork<F> {
         target: Target<'_, F>,
         scan_input: bool,
     ) -> Result<F> {
-        self.trainer.step(&mut self.model, x, target, scan_input)
+        self.trainer
+            .step(&mut self.model, x, target, scan_input, None)
+    }
+
+    /// [`NeuralNetwork::train`] in a [`SampleStream`](crate::SampleStream): a fused
+    /// one-sample step leaves its first-layer update in `deferred`.
+    pub(crate) fn train_deferring(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        deferred: &mut Deferred<F>,
+    ) -> Result<F> {
+        self.trainer
+            .step(&mut self.model, x, target, true, Some(deferred))
+    }
+
+    /// Applies a [`SampleStream`](crate::SampleStream)'s deferred update.
+    pub(crate) fn apply_deferred(&mut self, deferred: &mut Deferred<F>) {
+        deferred.apply(self.model.layers_mut());
     }
 
     /// Number of columns of the last training step's output whose largest entry is at the

@@ -6,7 +6,7 @@ use nn_core::{tensor, Error, Float, Result, Target};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::backprop::{Buffers, SampleBounds, SampleFailure};
+use crate::backprop::{Buffers, Deferred, SampleBounds, SampleFailure};
 use crate::bounds::MagnitudeBounds;
 use crate::dropout::Masks;
 use crate::hyperparameter::check_hyperparameter;
@@ -116,16 +116,19 @@ impl<F: Float> Trainer<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         scan_input: bool,
+        deferred: Option<&mut Deferred<F>>,
     ) -> Result<F> {
         // Taken out for the step, so that the preprocessed view into it does not borrow
         // `self`; moving an array copies no element.
         let mut buffer = std::mem::take(&mut self.preprocessed);
-        let result = self.step_with(model, x, target, scan_input, &mut buffer);
+        let result = self.step_with(model, x, target, scan_input, &mut buffer, deferred);
         self.preprocessed = buffer;
         result
     }
 
-    /// [`Trainer::step`], with `buffer` for the preprocessed batch.
+    /// [`Trainer::step`], with `buffer` for the preprocessed batch. With `deferred`, a
+    /// fused one-sample step leaves its first-layer update there (applying the one
+    /// already there with its forward product); any other step applies it first.
     fn step_with(
         &mut self,
         model: &mut Model<F>,
@@ -133,6 +136,7 @@ impl<F: Float> Trainer<F> {
         target: Target<'_, F>,
         scan_input: bool,
         buffer: &mut Array2<F>,
+        mut deferred: Option<&mut Deferred<F>>,
     ) -> Result<F> {
         let mut input_max = self.check(model, x, target, scan_input)?;
         let (raw, x) = (x, model.preprocessed(x, buffer)?);
@@ -145,9 +149,15 @@ impl<F: Float> Trainer<F> {
         // below, without forming dW. `None` when it could not prove its update finite,
         // having changed nothing: the stages below then check it.
         if let Some(rate) = self.fused_rate(model, x.ncols()) {
-            if let Some(loss) = self.sgd_sample_fused(model, x, target, rate, input_max)? {
+            let fused = (rate, input_max);
+            if let Some(loss) =
+                self.sgd_sample_fused(model, x, target, fused, deferred.as_deref_mut())?
+            {
                 return Ok(loss);
             }
+        }
+        if let Some(deferred) = deferred {
+            deferred.apply(model.layers_mut());
         }
         let (loss, gradient_max) = self.forward_backward(model, x, target)?;
         let scale = self.clip_scale(gradient_max)?;
@@ -311,12 +321,16 @@ impl<F: Float> Trainer<F> {
         model: &mut Model<F>,
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
-        rate: F,
-        input_max: Option<F>,
+        (rate, input_max): (F, Option<F>),
+        mut deferred: Option<&mut Deferred<F>>,
     ) -> Result<Option<F>> {
         let bounds = match input_max {
             Some(input) => {
                 if !self.bounds.is_known() {
+                    // The bound is measured on the parameters as they are.
+                    if let Some(deferred) = deferred.as_deref_mut() {
+                        deferred.apply(model.layers_mut());
+                    }
                     self.bounds.measure(model.layers(), &self.state);
                 }
                 Some(SampleBounds {
@@ -329,7 +343,7 @@ impl<F: Float> Trainer<F> {
         let workspace = self.buffers[0].for_batch(model.layers(), 1)?;
         let (layers, loss) = model.layers_mut_and_loss();
         let (value, increment) =
-            match workspace.train_sample_sgd(layers, loss, x, target, rate, bounds) {
+            match workspace.train_sample_sgd(layers, loss, x, target, (rate, bounds), deferred) {
                 Ok(done) => done,
                 Err(SampleFailure::MayOverflow) => return Ok(None),
                 Err(SampleFailure::NonFinite { what, value }) => {

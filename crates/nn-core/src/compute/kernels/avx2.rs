@@ -25,6 +25,7 @@ vector_kernels!(
     dot_f32,
     dot4_f32,
     axpy_f32,
+    axpy_dot4_f32,
     max_abs_f32,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
@@ -43,6 +44,7 @@ vector_kernels!(
     dot_f64,
     dot4_f64,
     axpy_f64,
+    axpy_dot4_f64,
     max_abs_f64,
     _mm256_setzero_pd,
     _mm256_loadu_pd,
@@ -55,4 +57,11 @@ vector_kernels!(
     abs_pd
 );
 
-matrix_kernels!("avx2,fma", dot_avx2, dot4_avx2, axpy_avx2, max_abs_avx2);
+matrix_kernels!(
+    "avx2,fma",
+    dot_avx2,
+    dot4_avx2,
+    axpy_avx2,
+    axpy_dot4_avx2,
+    max_abs_avx2
+);

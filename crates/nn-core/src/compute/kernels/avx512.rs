@@ -12,6 +12,7 @@ vector_kernels!(
     dot_f32,
     dot4_f32,
     axpy_f32,
+    axpy_dot4_f32,
     max_abs_f32,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
@@ -30,6 +31,7 @@ vector_kernels!(
     dot_f64,
     dot4_f64,
     axpy_f64,
+    axpy_dot4_f64,
     max_abs_f64,
     _mm512_setzero_pd,
     _mm512_loadu_pd,
@@ -47,5 +49,6 @@ matrix_kernels!(
     dot_avx512,
     dot4_avx512,
     axpy_avx512,
+    axpy_dot4_avx512,
     max_abs_avx512
 );

@@ -7,6 +7,7 @@
 /// `kernels.rs` only partly, and these loops are nearly all the per-sample step's time.
 macro_rules! vector_kernels {
     ($feature:literal, $t:ty, $lanes:expr, $dot:ident, $dot4:ident, $axpy:ident,
+     $axpy_dot4:ident,
      $max_abs:ident, $zero:ident, $load:ident, $store:ident, $fmadd:ident, $add:ident,
      $set1:ident, $mul:ident, $max:ident, $abs:ident) => {
         #[target_feature(enable = $feature)]
@@ -128,6 +129,76 @@ macro_rules! vector_kernels {
             out
         }
 
+        /// Four rows updated and multiplied in one pass: `rows[r] += alphas[r]·v`, then
+        /// `rows[r]·x` with the updated row, each vector of a row loaded and stored once
+        /// (`$axpy` then `$dot4` would load it twice). The same operations in the same
+        /// order as those two, so the same bits.
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $axpy_dot4(
+            alphas: [$t; 4],
+            v: &[$t],
+            x: &[$t],
+            rows: [&mut [$t]; 4],
+        ) -> [$t; 4] {
+            const L: usize = $lanes;
+            let n = rows
+                .iter()
+                .fold(x.len().min(v.len()), |n, r| n.min(r.len()));
+            let (px, pv) = (x.as_ptr(), v.as_ptr());
+            let [r0, r1, r2, r3] = rows;
+            let pr = [
+                r0.as_mut_ptr(),
+                r1.as_mut_ptr(),
+                r2.as_mut_ptr(),
+                r3.as_mut_ptr(),
+            ];
+            let va = alphas.map(|a| $set1(a));
+            let mut acc = [[$zero(); 2]; 4];
+            let mut i = 0;
+            // SAFETY: every access touches lanes i..i+L with i + L <= n, and the four rows
+            // are distinct slices (`&mut`), so no store aliases another row's load.
+            unsafe {
+                while i + 2 * L <= n {
+                    for k in 0..2 {
+                        let j = i + k * L;
+                        let (xv, vv) = ($load(px.add(j)), $load(pv.add(j)));
+                        for r in 0..4 {
+                            let w = $fmadd(va[r], vv, $load(pr[r].add(j)));
+                            $store(pr[r].add(j), w);
+                            acc[r][k] = $fmadd(w, xv, acc[r][k]);
+                        }
+                    }
+                    i += 2 * L;
+                }
+                while i + L <= n {
+                    let (xv, vv) = ($load(px.add(i)), $load(pv.add(i)));
+                    for r in 0..4 {
+                        let w = $fmadd(va[r], vv, $load(pr[r].add(i)));
+                        $store(pr[r].add(i), w);
+                        acc[r][0] = $fmadd(w, xv, acc[r][0]);
+                    }
+                    i += L;
+                }
+            }
+            let mut out = [0.0 as $t; 4];
+            for r in 0..4 {
+                let mut lanes = [0.0 as $t; L];
+                // SAFETY: `lanes` holds exactly one vector.
+                unsafe { $store(lanes.as_mut_ptr(), $add(acc[r][0], acc[r][1])) };
+                let mut total = lanes.iter().fold(0.0, |s, &v| s + v);
+                for k in i..n {
+                    // SAFETY: k < n, within every slice.
+                    unsafe {
+                        let w = alphas[r].mul_add(v[k], *pr[r].add(k));
+                        *pr[r].add(k) = w;
+                        total = w.mul_add(x[k], total);
+                    }
+                }
+                out[r] = total;
+            }
+            out
+        }
+
         #[target_feature(enable = $feature)]
         pub(super) unsafe fn $axpy(alpha: $t, x: &[$t], y: &mut [$t]) {
             const L: usize = $lanes;
@@ -153,7 +224,8 @@ macro_rules! vector_kernels {
 /// and `max_abs` for one instruction set, generic over the float type through the
 /// `Sealed` methods `$dot`, `$dot4`, `$axpy` and `$max_abs` of that set.
 macro_rules! matrix_kernels {
-    ($feature:literal, $dot:ident, $dot4:ident, $axpy:ident, $max_abs:ident) => {
+    ($feature:literal, $dot:ident, $dot4:ident, $axpy:ident, $axpy_dot4:ident,
+     $max_abs:ident) => {
         #[target_feature(enable = $feature)]
         pub(in crate::compute) unsafe fn dot<F: Float>(a: &[F], b: &[F]) -> F {
             // SAFETY: this function's callers checked the instruction set.
@@ -194,6 +266,43 @@ macro_rules! matrix_kernels {
             }
             for row in rest.chunks_exact(cols) {
                 // SAFETY: this function's callers checked the instruction set.
+                y[r] = b[r] + unsafe { F::$dot(row, x) };
+                r += 1;
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        pub(in crate::compute) unsafe fn rank1_gemv_bias<F: Float>(
+            w: &mut [F],
+            cols: usize,
+            (alpha, u, v): (F, &[F], &[F]),
+            x: &[F],
+            b: &[F],
+            y: &mut [F],
+        ) {
+            if cols == 0 {
+                y.copy_from_slice(b);
+                return;
+            }
+            // The four-row blocks of `gemv_bias`, so that each product is computed as there.
+            let mut blocks = w.chunks_exact_mut(4 * cols);
+            let mut r = 0;
+            for block in &mut blocks {
+                let (r0, tail) = block.split_at_mut(cols);
+                let (r1, tail) = tail.split_at_mut(cols);
+                let (r2, r3) = tail.split_at_mut(cols);
+                let alphas = [0, 1, 2, 3].map(|k| alpha * u[r + k]);
+                // SAFETY: this function's callers checked the instruction set.
+                let dots = unsafe { F::$axpy_dot4(alphas, v, x, [r0, r1, r2, r3]) };
+                for k in 0..4 {
+                    y[r + k] = b[r + k] + dots[k];
+                }
+                r += 4;
+            }
+            for row in blocks.into_remainder().chunks_exact_mut(cols) {
+                // SAFETY: this function's callers checked the instruction set.
+                unsafe { F::$axpy(alpha * u[r], v, row) };
+                // SAFETY: as above.
                 y[r] = b[r] + unsafe { F::$dot(row, x) };
                 r += 1;
             }
