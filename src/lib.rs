@@ -132,7 +132,7 @@ pub use nn_loss::{CrossEntropy, Mse};
 pub use nn_train::ProgressBar;
 pub use nn_train::{
     Adam, Evaluation, FitOptions, Gradients, History, NetworkBuilder, NeuralNetwork, Optimizer,
-    Progress, Samples, Sgd,
+    Progress, SampleStream, Samples, Sgd,
 };
 
 /// Everything a training program needs, in one import: `use nn::prelude::*;`.
@@ -159,7 +159,7 @@ pub mod prelude {
     #[doc(no_inline)]
     pub use nn_train::{
         Adam, ConfusionMatrix, EarlyStopping, Evaluation, FitOptions, Gradients, History,
-        NeuralNetwork, Progress, Samples, Schedule, Sgd,
+        NeuralNetwork, Progress, SampleStream, Samples, Schedule, Sgd,
     };
 }
 

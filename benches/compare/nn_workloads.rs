@@ -8,8 +8,10 @@
 //! ```
 //!
 //! - `per-sample`: one SGD step on one sample, 784→16→16→10 LeakyReLU(0.1), MSE on one-hot
-//!   targets, learning rate 0.001, f32, the original's initialisation; median over 5 runs
-//!   of 5 000 steps on Fashion-MNIST images /255, after 200 warm-up steps.
+//!   targets, learning rate 0.001, the original's initialisation; median over 5 runs of
+//!   5 000 steps on Fashion-MNIST images /255, after 200 warm-up steps. Through
+//!   `NeuralNetwork::train` (`per_sample_step`) and through a `SampleStream`
+//!   (`per_sample_stream`), in f32 and in f64 (`_f64`).
 //! - `epoch`: one epoch of the 60 000 training images /255, 784→256→128→10 ReLU,
 //!   cross-entropy, batches of 128 reshuffled each epoch, on the machine's cores: SGD with
 //!   momentum 0.9 (learning rate 0.01) and Adam (1e-3); median of 3 epochs after a warm-up.
@@ -231,42 +233,77 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
+    // The f32 figure through `train` keeps its historical name; f64 is the Python
+    // module's (and the original's) default type.
+    let x64 = train.inputs().mapv(f64::from);
+    for (name, streamed) in [("per_sample_step", false), ("per_sample_stream", true)] {
+        per_sample_run(
+            train.inputs().view(),
+            train.labels(),
+            name,
+            streamed,
+            options,
+        )?;
+        per_sample_run(
+            x64.view(),
+            train.labels(),
+            &format!("{name}_f64"),
+            streamed,
+            options,
+        )?;
+    }
+    Ok(())
+}
+
+/// The per-sample steps through `NeuralNetwork::train`, or through a `SampleStream`.
+fn per_sample_run<F: Float>(
+    x: ArrayView2<'_, F>,
+    labels: &[usize],
+    name: &str,
+    streamed: bool,
+    options: &Options,
+) -> nn::Result<()> {
     let mut rng = StdRng::seed_from_u64(0);
     let layers = [784, 16, 16, 10]
         .windows(2)
         .map(|w| Dense::new(w[0], w[1], LeakyRelu, Init::Original, &mut rng))
         .collect::<nn::Result<Vec<_>>>()?;
-    let mut net = NeuralNetwork::new(layers, Mse, 0.001)?;
-    let (x, labels) = (train.inputs(), train.labels());
+    let mut net = NeuralNetwork::new(layers, Mse, F::from_f64(0.001))?;
+    let mut stream = SampleStream::new(&mut net);
     let (repeats, steps) = if options.quick {
         (3, 1_000)
     } else {
         (5, 5_000)
     };
     let mut j = 0;
-    let mut step = |net: &mut NeuralNetwork<f32>| -> nn::Result<()> {
-        net.train(
+    let mut step = |stream: &mut SampleStream<F, &mut NeuralNetwork<F>>| -> nn::Result<()> {
+        let (sample, target) = (
             x.slice(s![.., j..j + 1]),
             Target::Classes(&labels[j..j + 1]),
-        )?;
+        );
+        if streamed {
+            stream.train(sample, target)?;
+        } else {
+            stream.network().train(sample, target)?;
+        }
         j = (j + 1) % x.ncols();
         Ok(())
     };
     for _ in 0..200 {
-        step(&mut net)?;
+        step(&mut stream)?;
     }
     let mut times = Vec::new();
     for _ in 0..repeats {
         let started = Instant::now();
         for _ in 0..steps {
-            step(&mut net)?;
+            step(&mut stream)?;
         }
         times.push(started.elapsed().as_secs_f64() / steps as f64 * 1e6);
     }
     let value = median(times.clone());
-    eprintln!("nn per-sample step: {value:.2} µs (runs: {times:.2?})");
+    eprintln!("nn {name}: {value:.2} µs (runs: {times:.2?})");
     result(
-        "per_sample_step",
+        name,
         "us",
         value,
         &format!(", \"steps\": {steps}, \"threads\": 1"),

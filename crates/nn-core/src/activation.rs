@@ -47,7 +47,15 @@ pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
     ///
     /// # Panics
     /// If the shapes differ (a broken invariant of the caller, which sizes both buffers).
-    fn forward_into(&self, y: ArrayView2<'_, F>, a: ArrayViewMut2<'_, F>) {
+    fn forward_into(&self, y: ArrayView2<'_, F>, mut a: ArrayViewMut2<'_, F>) {
+        // Contiguous buffers of one shape (what layers pass) as plain slices: a `Zip` costs
+        // more to set up than the whole loop on one sample's 16 entries.
+        if y.dim() == a.dim() {
+            if let (Some(ys), Some(as_)) = (y.as_slice(), a.as_slice_mut()) {
+                as_.iter_mut().zip(ys).for_each(|(a, &y)| *a = self.f(y));
+                return;
+            }
+        }
         Zip::from(a).and(y).for_each(|a, &y| *a = self.f(y));
     }
 
@@ -65,8 +73,22 @@ pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
         y: ArrayView2<'_, F>,
         a: ArrayView2<'_, F>,
         upstream: ArrayView2<'_, F>,
-        delta: ArrayViewMut2<'_, F>,
+        mut delta: ArrayViewMut2<'_, F>,
     ) {
+        let dim = delta.dim();
+        if y.dim() == dim && a.dim() == dim && upstream.dim() == dim {
+            if let (Some(ys), Some(as_), Some(us), Some(ds)) = (
+                y.as_slice(),
+                a.as_slice(),
+                upstream.as_slice(),
+                delta.as_slice_mut(),
+            ) {
+                for (((d, &y), &a), &u) in ds.iter_mut().zip(ys).zip(as_).zip(us) {
+                    *d = self.df_given_output(y, a) * u;
+                }
+                return;
+            }
+        }
         Zip::from(delta)
             .and(y)
             .and(a)
