@@ -9,12 +9,13 @@
 //! (`layer._W = new`) writes new values. An in-place change such as `layer._W += 1` raises
 //! `ValueError` (the array is read-only) instead of being silently lost on a copy.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use ndarray::{Array2, ArrayView2};
 use nn_core::{Error, Float, Init, Samples, Target};
 use nn_layers::Dense;
-use nn_train::{FitOptions, NeuralNetwork, Progress};
+use nn_train::{FitOptions, NeuralNetwork, Progress, SampleStream};
 use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -48,7 +49,10 @@ pub(crate) fn seed(seed: i64) {
 
 /// The engine and the buffers the per-sample calls reuse.
 pub(crate) struct Engine<F: Real> {
-    net: NeuralNetwork<F>,
+    /// The network, in a stream that may hold the first layer's update of the last
+    /// `train(x, t)` (applied with the next one's forward product); `stream.network()`
+    /// applies it, and every use but `train` goes through it.
+    stream: SampleStream<F, NeuralNetwork<F>>,
     /// The last input, converted to `F`.
     x: Array2<F>,
     /// The last value target, converted to `F`.
@@ -60,7 +64,7 @@ pub(crate) struct Engine<F: Real> {
 impl<F: Real> Engine<F> {
     fn new(net: NeuralNetwork<F>) -> Self {
         Engine {
-            net,
+            stream: SampleStream::new(net),
             x: Array2::zeros((0, 0)),
             t: Array2::zeros((0, 0)),
             classes: Vec::new(),
@@ -92,6 +96,10 @@ pub(crate) struct Core {
     slot: ErrorSlot,
     /// Whether an activation or the loss is written in Python.
     python_parts: bool,
+    /// How many NumPy views of the first layer's `_W` or `_b` are alive: they read the
+    /// parameters' memory without the lock, so while there are any, `train(x, t)` applies
+    /// its whole update at once instead of leaving the first layer's for the next step.
+    first_layer_views: AtomicUsize,
 }
 
 impl Core {
@@ -127,7 +135,17 @@ impl Core {
 /// views' base object).
 #[pyclass(module = "nn", frozen)]
 struct Storage {
-    _core: Arc<Core>,
+    core: Arc<Core>,
+    /// Whether this is a view of the first layer's parameters (counted in the core).
+    first_layer: bool,
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if self.first_layer {
+            self.core.first_layer_views.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A read-only NumPy view of `array`, whose memory `owner` keeps alive.
@@ -332,7 +350,7 @@ impl Layer {
             let mut guard = core.lock()?;
             return dispatch!(&mut *guard, e => {
                 convert::fill(x, &mut e.x, "x", Layout::Columns)?;
-                let out = core.finish(e.net.layers()[*index].forward(e.x.view()))?;
+                let out = core.finish(e.stream.network().layers()[*index].forward(e.x.view()))?;
                 Ok(PyArray2::from_owned_array(py, out).into_any())
             });
         }
@@ -374,16 +392,23 @@ impl Layer {
                 unsafe { view(array, slf.clone().into_any()) }
             }
             Some((core, index)) => {
+                let mut guard = core.lock()?;
+                let first_layer = *index == 0;
+                if first_layer {
+                    // Counted before the view reads the parameters, which the
+                    // `stream.network()` below brings up to date.
+                    core.first_layer_views.fetch_add(1, Ordering::SeqCst);
+                }
                 let owner = Bound::new(
                     py,
                     Storage {
-                        _core: core.clone(),
+                        core: core.clone(),
+                        first_layer,
                     },
                 )?
                 .into_any();
-                let guard = core.lock()?;
-                dispatch!(&*guard, e => {
-                    let dense = &e.net.layers()[*index];
+                dispatch!(&mut *guard, e => {
+                    let dense = &e.stream.network().layers()[*index];
                     let array = if weights { dense.weights() } else { dense.bias() };
                     // SAFETY: the engine's parameters are updated in place and never
                     // reallocated (no method of this module replaces a layer of a built
@@ -411,7 +436,7 @@ impl Layer {
             }
             Some((core, index)) => {
                 let mut guard = core.lock()?;
-                dispatch!(&mut *guard, e => assign_parameter(&mut e.net, *index, weights, &new))
+                dispatch!(&mut *guard, e => assign_parameter(e.stream.network(), *index, weights, &new))
             }
         }
         Ok(())
@@ -503,6 +528,7 @@ impl Network {
             net: Mutex::new(net),
             slot,
             python_parts,
+            first_layer_views: AtomicUsize::new(0),
         });
         for (i, layer) in layers.iter().enumerate() {
             layer.borrow_mut().attached = Some((core.clone(), i));
@@ -588,7 +614,7 @@ fn forward<'py, F: Real>(
     x: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     convert::fill(x, &mut e.x, "x", Layout::Columns)?;
-    let (net, x) = (&e.net, e.x.view());
+    let (net, x) = (&*e.stream.network(), e.x.view());
     let out = if let Some(out) = forward_sample(net, x) {
         Ok(out)
     } else if core.detach(x.ncols()) {
@@ -635,11 +661,20 @@ fn train<F: Real>(
 ) -> PyResult<()> {
     convert::fill(x, &mut e.x, "x", Layout::Columns)?;
     let target = functions::target_of(t, &mut e.t, &mut e.classes, allow_classes)?;
-    let (net, x) = (&mut e.net, e.x.view());
+    // NumPy views of the first layer's parameters must see every update at once.
+    let deferring = core.first_layer_views.load(Ordering::SeqCst) == 0;
+    let (stream, x) = (&mut e.stream, e.x.view());
+    let mut step = move || {
+        if deferring {
+            stream.train(x, target)
+        } else {
+            stream.network().train(x, target)
+        }
+    };
     let result = if core.detach(x.ncols()) {
-        py.detach(|| net.train(x, target))
+        py.detach(step)
     } else {
-        net.train(x, target)
+        step()
     };
     core.finish(result).map(|_| ())
 }
@@ -665,7 +700,7 @@ fn fit<'py, F: Real>(
     verbose: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
-    check_rows(data.x.view(), e.net.ins(), "X")?;
+    check_rows(data.x.view(), e.stream.network().ins(), "X")?;
     let train = data.samples()?;
     let validation_data = match validation {
         None => None,
@@ -679,14 +714,14 @@ fn fit<'py, F: Real>(
                 ));
             }
             let data = Data::<F>::new(&pair.get_item(0)?, &pair.get_item(1)?, "X_validation")?;
-            check_rows(data.x.view(), e.net.ins(), "X_validation")?;
+            check_rows(data.x.view(), e.stream.network().ins(), "X_validation")?;
             Some(data)
         }
     };
     let validation = validation_data.as_ref().map(Data::samples).transpose()?;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut interrupted: Option<PyErr> = None;
-    let net = &mut e.net;
+    let net = e.stream.network();
     let on_progress = |progress: Progress<'_>| -> std::ops::ControlFlow<()> {
         let outcome = Python::attach(|py| -> PyResult<()> {
             match progress {
@@ -756,9 +791,9 @@ fn evaluate<'py, F: Real>(
     batch_size: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
-    check_rows(data.x.view(), e.net.ins(), "X")?;
+    check_rows(data.x.view(), e.stream.network().ins(), "X")?;
     let samples = data.samples()?;
-    let net = &e.net;
+    let net = &*e.stream.network();
     let result = if core.python_parts {
         net.evaluate(samples, batch_size)
     } else {
@@ -926,7 +961,7 @@ impl Network {
             let mut v = Array2::zeros((0, 0));
             convert::fill(values, &mut v, "values", Layout::Columns)?;
             let target = functions::target_of(expected, &mut e.t, &mut e.classes, self.allow_classes)?;
-            let loss = self.core.finish(e.net.loss(v.view(), target))?;
+            let loss = self.core.finish(e.stream.network().loss(v.view(), target))?;
             Ok(loss.as_f64())
         })
     }
@@ -957,7 +992,7 @@ impl Network {
         dispatch!(&mut *guard, e => {
             convert::fill(x, &mut e.x, "x", Layout::Columns)?;
             let target = functions::target_of(t, &mut e.t, &mut e.classes, self.allow_classes)?;
-            let g = self.core.finish(e.net.backprop(e.x.view(), target))?;
+            let g = self.core.finish(e.stream.network().backprop(e.x.view(), target))?;
             PyTuple::new(py, [
                 to_list(py, g.dxs)?.into_any(),
                 to_list(py, g.dws)?.into_any(),
@@ -999,7 +1034,7 @@ impl Network {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if !last.as_ref().is_some_and(|o| o.bind(py).is(optimizer)) {
-                dispatch!(&mut *guard, e => e.net.set_boxed_optimizer(optimizer_for(optimizer)?));
+                dispatch!(&mut *guard, e => e.stream.network().set_boxed_optimizer(optimizer_for(optimizer)?));
                 *last = Some(optimizer.clone().unbind());
             }
         }
@@ -1018,10 +1053,10 @@ impl Network {
     /// output, as an ``int64`` array of ``n``.
     fn predict<'py>(&self, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = x.py();
-        let guard = self.core.lock()?;
-        dispatch!(&*guard, e => {
+        let mut guard = self.core.lock()?;
+        dispatch!(&mut *guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
-            let (net, view) = (&e.net, rows.view());
+            let (net, view) = (&*e.stream.network(), rows.view());
             check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict(view.t()))
@@ -1037,10 +1072,10 @@ impl Network {
     /// ``(n, outs)``, each row summing to 1.
     fn predict_proba<'py>(&self, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = x.py();
-        let guard = self.core.lock()?;
-        dispatch!(&*guard, e => {
+        let mut guard = self.core.lock()?;
+        dispatch!(&mut *guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
-            let (net, view) = (&e.net, rows.view());
+            let (net, view) = (&*e.stream.network(), rows.view());
             check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict_probabilities(view.t()))
@@ -1071,8 +1106,8 @@ impl Network {
     /// safetensors file, the format of the Rust side's ``NeuralNetwork::save``. The write
     /// is atomic.
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
-        let guard = self.core.lock()?;
-        dispatch!(&*guard, e => self.core.finish(e.net.save(&path)))
+        let mut guard = self.core.lock()?;
+        dispatch!(&mut *guard, e => self.core.finish(e.stream.network().save(&path)))
     }
 
     /// Loads a network saved by :meth:`save` or by the Rust side, in the file's dtype.
@@ -1090,14 +1125,14 @@ impl Network {
     /// The learning rate (of the optimizer in use); assigning changes it.
     #[getter]
     fn lr(&self) -> PyResult<f64> {
-        let guard = self.core.lock()?;
-        Ok(dispatch!(&*guard, e => e.net.learning_rate().as_f64()))
+        let mut guard = self.core.lock()?;
+        Ok(dispatch!(&mut *guard, e => e.stream.network().learning_rate().as_f64()))
     }
 
     #[setter]
     fn set_lr(&self, value: f64) -> PyResult<()> {
         let mut guard = self.core.lock()?;
-        dispatch!(&mut *guard, e => e.net.set_learning_rate(Float::from_f64(value)).py_err())
+        dispatch!(&mut *guard, e => e.stream.network().set_learning_rate(Float::from_f64(value)).py_err())
     }
 
     /// The layers, first to last (a new list of the same ``Layer`` objects).
@@ -1137,8 +1172,8 @@ impl Network {
     /// Number of training steps taken.
     #[getter]
     fn steps(&self) -> PyResult<u64> {
-        let guard = self.core.lock()?;
-        Ok(dispatch!(&*guard, e => e.net.steps()))
+        let mut guard = self.core.lock()?;
+        Ok(dispatch!(&mut *guard, e => e.stream.network().steps()))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -179,3 +179,40 @@ def test_views_keep_their_memory_alive():
     np.testing.assert_array_equal(w, expected[0])
     np.testing.assert_array_equal(b, expected[1])
     np.testing.assert_array_equal(w_free, nn.Layer(3, 2, nn.ReLU(), seed=0)._W)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_train_leaves_the_same_bits_with_and_without_a_view_of_the_first_layer(dtype, rng):
+    """``train(x, t)`` leaves the first layer's update to be applied with the next step's
+    forward product, unless a NumPy view of that layer's parameters is alive (it reads the
+    memory directly); either way the parameters are the same bits, and a view taken
+    before training sees every step."""
+    import gc
+
+    watched, _ = twin_networks([784, 16, 16, 10], ["leaky_relu"] * 3, "mse", lr=0.001, scale=0.05, dtype=dtype)
+    plain, _ = twin_networks([784, 16, 16, 10], ["leaky_relu"] * 3, "mse", lr=0.001, scale=0.05, dtype=dtype)
+    w, b = watched._layers[0]._W, watched._layers[0]._b
+    for i in range(60):
+        x = rng.integers(0, 256, size=(784, 1))
+        t = np.zeros((10, 1), dtype=int)
+        t[i % 10] = 1
+        if i == 30:
+            # No view left: the watched network defers its updates too from here on.
+            del w, b
+            gc.collect()
+        watched.train(x, t)
+        plain.train(x, t)
+        if i < 30:
+            # The live view shows this step's update already: copied before anything else
+            # reads the network (a read applies a pending update, which the view would
+            # then show too).
+            seen = (w.copy(), b.copy())
+            np.testing.assert_array_equal(seen[0], watched._layers[0].W)
+            np.testing.assert_array_equal(seen[1], watched._layers[0].b)
+    # Only now is the plain network read: its last step's update is applied first.
+    for a, c in zip(watched._layers, plain._layers):
+        assert a._W.tobytes() == c._W.tobytes()
+        assert a._b.tobytes() == c._b.tobytes()
+    x = rng.integers(0, 256, size=(784, 1))
+    assert watched.forward_pass(x).tobytes() == plain.forward_pass(x).tobytes()
+    assert watched.steps == plain.steps == 60
