@@ -59,6 +59,34 @@ pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
         Zip::from(a).and(y).for_each(|a, &y| *a = self.f(y));
     }
 
+    /// Inference's forward through the activation, in place: `values` holds the
+    /// pre-activations `y` and receives `a = f(y)`, keeping no `y` (only training needs
+    /// it). Returns whether every pre-activation, and every output, was finite: one pass
+    /// does the work and the finiteness check of both.
+    ///
+    /// Implementors that override [`Activation::forward_into`] (one call per batch rather
+    /// than `f` per entry) should override this too; the default calls `f` per entry.
+    ///
+    /// # Shapes
+    /// `values` is `(outs, batch)`.
+    fn forward_in_place(&self, mut values: ArrayViewMut2<'_, F>) -> (bool, bool) {
+        // Flags OR-ed without a branch: an integer reduction, which the compiler
+        // vectorises (a sum of floats it may not reorder would chain every entry).
+        let (mut pre, mut out) = (false, false);
+        let mut step = |v: &mut F| {
+            let y = *v;
+            let a = self.f(y);
+            pre |= !y.is_finite();
+            out |= !a.is_finite();
+            *v = a;
+        };
+        match values.as_slice_mut() {
+            Some(values) => values.iter_mut().for_each(&mut step),
+            None => values.iter_mut().for_each(&mut step),
+        }
+        (!pre, !out)
+    }
+
     /// Batched backward through the activation: `delta = df(y) ⊙ upstream`, where
     /// `upstream = ∂L/∂a` and `delta = ∂L/∂y` (the article's `db` before it is summed over
     /// the batch).

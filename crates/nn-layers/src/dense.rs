@@ -253,6 +253,39 @@ impl<F: Float> Dense<F> {
         self.activation.forward_into(y.view(), a);
     }
 
+    /// Inference's forward pass: `a = f(W·x + b)` into `a`, with no pre-activation kept
+    /// (training's [`Dense::forward_into`] keeps `y` for the backward pass): `y` is
+    /// formed in `a` as there (the bias, then the product added onto it), and `f` applied
+    /// in place, so the values are those of [`Dense::forward_into`], bit for bit.
+    ///
+    /// Returns whether every pre-activation, and every output, was finite. A non-finite
+    /// input makes every pre-activation of its column non-finite (`0·∞` is NaN), so the
+    /// first flag tells whether the input needs to be searched.
+    ///
+    /// # Shapes
+    /// `x` is `(ins, batch)` and `a` is `(outs, batch)`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit.
+    pub fn infer_into(
+        &self,
+        x: ArrayView2<'_, F>,
+        mut a: ArrayViewMut2<'_, F>,
+        threads: usize,
+    ) -> (bool, bool) {
+        let bias = self.bias.broadcast(a.dim()).expect("bias is (outs, 1)");
+        a.assign(&bias);
+        matmul(
+            F::one(),
+            self.weights.view(),
+            x,
+            F::one(),
+            a.view_mut(),
+            threads,
+        );
+        self.activation.forward_in_place(a)
+    }
+
     /// Backward pass: from `upstream = ∂L/∂a`, the gradients of the loss with respect to
     /// the pre-activation, the parameters and the input, as in the article:
     ///
@@ -463,6 +496,44 @@ mod tests {
             assert_ne!(fused.bias(), layer.bias(), "{ins}->{outs}: no update");
             assert_eq!((y2, a2), (y1, a1), "{ins}->{outs}");
         }
+    }
+
+    #[test]
+    fn inference_gives_the_bits_of_the_training_forward_pass_and_flags_non_finite_values() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (ins, outs, batch) in [(784, 256, 300), (7, 5, 2), (16, 10, 129)] {
+            let layer = Dense::<f32>::new(ins, outs, LeakyRelu, Init::HeNormal, &mut rng).unwrap();
+            let x = Array2::from_shape_fn((ins, batch), |(i, j)| ((i * 7 + j * 3) as f32).sin());
+            let (mut y, mut a) = (Array2::zeros((outs, batch)), Array2::zeros((outs, batch)));
+            layer.forward_into(x.view(), y.view_mut(), a.view_mut(), 2);
+            let mut inferred = Array2::from_elem((outs, batch), f32::NAN);
+            // (NaN before: the pass must overwrite every entry.)
+            let flags = layer.infer_into(x.view(), inferred.view_mut(), 2);
+            assert_eq!(flags, (true, true));
+            assert_eq!(inferred, a, "{ins}->{outs}, batch {batch}");
+            // A non-finite input makes the pre-activations non-finite; so do large ones.
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut x = x.clone();
+                x[(ins / 2, batch - 1)] = bad;
+                let flags = layer.infer_into(x.view(), inferred.view_mut(), 1);
+                assert!(!flags.0, "{bad} in the input");
+            }
+        }
+        // Sigmoid's outputs stay finite where its pre-activations overflowed.
+        let w = array![[1e30f32, 1e30]];
+        let layer = Dense::from_parameters(w, array![[0.0]], Box::new(Sigmoid)).unwrap();
+        let mut a = Array2::zeros((1, 2));
+        let flags = layer.infer_into(array![[1e30f32, 1.0], [1e30, 1.0]].view(), a.view_mut(), 1);
+        assert_eq!(flags, (false, true));
+        assert_eq!(a[(0, 0)], 1.0);
+        let flags = Dense::from_parameters(array![[1e30f32]], array![[0.0]], Box::new(LeakyRelu))
+            .unwrap()
+            .infer_into(
+                array![[1e30f32]].view(),
+                a.slice_mut(ndarray::s![.., 0..1]),
+                1,
+            );
+        assert_eq!(flags, (false, false));
     }
 
     #[test]

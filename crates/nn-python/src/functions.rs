@@ -300,6 +300,15 @@ impl<F: Real> Activation<F> for PyActivation {
         }
     }
 
+    /// One call of the Python `f` for the whole batch, as `forward_into` (the default
+    /// would call it once per entry).
+    fn forward_in_place(&self, mut values: ArrayViewMut2<'_, F>) -> (bool, bool) {
+        let y = values.to_owned();
+        self.forward_into(y.view(), values.view_mut());
+        let finite = |a: ArrayView2<'_, F>| a.iter().all(|v| v.is_finite());
+        (finite(y.view()), finite(values.view()))
+    }
+
     fn backward_into(
         &self,
         y: ArrayView2<'_, F>,

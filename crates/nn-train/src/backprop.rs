@@ -203,7 +203,12 @@ impl<F: Float> Workspace<F> {
                 .map(|l| tensor::try_zeros("training buffers", l.outs(), batch))
                 .collect::<Result<Vec<_>>>()
         };
-        let ys = per_layer()?;
+        // A batch's inference keeps no pre-activation (`Dense::infer_into`).
+        let ys = if pass == Pass::Inference && batch > 1 {
+            layers.iter().map(|_| empty()).collect()
+        } else {
+            per_layer()?
+        };
         self.outputs = per_layer()?;
         if backward {
             self.deltas = per_layer()?;
@@ -261,6 +266,40 @@ impl<F: Float> Workspace<F> {
             }
         }
         Ok(())
+    }
+
+    /// The forward pass of inference (the workspace sized for `Pass::Inference`): each
+    /// layer's output only, through [`Dense::infer_into`] on a batch (one pass over each
+    /// output for the bias, the activation and its finiteness) and the one-sample kernels
+    /// on one sample. Reports what was not finite, for the caller to name it.
+    pub(crate) fn infer(
+        &mut self,
+        layers: &[Dense<F>],
+        x: ArrayView2<'_, F>,
+        threads: usize,
+    ) -> Inferred {
+        if self.batch == 1 {
+            self.forward(layers, x, threads, None);
+            let finite = |a: &Array2<F>| kernels::max_abs(slice(a)).is_finite();
+            return Inferred {
+                first_pre_activations: finite(&self.ys[0]),
+                outputs: self.outputs.iter().all(finite),
+            };
+        }
+        let mut inferred = Inferred {
+            first_pre_activations: true,
+            outputs: true,
+        };
+        for (i, layer) in layers.iter().enumerate() {
+            let (before, rest) = self.outputs.split_at_mut(i);
+            let input = if i == 0 { x } else { before[i - 1].view() };
+            let (pre, out) = layer.infer_into(input, rest[0].view_mut(), threads);
+            if i == 0 {
+                inferred.first_pre_activations = pre;
+            }
+            inferred.outputs &= out;
+        }
+        inferred
     }
 
     /// Step 1 of the article's algorithm: the forward pass, keeping every layer's input
@@ -530,6 +569,16 @@ impl<F: Float> Workspace<F> {
         self.gradients.loss = value;
         Ok((value, increment))
     }
+}
+
+/// What [`Workspace::infer`] found not finite.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Inferred {
+    /// Whether every pre-activation of the first layer was finite: false whenever the
+    /// input held NaN or an infinity, which makes its whole column's non-finite.
+    pub(crate) first_pre_activations: bool,
+    /// Whether every layer's output was finite.
+    pub(crate) outputs: bool,
 }
 
 /// The first layer's SGD update of one per-sample step, left to be applied with the next

@@ -85,3 +85,42 @@ fn errors_name_the_column_in_the_whole_batch() {
         other => panic!("{other}"),
     }
 }
+
+/// The finiteness check reads the pass's own flags: a pre-activation that overflowed
+/// into a saturating activation is no error (its output is finite), as it never was,
+/// while the same overflow into the identity is; and a non-finite input is named as the
+/// input, one sample or many.
+#[test]
+fn only_non_finite_inputs_and_outputs_are_errors() {
+    let huge = |act: Box<dyn nn_core::Activation<f32>>| {
+        let layer = Dense::from_parameters(
+            Array2::from_elem((2, 3), 1e30f32),
+            Array2::zeros((2, 1)),
+            act,
+        )
+        .unwrap();
+        NeuralNetwork::new(vec![layer], Mse, 0.1).unwrap()
+    };
+    for n in [1, 5, 4096 + 3] {
+        let x = Array2::from_elem((3, n), 1e30f32);
+        let out = huge(Box::new(Tanh)).forward_pass(x.view()).unwrap();
+        assert!(out.iter().all(|&v| v == 1.0), "batch {n}");
+        assert!(
+            matches!(
+                huge(Box::new(Identity)).forward_pass(x.view()),
+                Err(Error::NonFiniteOutput { layer: 0, .. })
+            ),
+            "batch {n}"
+        );
+        let mut bad = inputs(n);
+        bad[(1, n - 1)] = f32::NEG_INFINITY;
+        let column = n - 1;
+        assert!(
+            matches!(
+                network().forward_pass(bad.view()),
+                Err(Error::NonFiniteInput { row: 1, column: c, .. }) if c == column
+            ),
+            "batch {n}"
+        );
+    }
+}
