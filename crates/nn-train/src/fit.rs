@@ -274,7 +274,7 @@ impl<F: Float> NeuralNetwork<F> {
     ) -> Result<History> {
         let batch_size = options.batch_size.min(train.len());
         let mut order: Vec<usize> = (0..train.len()).collect();
-        let mut gatherer = Gatherer::new(train, batch_size);
+        let mut gatherer = Gatherer::new(train, batch_size).with_threads(self.threads());
         let mut history = History::default();
         // The best epoch's monitored loss and index, and its parameters.
         let mut best: Option<(f64, usize, Snapshot<F>)> = None;
