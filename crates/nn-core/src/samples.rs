@@ -258,8 +258,8 @@ mod tests {
         let positions: Vec<usize> = (0..200).map(|k| (k * 7919) % 1000).collect();
         let mut one = Gatherer::new(data, 200);
         let expected = one.gather(data, &positions).unwrap().inputs().to_owned();
-        for j in 0..200 {
-            assert_eq!(expected.column(j), x.column(positions[j]));
+        for (k, &j) in positions.iter().enumerate() {
+            assert_eq!(expected.column(k), x.column(j));
         }
         for threads in [2, 3, 4] {
             let mut several = Gatherer::new(data, 200).with_threads(threads);

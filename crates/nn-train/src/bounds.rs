@@ -55,8 +55,8 @@ impl<F: Float> MagnitudeBounds<F> {
             .fold(F::zero(), F::max);
         self.states.clear();
         self.states
-            .resize(states.first().map_or(0, |s| s.weights.len()), F::zero());
-        for per_parameter in states.iter().flat_map(|s| [&s.weights, &s.bias]) {
+            .resize(states.first().map_or(0, |s| s.bias.len()), F::zero());
+        for per_parameter in states.iter().flat_map(LayerState::parts) {
             for (bound, state) in self.states.iter_mut().zip(per_parameter) {
                 *bound = bound.max(max_abs(state.view()));
             }

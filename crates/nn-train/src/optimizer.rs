@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 #[cfg(target_arch = "x86_64")]
 use nn_core::compute::vector_unit::{vector_unit, VectorUnit};
 use nn_core::{Float, Result};
@@ -98,10 +98,110 @@ impl<F: Float> Clone for Box<dyn Optimizer<F>> {
 /// Adam's two moments).
 #[derive(Clone, Debug)]
 pub(crate) struct LayerState<F> {
-    /// The state of `W`.
-    pub(crate) weights: Vec<Array2<F>>,
+    /// The state of `W`, by blocks of `block_rows` rows: `weights[j]` holds the buffers of
+    /// rows `j·block_rows..`, so that the blocks can be updated on different threads (an
+    /// optimizer's step is elementwise, so the values do not depend on the blocks).
+    pub(crate) weights: Vec<Vec<Array2<F>>>,
+    /// Rows of `W` per block of `weights`.
+    pub(crate) block_rows: usize,
     /// The state of `b`.
     pub(crate) bias: Vec<Array2<F>>,
+}
+
+/// Weight matrices smaller than this many entries keep their state in one block: a
+/// thread's hand-off costs more than their update.
+const SPLIT_ABOVE: usize = 1 << 15;
+
+impl<F: Float> LayerState<F> {
+    /// Zeros for `buffers` state arrays of a layer `(outs, ins)`, its weights' in up to
+    /// `threads` blocks of rows.
+    pub(crate) fn zeros(buffers: usize, (outs, ins): (usize, usize), threads: usize) -> Self {
+        let blocks = if outs * ins > SPLIT_ABOVE {
+            threads.clamp(1, outs.max(1))
+        } else {
+            1
+        };
+        let block_rows = outs.div_ceil(blocks).max(1);
+        let zeros = |shape: (usize, usize)| (0..buffers).map(|_| Array2::zeros(shape)).collect();
+        let weights = (0..outs.div_ceil(block_rows).max(1))
+            .map(|j| zeros((block_rows.min(outs - j * block_rows), ins)))
+            .collect();
+        LayerState {
+            weights,
+            block_rows,
+            bias: zeros((outs, 1)),
+        }
+    }
+
+    /// The state of each part of the layer: each block of `W`, then `b`.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = &[Array2<F>]> {
+        (self.weights.iter().map(Vec::as_slice)).chain(std::iter::once(self.bias.as_slice()))
+    }
+
+    /// `optimizer`'s step of the layer's weights, block by block, the blocks on up to
+    /// `threads` threads.
+    pub(crate) fn step_weights(
+        &mut self,
+        optimizer: &dyn Optimizer<F>,
+        weights: ArrayViewMut2<'_, F>,
+        gradient: ArrayView2<'_, F>,
+        (step, gradient_scale, threads): (u64, F, usize),
+    ) {
+        step_blocks(
+            optimizer,
+            weights,
+            gradient,
+            &mut self.weights,
+            self.block_rows,
+            (step, gradient_scale, threads),
+        );
+    }
+}
+
+/// The blocks of rows of `parameter` and `gradient` with their states, halved over the
+/// threads by `rayon::join`.
+fn step_blocks<F: Float>(
+    optimizer: &dyn Optimizer<F>,
+    parameter: ArrayViewMut2<'_, F>,
+    gradient: ArrayView2<'_, F>,
+    states: &mut [Vec<Array2<F>>],
+    block_rows: usize,
+    (step, gradient_scale, threads): (u64, F, usize),
+) {
+    if states.len() == 1 {
+        return optimizer.step(parameter, gradient, &mut states[0], step, gradient_scale);
+    }
+    let half = states.len() / 2;
+    let rows = (half * block_rows).min(parameter.nrows());
+    let (p1, p2) = parameter.split_at(Axis(0), rows);
+    let (g1, g2) = gradient.split_at(Axis(0), rows);
+    let (s1, s2) = states.split_at_mut(half);
+    let first = || {
+        step_blocks(
+            optimizer,
+            p1,
+            g1,
+            s1,
+            block_rows,
+            (step, gradient_scale, threads / 2),
+        )
+    };
+    let second = || {
+        step_blocks(
+            optimizer,
+            p2,
+            g2,
+            s2,
+            block_rows,
+            (step, gradient_scale, threads - threads / 2),
+        )
+    };
+    if threads > 1 {
+        rayon::join(first, second);
+    } else {
+        first();
+        second();
+    }
 }
 
 // Elementwise loops of the optimizers. Parameters, gradients and states are contiguous
@@ -224,6 +324,46 @@ mod tests {
     use super::*;
     use crate::{Adam, Sgd};
     use ndarray::ShapeBuilder;
+
+    /// The state kept in blocks of rows, updated on several threads, gives the bits of
+    /// one step over the whole matrix, for every optimizer and block count.
+    #[test]
+    fn blocks_of_rows_on_threads_step_as_the_whole_matrix() {
+        let optimizers: Vec<Box<dyn Optimizer<f32>>> = vec![
+            Box::new(Sgd::new(0.1).unwrap().with_momentum(0.9).unwrap()),
+            Box::new(Adam::new(1e-3).unwrap()),
+        ];
+        let shape = (301, 200);
+        let start = Array2::from_shape_fn(shape, |(i, j)| ((i * 200 + j) as f32 * 0.37).sin());
+        for optimizer in &optimizers {
+            let buffers = optimizer.state_buffers();
+            let mut whole = start.clone();
+            let mut whole_state: Vec<Array2<f32>> =
+                (0..buffers).map(|_| Array2::zeros(shape)).collect();
+            let mut blocked: Vec<Array2<f32>> = vec![start.clone(); 3];
+            let mut states: Vec<LayerState<f32>> = [1, 2, 3]
+                .map(|t| LayerState::zeros(buffers, shape, t))
+                .into();
+            assert_eq!(states[2].weights.len(), 3, "three blocks for three threads");
+            for step in 1..=4u64 {
+                let gradient = Array2::from_shape_fn(shape, |(i, j)| {
+                    ((i + 3 * j + step as usize) as f32).cos()
+                });
+                optimizer.step(
+                    whole.view_mut(),
+                    gradient.view(),
+                    &mut whole_state,
+                    step,
+                    0.5,
+                );
+                for (k, (p, state)) in blocked.iter_mut().zip(&mut states).enumerate() {
+                    let settings = (step, 0.5, k + 1);
+                    state.step_weights(optimizer.as_ref(), p.view_mut(), gradient.view(), settings);
+                    assert_eq!(*p, whole, "{optimizer:?}, {} blocks, step {step}", k + 1);
+                }
+            }
+        }
+    }
 
     /// `values` as a row-major array and as a column-major one: the first takes the slice
     /// loops (compiled for the widest vector unit by `widest`), the second `Zip` (the

@@ -369,12 +369,8 @@ impl<F: Float> Trainer<F> {
             return;
         }
         let buffers = self.optimizer.state_buffers();
-        let zeros = |shape: (usize, usize)| (0..buffers).map(|_| Array2::zeros(shape)).collect();
         self.state = (model.layers().iter())
-            .map(|l| LayerState {
-                weights: zeros((l.outs(), l.ins())),
-                bias: zeros((l.outs(), 1)),
-            })
+            .map(|l| LayerState::zeros(buffers, (l.outs(), l.ins()), model.threads))
             .collect();
         self.bounds.forget();
     }
@@ -402,6 +398,7 @@ impl<F: Float> Trainer<F> {
     fn apply_update(&mut self, model: &mut Model<F>, scale: F, step: u64) {
         let gradients = &self.buffers[0].current().gradients;
         let optimizer = self.optimizer.as_ref();
+        let threads = model.threads;
         for (i, (layer, state)) in model
             .layers_mut()
             .iter_mut()
@@ -409,13 +406,8 @@ impl<F: Float> Trainer<F> {
             .enumerate()
         {
             let (weights, bias) = layer.parameters_mut();
-            optimizer.step(
-                weights,
-                gradients.dws[i].view(),
-                &mut state.weights,
-                step,
-                scale,
-            );
+            let gradient = gradients.dws[i].view();
+            state.step_weights(optimizer, weights, gradient, (step, scale, threads));
             optimizer.step(bias, gradients.dbs[i].view(), &mut state.bias, step, scale);
         }
     }
@@ -446,9 +438,11 @@ impl<F: Float> Trainer<F> {
     /// The first parameter or optimizer state entry, by layer, that is not finite.
     fn first_non_finite_parameter(&self, model: &Model<F>) -> Option<(String, F)> {
         for (i, (layer, state)) in model.layers().iter().zip(&self.state).enumerate() {
+            let weight_states: Vec<&Array2<F>> = state.weights.iter().flatten().collect();
+            let bias_states: Vec<&Array2<F>> = state.bias.iter().collect();
             for (kind, parameter, states) in [
-                ("weight", layer.weights(), &state.weights),
-                ("bias", layer.bias(), &state.bias),
+                ("weight", layer.weights(), weight_states),
+                ("bias", layer.bias(), bias_states),
             ] {
                 if let Some((_, _, v)) = tensor::first_non_finite(parameter) {
                     return Some((format!("a {kind} of layer {i} after the update"), v));
