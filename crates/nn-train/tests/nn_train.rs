@@ -517,8 +517,9 @@ fn training_steps_reuse_their_buffers() {
 
 #[test]
 fn splitting_a_batch_over_threads_gives_the_same_training() {
-    // Large enough (64 samples × 22 000 parameters) for the batch to be cut into shares
-    // (two: each share needs 32 columns, so three threads still make two shares).
+    // Large enough (65 samples × 22 000 parameters) for the batch to be cut into shares
+    // (two: each share needs 32 columns, so three threads still make two shares), of 32
+    // and 33 samples, so that their gradients weigh differently in the batch's.
     let mut rng = StdRng::seed_from_u64(30);
     let mut one = network(
         &[100, 200, 10],
@@ -537,8 +538,8 @@ fn splitting_a_batch_over_threads_gives_the_same_training() {
     one.set_threads(1).unwrap();
     two.set_threads(2).unwrap();
     three.set_threads(3).unwrap();
-    let data = random(100, 64, &mut rng);
-    let classes: Vec<usize> = (0..64).map(|j| (j * 7) % 10).collect();
+    let data = random(100, 65, &mut rng);
+    let classes: Vec<usize> = (0..65).map(|j| (j * 7) % 10).collect();
     for _ in 0..5 {
         let a = one.train(data.view(), Target::Classes(&classes)).unwrap();
         let b = two.train(data.view(), Target::Classes(&classes)).unwrap();
