@@ -24,9 +24,10 @@ use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// The workloads, by the name `.ci/instructions` passes.
-const WORKLOADS: [(&str, fn()); 4] = [
-    ("sample_step_f32", || sample_steps::<f32>()),
-    ("sample_step_f64", || sample_steps::<f64>()),
+const WORKLOADS: [(&str, fn()); 5] = [
+    ("sample_step_f32", || sample_steps::<f32>(false)),
+    ("sample_step_f64", || sample_steps::<f64>(false)),
+    ("sample_stream_f32", || sample_steps::<f32>(true)),
     ("batch_step_128", batch_steps),
     ("predict", predict),
 ];
@@ -66,8 +67,9 @@ fn data<F: Float>(n: usize, rng: &mut StdRng) -> (Array2<F>, Vec<usize>) {
 }
 
 /// 2 000 per-sample SGD steps of the series' network, 784→16→16→10 LeakyReLU with MSE
-/// on one-hot targets (the fused one-sample path).
-fn sample_steps<F: Float>() {
+/// on one-hot targets (the fused one-sample path): through `NeuralNetwork::train`, or
+/// through a `SampleStream` (`streamed`).
+fn sample_steps<F: Float>(streamed: bool) {
     let mut rng = StdRng::seed_from_u64(0);
     let (x, classes) = data::<F>(2_000, &mut rng);
     let mut net = NeuralNetwork::<F>::builder(784)
@@ -80,10 +82,16 @@ fn sample_steps<F: Float>() {
         .expect("a valid network");
     net.set_threads(1).expect("one thread");
     measured(|| {
+        let mut stream = net.sample_stream();
         for (j, &class) in classes.iter().enumerate() {
             let sample = x.slice(s![.., j..j + 1]);
-            net.train(sample, Target::Classes(&[class]))
-                .expect("finite steps");
+            let target = Target::Classes(&[class]);
+            let step = if streamed {
+                stream.train(sample, target)
+            } else {
+                stream.network().train(sample, target)
+            };
+            step.expect("finite steps");
         }
     });
 }
