@@ -1,7 +1,7 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
-use nn_core::compute::{kernels, matmul::matmul};
+use nn_core::compute::{kernels, matmul::matmul, rows::on_rows};
 use nn_core::{tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
@@ -273,8 +273,14 @@ impl<F: Float> Dense<F> {
         mut a: ArrayViewMut2<'_, F>,
         threads: usize,
     ) -> (bool, bool) {
-        let bias = self.bias.broadcast(a.dim()).expect("bias is (outs, 1)");
-        a.assign(&bias);
+        // The passes before and after the product on the same threads as the product.
+        let bias = self.bias.column(0);
+        let fill = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
+            for (mut row, &b) in rows.rows_mut().into_iter().zip(bias.iter().skip(first)) {
+                row.fill(b);
+            }
+        };
+        on_rows(a.view_mut(), threads, &fill, &|(), ()| ());
         matmul(
             F::one(),
             self.weights.view(),
@@ -283,7 +289,8 @@ impl<F: Float> Dense<F> {
             a.view_mut(),
             threads,
         );
-        self.activation.forward_in_place(a)
+        let activate = |rows: ArrayViewMut2<'_, F>, _| self.activation.forward_in_place(rows);
+        on_rows(a, threads, &activate, &|x, y| (x.0 && y.0, x.1 && y.1))
     }
 
     /// Backward pass: from `upstream = ∂L/∂a`, the gradients of the loss with respect to

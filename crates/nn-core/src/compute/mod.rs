@@ -5,6 +5,8 @@
 //!   on x86-64.
 //! - [`matmul`]: the batched path. `C = alpha·A·B + beta·C` on ndarray views, through the
 //!   `gemm` crate, with large products split over rayon's threads.
+//! - [`rows`]: elementwise passes over a matrix's rows split over threads (a layer's bias
+//!   and activation on a large batch).
 //! - [`vector_unit`]: which vector instructions the engine's own loops use on this
 //!   processor (the `portable` feature forces the portable code, as on other
 //!   architectures).
@@ -15,4 +17,5 @@
 
 pub mod kernels;
 pub mod matmul;
+pub mod rows;
 pub mod vector_unit;
