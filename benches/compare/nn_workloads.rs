@@ -15,6 +15,7 @@
 //! - `epoch`: one epoch of the 60 000 training images /255, 784→256→128→10 ReLU,
 //!   cross-entropy, batches of 128 reshuffled each epoch, on the machine's cores: SGD with
 //!   momentum 0.9 (learning rate 0.01) and Adam (1e-3); median of 3 epochs after a warm-up.
+//!   SGD momentum again on one thread (`epoch_sgd_momentum_1_thread`).
 //! - `accuracy`: the SGD-momentum workload for 5 epochs with seeds 0, 1, 2; test accuracy
 //!   per seed and the median.
 //! - `floor`: the matrix products of one `epoch` alone (forward `W·x`, the weight gradients
@@ -332,9 +333,15 @@ fn epoch(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
         batch_size: 128,
         ..FitOptions::default()
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for workload in ["epoch_sgd_momentum", "epoch_adam"] {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The last on one thread: how the epoch scales to the machine's cores.
+    for (workload, threads) in [
+        ("epoch_sgd_momentum", cores),
+        ("epoch_adam", cores),
+        ("epoch_sgd_momentum_1_thread", 1),
+    ] {
         let mut net = modern(0)?;
+        net.set_threads(threads)?;
         if workload == "epoch_adam" {
             net.set_optimizer(Adam::new(1e-3)?);
         }
