@@ -11,7 +11,8 @@ Workloads (Fashion-MNIST, 60 000 training images):
     series' exact loop, for nn and for the NumPy reference (``tests/reference_nn.py``);
   * the Rust bench's method (5 runs of 5 000 consecutive images, median), in float32 on
     pixels / 255, for nn from Python; the Rust figure is ``cargo bench --bench compare --
-    --only per-sample``, run by this script.
+    --only per-sample`` through a ``SampleStream`` (which the module's ``train`` uses),
+    run by this script.
 - epoch: ``fit`` of one epoch, 784→256→128→10 ReLU, cross-entropy, He-uniform weights,
   batches of 128 reshuffled each epoch, SGD momentum 0.9 at 0.01, float32, both cores;
   median of 3 epochs after a warm-up. The Rust figure is ``cargo bench --bench compare --
@@ -190,9 +191,10 @@ def main():
     if not args.no_rust:
         rust = rust_results("per-sample", args.quick, args.data_dir)
         rust.update(rust_results("epoch", args.quick, args.data_dir))
-        step, sgd = rust["per_sample_step"], rust["epoch_sgd_momentum"]
-        print(f"per-sample, Rust (cargo bench --bench compare), float32: {step:.2f} µs/step; "
-              f"nn from Python is {like_rust - step:+.2f} µs/step")
+        # The module's train(x, t) runs in a SampleStream: its Rust counterpart.
+        step, plain, sgd = rust["per_sample_stream"], rust["per_sample_step"], rust["epoch_sgd_momentum"]
+        print(f"per-sample, Rust (cargo bench --bench compare), float32: {step:.2f} µs/step in a SampleStream "
+              f"({plain:.2f} through train); nn from Python is {like_rust - step:+.2f} µs/step")
         print(f"epoch, Rust (cargo bench --bench compare), SGD momentum: {sgd:.3f} s; "
               f"fit from Python is {100 * (epoch / sgd - 1):+.1f}%")
 
