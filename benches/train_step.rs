@@ -6,7 +6,10 @@
 //! cargo bench --bench train_step
 //! ```
 
-use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion,
+};
 use nn::ndarray::ShapeBuilder;
 use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
@@ -19,37 +22,47 @@ fn network<F: Float>(sizes: &[usize], rng: &mut StdRng) -> NeuralNetwork<F> {
     NeuralNetwork::new(layers, Mse, F::from_f64(0.001)).unwrap()
 }
 
+/// A pool of 64 samples for `sizes[0]` inputs, so that the step does not see the same
+/// input every time, stored one contiguous column per sample as nn-data's datasets are,
+/// and their classes.
+fn pool<F: Float>(sizes: &[usize], rng: &mut StdRng) -> (Array2<F>, Vec<usize>) {
+    let samples = 64;
+    let x = Array2::from_shape_simple_fn((sizes[0], samples).f(), || {
+        F::from_f64(rng.random_range(0.0..1.0))
+    });
+    let outs = *sizes.last().unwrap();
+    (x, (0..samples).map(|j| j % outs).collect())
+}
+
+/// Benchmarks `step` on sample after sample of the pool, under the network's sizes.
+fn bench_pool<F: Float>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    sizes: &[usize],
+    (x, classes): (Array2<F>, Vec<usize>),
+    mut step: impl FnMut(ArrayView2<'_, F>, Target<'_, F>) -> F,
+) {
+    let label = sizes
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("-");
+    let mut j = 0;
+    group.bench_function(BenchmarkId::from_parameter(label), |b| {
+        b.iter(|| {
+            j = (j + 1) % classes.len();
+            let sample = x.slice(s![.., j..j + 1]);
+            black_box(step(sample, Target::Classes(&classes[j..j + 1])))
+        })
+    });
+}
+
 fn bench_step<F: Float>(c: &mut Criterion, name: &str) {
     let mut group = c.benchmark_group(format!("train_step_{name}"));
     for sizes in [&[784usize, 16, 16, 10][..], &[2, 3, 2][..]] {
         let mut rng = StdRng::seed_from_u64(0);
         let mut net = network::<F>(sizes, &mut rng);
-        // A pool of samples, so that the step does not see the same input every time,
-        // stored one contiguous column per sample as nn-data's datasets are.
-        let samples = 64;
-        let x = Array2::from_shape_simple_fn((sizes[0], samples).f(), || {
-            F::from_f64(rng.random_range(0.0..1.0))
-        });
-        let outs = *sizes.last().unwrap();
-        let classes: Vec<usize> = (0..samples).map(|j| j % outs).collect();
-        let label = sizes
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join("-");
-        let mut j = 0;
-        group.bench_function(BenchmarkId::from_parameter(label), |b| {
-            b.iter(|| {
-                j = (j + 1) % samples;
-                let loss = net
-                    .train(
-                        x.slice(s![.., j..j + 1]),
-                        Target::Classes(&classes[j..j + 1]),
-                    )
-                    .unwrap();
-                black_box(loss)
-            })
-        });
+        let pool = pool(sizes, &mut rng);
+        bench_pool(&mut group, sizes, pool, |x, t| net.train(x, t).unwrap());
     }
     group.finish();
 }
@@ -61,25 +74,9 @@ fn bench_stream<F: Float>(c: &mut Criterion, name: &str) {
     let sizes = [784usize, 16, 16, 10];
     let mut rng = StdRng::seed_from_u64(0);
     let mut net = network::<F>(&sizes, &mut rng);
-    let samples = 64;
-    let x = Array2::from_shape_simple_fn((784, samples).f(), || {
-        F::from_f64(rng.random_range(0.0..1.0))
-    });
-    let classes: Vec<usize> = (0..samples).map(|j| j % 10).collect();
+    let pool = pool(&sizes, &mut rng);
     let mut stream = net.sample_stream();
-    let mut j = 0;
-    group.bench_function(BenchmarkId::from_parameter("784-16-16-10"), |b| {
-        b.iter(|| {
-            j = (j + 1) % samples;
-            let loss = stream
-                .train(
-                    x.slice(s![.., j..j + 1]),
-                    Target::Classes(&classes[j..j + 1]),
-                )
-                .unwrap();
-            black_box(loss)
-        })
-    });
+    bench_pool(&mut group, &sizes, pool, |x, t| stream.train(x, t).unwrap());
     group.finish();
 }
 
