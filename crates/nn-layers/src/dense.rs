@@ -526,6 +526,14 @@ mod tests {
                 assert!(!flags.0, "{bad} in the input");
             }
         }
+        // One overflowing row among many: the flags of the threads' halves are merged.
+        let mut w = Array2::from_shape_fn((256, 784), |(i, j)| ((i + j) as f32).cos() * 0.01);
+        w.row_mut(200).fill(1e30);
+        let layer =
+            Dense::from_parameters(w, Array2::zeros((256, 1)), Box::new(LeakyRelu)).unwrap();
+        let x = Array2::from_elem((784, 300), 1e10f32);
+        let mut a = Array2::zeros((256, 300));
+        assert_eq!(layer.infer_into(x.view(), a.view_mut(), 2), (false, false));
         // Sigmoid's outputs stay finite where its pre-activations overflowed.
         let w = array![[1e30f32, 1e30]];
         let layer = Dense::from_parameters(w, array![[0.0]], Box::new(Sigmoid)).unwrap();
