@@ -1,8 +1,9 @@
 //! [`Samples`]: inputs paired with their targets, the one way data goes into training;
 //! and [`Gatherer`], the one way a shuffled mini-batch is copied out of them.
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
 
+use crate::compute::rows::on_rows;
 use crate::{Error, Float, Result, Target};
 
 /// A data set: inputs, one sample per column, and their targets.
@@ -220,29 +221,22 @@ impl<F: Float> Gatherer<F> {
     }
 }
 
-/// `to[:, k] = from[:, positions[k]]`, split over `threads` threads by halves of the
-/// columns when the copy is large enough to pay for the split (a batch of MNIST images is
-/// 400 KB).
+/// `to[:, k] = from[:, positions[k]]`, the columns split over up to `threads` threads
+/// (`on_rows` on the transposed views) when the copy is large enough to pay for the split
+/// (a batch of MNIST images is 400 KB).
 fn copy_columns<F: Float>(
     from: ArrayView2<'_, F>,
     positions: &[usize],
-    mut to: ArrayViewMut2<'_, F>,
+    to: ArrayViewMut2<'_, F>,
     threads: usize,
 ) {
-    const SPLIT_ABOVE: usize = 1 << 15;
-    if threads > 1 && positions.len() > 1 && to.len() > SPLIT_ABOVE {
-        let half = positions.len() / 2;
-        let (left, right) = to.split_at(Axis(1), half);
-        let (p_left, p_right) = positions.split_at(half);
-        rayon::join(
-            || copy_columns(from, p_left, left, threads / 2),
-            || copy_columns(from, p_right, right, threads - threads / 2),
-        );
-        return;
-    }
-    for (k, &j) in positions.iter().enumerate() {
-        to.column_mut(k).assign(&from.column(j));
-    }
+    let copy = |mut columns: ArrayViewMut2<'_, F>, first: usize| {
+        let positions = &positions[first..first + columns.nrows()];
+        for (mut column, &j) in columns.rows_mut().into_iter().zip(positions) {
+            column.assign(&from.column(j));
+        }
+    };
+    on_rows(to.reversed_axes(), threads, &copy, &|(), ()| ());
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! each holds, and the pass that runs each share's forward and backward pass on its own
 //! thread and averages their gradients weighted by their sizes.
 
-use ndarray::{s, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, ArrayView2, ArrayViewMut2, Zip};
+use nn_core::compute::rows::on_rows;
 use nn_core::{Float, Loss, Target};
 use nn_layers::Dense;
 use rayon::prelude::*;
@@ -64,11 +65,10 @@ pub(crate) fn forward_backward<F: Float>(
     let (first, rest) = buffers.split_at_mut(1);
     let total = &mut first[0].current_mut().gradients;
     for (i, (dw, db)) in total.dws.iter_mut().zip(total.dbs.iter_mut()).enumerate() {
-        let (dw_rows, db_rows) = ((0, dw.nrows()), (0, db.nrows()));
         let dws: Pick<F> = |g, i| g.dws[i].view();
         let dbs: Pick<F> = |g, i| g.dbs[i].view();
-        weigh_and_add(dw.view_mut(), dw_rows, (rest, dws, i), &weight, parts);
-        weigh_and_add(db.view_mut(), db_rows, (rest, dbs, i), &weight, 1);
+        weigh_and_add(dw.view_mut(), (rest, dws, i), &weight, parts);
+        weigh_and_add(db.view_mut(), (rest, dbs, i), &weight, 1);
     }
     let mut loss_sum = total.loss * weight(0);
     for (p, other) in rest.iter().enumerate() {
@@ -82,53 +82,36 @@ pub(crate) fn forward_backward<F: Float>(
 type Pick<F> = fn(&Gradients<F>, usize) -> ArrayView2<'_, F>;
 
 /// `total = w(0)·total + Σ_p w(p + 1)·pick(others[p])`, in that order for each entry (so
-/// the bits do not depend on `threads`), in one pass per share, the rows halved over up
-/// to `threads` threads when there are many. `rows` are the rows of the gradient that
-/// `total` holds.
+/// the bits do not depend on `threads`), in one pass per share, the rows split over up
+/// to `threads` threads by nn-core's `on_rows` when there are many.
 fn weigh_and_add<F: Float>(
-    mut total: ArrayViewMut2<'_, F>,
-    rows: (usize, usize),
+    total: ArrayViewMut2<'_, F>,
     (others, pick, i): (&[Buffers<F>], Pick<F>, usize),
     weight: &(impl Fn(usize) -> F + Sync),
     threads: usize,
 ) {
-    const SPLIT_ABOVE: usize = 1 << 15;
-    let (start, end) = rows;
-    if threads > 1 && total.nrows() > 1 && total.len() > SPLIT_ABOVE {
-        let half = total.nrows() / 2;
-        let (top, bottom) = total.split_at(Axis(0), half);
-        let source = (others, pick, i);
-        rayon::join(
-            || weigh_and_add(top, (start, start + half), source, weight, threads / 2),
-            || {
-                weigh_and_add(
-                    bottom,
-                    (start + half, end),
-                    source,
-                    weight,
-                    threads - threads / 2,
-                )
-            },
-        );
-        return;
-    }
-    let part = |p: usize| pick(&others[p].current().gradients, i).slice_move(s![start..end, ..]);
-    let w0 = weight(0);
-    match others.len() {
-        0 => total.mapv_inplace(|t| t * w0),
-        _ => {
-            let w1 = weight(1);
-            Zip::from(&mut total)
-                .and(part(0))
-                .for_each(|t, &g| *t = *t * w0 + w1 * g);
+    let pass = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
+        let range = first..first + rows.nrows();
+        let part =
+            |p: usize| pick(&others[p].current().gradients, i).slice_move(s![range.clone(), ..]);
+        let w0 = weight(0);
+        match others.len() {
+            0 => rows.mapv_inplace(|t| t * w0),
+            _ => {
+                let w1 = weight(1);
+                Zip::from(&mut rows)
+                    .and(part(0))
+                    .for_each(|t, &g| *t = *t * w0 + w1 * g);
+            }
         }
-    }
-    for p in 1..others.len() {
-        let w = weight(p + 1);
-        Zip::from(&mut total)
-            .and(part(p))
-            .for_each(|t, &g| *t += w * g);
-    }
+        for p in 1..others.len() {
+            let w = weight(p + 1);
+            Zip::from(&mut rows)
+                .and(part(p))
+                .for_each(|t, &g| *t += w * g);
+        }
+    };
+    on_rows(total, threads, &pass, &|(), ()| ());
 }
 
 #[cfg(test)]

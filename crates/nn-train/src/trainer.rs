@@ -438,12 +438,14 @@ impl<F: Float> Trainer<F> {
     /// The first parameter or optimizer state entry, by layer, that is not finite.
     fn first_non_finite_parameter(&self, model: &Model<F>) -> Option<(String, F)> {
         for (i, (layer, state)) in model.layers().iter().zip(&self.state).enumerate() {
-            let weight_states: Vec<&Array2<F>> = state.weights.iter().flatten().collect();
-            let bias_states: Vec<&Array2<F>> = state.bias.iter().collect();
-            for (kind, parameter, states) in [
-                ("weight", layer.weights(), weight_states),
-                ("bias", layer.bias(), bias_states),
-            ] {
+            // The weights' state lies in blocks of rows; the states of each part in turn.
+            let (mut weight_states, mut bias_states) =
+                (state.weights.iter().flatten(), state.bias.iter());
+            let parts: [(_, _, &mut dyn Iterator<Item = &Array2<F>>); 2] = [
+                ("weight", layer.weights(), &mut weight_states),
+                ("bias", layer.bias(), &mut bias_states),
+            ];
+            for (kind, parameter, states) in parts {
                 if let Some((_, _, v)) = tensor::first_non_finite(parameter) {
                     return Some((format!("a {kind} of layer {i} after the update"), v));
                 }

@@ -1,6 +1,7 @@
-//! Elementwise passes over a matrix split by rows over threads: the passes around a
-//! layer's product (its bias before, its activation after) on a large batch, which would
-//! otherwise leave all but one thread waiting.
+//! Passes over a matrix split by rows over threads: the passes around a layer's product
+//! (its bias before, its activation after) on a large batch, the gather of a shuffled
+//! batch (on the transposed view: its columns) and the sum of the threads' gradients,
+//! which would otherwise leave all but one thread waiting.
 
 use ndarray::{ArrayViewMut2, Axis};
 
