@@ -1105,3 +1105,42 @@ mod fit {
         }
     }
 }
+
+#[test]
+fn a_large_layer_is_updated_in_blocks_of_rows_on_threads_as_on_one() {
+    // 300 → 250 has 75 000 weights: enough for the sum of the shares' gradients and the
+    // optimizer's state to be split by rows over two threads (above 2^16 entries), with
+    // shares of 32 and 33 samples that weigh differently.
+    let mut rng = StdRng::seed_from_u64(31);
+    let mut one = network(
+        &[300, 250, 10],
+        |i| activation(i),
+        Box::new(CrossEntropy),
+        &mut rng,
+    );
+    one.set_optimizer(
+        nn_train::Sgd::new(0.05)
+            .unwrap()
+            .with_momentum(0.9)
+            .unwrap(),
+    );
+    let mut two = one.clone();
+    one.set_threads(1).unwrap();
+    two.set_threads(2).unwrap();
+    let data = random(300, 65, &mut rng);
+    let classes: Vec<usize> = (0..65).map(|j| (j * 3) % 10).collect();
+    for _ in 0..3 {
+        let a = one.train(data.view(), Target::Classes(&classes)).unwrap();
+        let b = two.train(data.view(), Target::Classes(&classes)).unwrap();
+        assert_relative_eq!(a, b, max_relative = 1e-12);
+    }
+    for (la, lb) in one.layers().iter().zip(two.layers()) {
+        assert_relative_eq!(
+            la.weights(),
+            lb.weights(),
+            max_relative = 1e-10,
+            epsilon = 1e-13
+        );
+        assert_relative_eq!(la.bias(), lb.bias(), max_relative = 1e-10, epsilon = 1e-13);
+    }
+}
