@@ -615,40 +615,13 @@ fn forward<'py, F: Real>(
 ) -> PyResult<Bound<'py, PyAny>> {
     convert::fill(x, &mut e.x, "x", Layout::Columns)?;
     let (net, x) = (&*e.stream.network(), e.x.view());
-    let out = if let Some(out) = forward_sample(net, x) {
-        Ok(out)
-    } else if core.detach(x.ncols()) {
+    // One column takes the engine's per-sample kernels (Model::forward_pass).
+    let out = if core.detach(x.ncols()) {
         py.detach(|| net.forward_pass(x))
     } else {
         net.forward_pass(x)
     };
     Ok(PyArray2::from_owned_array(py, core.finish(out)?).into_any())
-}
-
-/// The output for one sample through the layers' per-sample kernels
-/// (`Dense::forward_sample`, the matrix-vector products `train` uses), which take a
-/// fraction of the time of the general path's matrix products for one column (the series
-/// calls `forward_pass` once per image). `None` (the caller then takes the general path,
-/// which also reports the error) for anything but one finite column of the right size
-/// without a preprocessing step, or when a layer's output is not finite.
-fn forward_sample<F: Real>(net: &NeuralNetwork<F>, x: ArrayView2<'_, F>) -> Option<Array2<F>> {
-    if x.dim() != (net.ins(), 1) || net.preprocessing().is_some() {
-        return None;
-    }
-    let mut input = x.as_slice()?.to_vec();
-    if !input.iter().all(|v| v.is_finite()) {
-        return None;
-    }
-    for layer in net.layers() {
-        let mut y = vec![F::zero(); layer.outs()];
-        let mut a = vec![F::zero(); layer.outs()];
-        layer.forward_sample(&input, &mut y, &mut a);
-        if !a.iter().all(|v| v.is_finite()) {
-            return None;
-        }
-        input = a;
-    }
-    Array2::from_shape_vec((input.len(), 1), input).ok()
 }
 
 fn train<F: Real>(
