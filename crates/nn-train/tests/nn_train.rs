@@ -513,6 +513,27 @@ fn training_steps_reuse_their_buffers() {
             }
         }
     }
+    // A SampleStream's steps, which keep the first layer's update for the next one, reuse
+    // its buffers too.
+    let mut net = network(
+        &[20, 16, 12, 5],
+        |_| Box::new(Relu),
+        Box::new(CrossEntropy),
+        &mut rng,
+    );
+    let mut stream = net.sample_stream();
+    let mut step = |j: usize| {
+        let sample = batch_data.slice(s![.., j..j + 1]);
+        stream
+            .train(sample, Target::Classes(&classes[j..j + 1]))
+            .unwrap();
+    };
+    step(0);
+    let before = counting::count();
+    for j in 1..20 {
+        step(j);
+    }
+    assert_eq!(counting::count() - before, 0, "a stream's steps allocated");
 }
 
 #[test]
