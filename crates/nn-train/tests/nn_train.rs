@@ -536,40 +536,43 @@ fn training_steps_reuse_their_buffers() {
     assert_eq!(counting::count() - before, 0, "a stream's steps allocated");
 }
 
-#[test]
-fn splitting_a_batch_over_threads_gives_the_same_training() {
-    // Large enough (65 samples × 22 000 parameters) for the batch to be cut into shares
-    // (two: each share needs 32 columns, so three threads still make two shares), of 32
-    // and 33 samples, so that their gradients weigh differently in the batch's.
-    let mut rng = StdRng::seed_from_u64(30);
-    let mut one = network(
-        &[100, 200, 10],
-        |i| activation(i),
-        Box::new(CrossEntropy),
-        &mut rng,
-    );
-    one.set_optimizer(
+/// A network of `sizes` (from `seed`) with SGD momentum, trained `steps` times on the same
+/// 65 samples (two shares, of 32 and 33, so that their gradients weigh differently) once
+/// on each of `threads`; the losses are checked equal step by step, and the parameters
+/// at the end. Returns the networks, in the order of `threads`.
+fn trained_on_threads(
+    sizes: &[usize],
+    seed: u64,
+    threads: &[usize],
+    steps: usize,
+) -> Vec<NeuralNetwork<f64>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut net = network(sizes, |i| activation(i), Box::new(CrossEntropy), &mut rng);
+    net.set_optimizer(
         nn_train::Sgd::new(0.05)
             .unwrap()
             .with_momentum(0.9)
             .unwrap(),
     );
-    let mut two = one.clone();
-    let mut three = one.clone();
-    one.set_threads(1).unwrap();
-    two.set_threads(2).unwrap();
-    three.set_threads(3).unwrap();
-    let data = random(100, 65, &mut rng);
+    let mut nets: Vec<_> = (threads.iter())
+        .map(|&t| {
+            let mut copy = net.clone();
+            copy.set_threads(t).unwrap();
+            copy
+        })
+        .collect();
+    let data = random(sizes[0], 65, &mut rng);
     let classes: Vec<usize> = (0..65).map(|j| (j * 7) % 10).collect();
-    for _ in 0..5 {
-        let a = one.train(data.view(), Target::Classes(&classes)).unwrap();
-        let b = two.train(data.view(), Target::Classes(&classes)).unwrap();
-        let c = three.train(data.view(), Target::Classes(&classes)).unwrap();
-        assert_relative_eq!(a, b, max_relative = 1e-12);
-        assert_relative_eq!(a, c, max_relative = 1e-12);
+    for _ in 0..steps {
+        let losses: Vec<f64> = (nets.iter_mut())
+            .map(|n| n.train(data.view(), Target::Classes(&classes)).unwrap())
+            .collect();
+        for loss in &losses[1..] {
+            assert_relative_eq!(losses[0], *loss, max_relative = 1e-12);
+        }
     }
-    for net in [&two, &three] {
-        for (la, lb) in one.layers().iter().zip(net.layers()) {
+    for other in &nets[1..] {
+        for (la, lb) in nets[0].layers().iter().zip(other.layers()) {
             assert_relative_eq!(
                 la.weights(),
                 lb.weights(),
@@ -579,6 +582,15 @@ fn splitting_a_batch_over_threads_gives_the_same_training() {
             assert_relative_eq!(la.bias(), lb.bias(), max_relative = 1e-10, epsilon = 1e-13);
         }
     }
+    nets
+}
+
+#[test]
+fn splitting_a_batch_over_threads_gives_the_same_training() {
+    // Large enough (65 samples × 22 000 parameters) for the batch to be cut into shares
+    // (two: each share needs 32 columns, so three threads still make two shares).
+    let mut nets = trained_on_threads(&[100, 200, 10], 30, &[1, 2, 3], 5);
+    let one = &mut nets[0];
     assert!(one.set_threads(0).is_err());
     // 100 → 200 → 10: 200·100 weights and 200 biases, then 10·200 and 10.
     assert_eq!(one.parameter_count(), 22_210);
@@ -1130,38 +1142,6 @@ mod fit {
 #[test]
 fn a_large_layer_is_updated_in_blocks_of_rows_on_threads_as_on_one() {
     // 300 → 250 has 75 000 weights: enough for the sum of the shares' gradients and the
-    // optimizer's state to be split by rows over two threads (above 2^16 entries), with
-    // shares of 32 and 33 samples that weigh differently.
-    let mut rng = StdRng::seed_from_u64(31);
-    let mut one = network(
-        &[300, 250, 10],
-        |i| activation(i),
-        Box::new(CrossEntropy),
-        &mut rng,
-    );
-    one.set_optimizer(
-        nn_train::Sgd::new(0.05)
-            .unwrap()
-            .with_momentum(0.9)
-            .unwrap(),
-    );
-    let mut two = one.clone();
-    one.set_threads(1).unwrap();
-    two.set_threads(2).unwrap();
-    let data = random(300, 65, &mut rng);
-    let classes: Vec<usize> = (0..65).map(|j| (j * 3) % 10).collect();
-    for _ in 0..3 {
-        let a = one.train(data.view(), Target::Classes(&classes)).unwrap();
-        let b = two.train(data.view(), Target::Classes(&classes)).unwrap();
-        assert_relative_eq!(a, b, max_relative = 1e-12);
-    }
-    for (la, lb) in one.layers().iter().zip(two.layers()) {
-        assert_relative_eq!(
-            la.weights(),
-            lb.weights(),
-            max_relative = 1e-10,
-            epsilon = 1e-13
-        );
-        assert_relative_eq!(la.bias(), lb.bias(), max_relative = 1e-10, epsilon = 1e-13);
-    }
+    // optimizer's state to be split by rows over two threads (above 2^16 entries).
+    trained_on_threads(&[300, 250, 10], 31, &[1, 2], 3);
 }
