@@ -4,6 +4,7 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
+use nn_core::compute::team::with_team;
 use nn_core::{Error, Float, Gatherer, Result, Samples, Target};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -257,7 +258,12 @@ impl<F: Float> NeuralNetwork<F> {
         if self.model().has_dropout() {
             self.seed_dropout(rng.next_u64());
         }
-        let result = self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
+        // The run's hand-offs between threads go to helpers that spin between steps: a
+        // sleeping thread takes 10–40 µs to wake, several times a step (see nn-core's
+        // `compute::team`). The callback still runs on this thread.
+        let result = with_team(self.threads(), || {
+            self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate)
+        });
         self.set_learning_rate(base_rate)?;
         result
     }

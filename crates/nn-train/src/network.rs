@@ -116,7 +116,11 @@ impl<F: Float> NeuralNetwork<F> {
     /// One sample is always computed on the calling thread: its products are too small to
     /// share.
     ///
-    /// The threads are those of rayon's global pool, whose size `RAYON_NUM_THREADS` sets.
+    /// During [`NeuralNetwork::fit`], the calling thread and `threads − 1` helper threads
+    /// (no more than the machine's cores) started for the run, which wait for each step's
+    /// work by spinning rather than sleeping. Otherwise (a `train` or `predict` call on its
+    /// own) the threads are those of rayon's global pool, whose size `RAYON_NUM_THREADS`
+    /// sets.
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for 0.

@@ -159,7 +159,7 @@ impl<F: Float> LayerState<F> {
 }
 
 /// The blocks of rows of `parameter` and `gradient` with their states, halved over the
-/// threads by `rayon::join`.
+/// threads by nn-core's `team::join`.
 fn step_blocks<F: Float>(
     optimizer: &dyn Optimizer<F>,
     parameter: ArrayViewMut2<'_, F>,
@@ -197,7 +197,7 @@ fn step_blocks<F: Float>(
         )
     };
     if threads > 1 {
-        rayon::join(first, second);
+        nn_core::compute::team::join(first, second);
     } else {
         first();
         second();

@@ -4,9 +4,9 @@
 
 use ndarray::{s, ArrayView2, ArrayViewMut2, Zip};
 use nn_core::compute::rows::on_rows;
+use nn_core::compute::team::join;
 use nn_core::{Float, Loss, Target};
 use nn_layers::Dense;
-use rayon::prelude::*;
 
 use crate::backprop::{Buffers, Gradients};
 use crate::dropout::Masks;
@@ -50,7 +50,7 @@ pub(crate) fn forward_backward<F: Float>(
     masks: Option<&Masks<F>>,
 ) -> F {
     let (batch, parts) = (x.ncols(), buffers.len());
-    buffers.par_iter_mut().enumerate().for_each(|(p, buffers)| {
+    each_share(buffers, 0, &|p, buffers| {
         let (start, end) = share(batch, parts, p);
         let xs = x.slice(s![.., start..end]);
         let masks = masks.map(|m| m.share(start, end));
@@ -76,6 +76,27 @@ pub(crate) fn forward_backward<F: Float>(
     }
     total.loss = loss_sum;
     loss_sum
+}
+
+/// `f(first + p, &mut buffers[p])` for every share `p`, each on its own thread: the
+/// slice is halved recursively by nn-core's `team::join`.
+fn each_share<F: Float>(
+    buffers: &mut [Buffers<F>],
+    first: usize,
+    f: &(impl Fn(usize, &mut Buffers<F>) + Sync),
+) {
+    match buffers {
+        [] => {}
+        [one] => f(first, one),
+        _ => {
+            let half = buffers.len() / 2;
+            let (left, right) = buffers.split_at_mut(half);
+            join(
+                || each_share(left, first, f),
+                || each_share(right, first + half, f),
+            );
+        }
+    }
 }
 
 /// Picks a gradient of a share: `dws[i]` or `dbs[i]`.

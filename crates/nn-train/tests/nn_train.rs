@@ -686,6 +686,53 @@ mod fit {
         }
     }
 
+    #[test]
+    fn fit_on_threads_trains_as_on_one() {
+        // 100 → 200 → 10 at batches of 80: each batch is cut into two shares on two or
+        // three threads, which `fit` hands to its team's helpers.
+        let mut rng = StdRng::seed_from_u64(5);
+        let net = network(
+            &[100, 200, 10],
+            activation,
+            Box::new(CrossEntropy),
+            &mut rng,
+        );
+        let x = random(100, 400, &mut rng);
+        let classes: Vec<usize> = (0..400).map(|j| (j * 7) % 10).collect();
+        let options = FitOptions {
+            epochs: 2,
+            batch_size: 80,
+            ..FitOptions::default()
+        };
+        let fitted: Vec<_> = [1, 2, 3]
+            .iter()
+            .map(|&threads| {
+                let mut net = net.clone();
+                net.set_threads(threads).unwrap();
+                let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+                let history = net.fit(data, None, &options).unwrap();
+                (net, history.epochs[1].train_loss)
+            })
+            .collect();
+        let (one, two, three) = (&fitted[0], &fitted[1], &fitted[2]);
+        assert!(one.1.is_finite(), "{}", one.1);
+        assert_relative_eq!(one.1, two.1, max_relative = 1e-12);
+        // Two and three threads cut the batches alike: the same bits.
+        assert_eq!(two.1, three.1);
+        let layers = |k: usize| fitted[k].0.layers().iter();
+        for (((l1, l2), l3), start) in layers(0).zip(layers(1)).zip(layers(2)).zip(net.layers()) {
+            assert_ne!(l1.weights(), start.weights(), "trained");
+            assert_relative_eq!(
+                l1.weights(),
+                l2.weights(),
+                max_relative = 1e-10,
+                epsilon = 1e-13
+            );
+            assert_eq!(l2.weights(), l3.weights());
+            assert_eq!(l2.bias(), l3.bias());
+        }
+    }
+
     /// Training data, validation labels that are its opposite (the better the network
     /// learns, the worse its validation loss, so the best epoch is the first), and a
     /// network.

@@ -14,7 +14,7 @@ const PARALLEL_THRESHOLD: usize = 1 << 18;
 ///
 /// With `threads > 1` and a large enough product, `C` is cut into `threads` blocks of
 /// columns (or of rows, when it has more rows than columns), computed in parallel on
-/// rayon's thread pool; each block is an independent product, so the result does not
+/// threads by [`super::team::join`] (a team's helpers, or rayon's pool); each block is an independent product, so the result does not
 /// depend on the number of threads. `beta = 0` overwrites `C` without reading it (NaN in
 /// `C` does not propagate).
 ///
@@ -42,7 +42,7 @@ pub fn matmul<F: Float>(
         let mid = n * first / threads;
         let (c1, c2) = c.split_at(Axis(1), mid);
         let (b1, b2) = b.split_at(Axis(1), mid);
-        rayon::join(
+        super::team::join(
             || matmul(alpha, a, b1, beta, c1, first),
             || matmul(alpha, a, b2, beta, c2, second),
         );
@@ -50,7 +50,7 @@ pub fn matmul<F: Float>(
         let mid = m * first / threads;
         let (c1, c2) = c.split_at(Axis(0), mid);
         let (a1, a2) = a.split_at(Axis(0), mid);
-        rayon::join(
+        super::team::join(
             || matmul(alpha, a1, b, beta, c1, first),
             || matmul(alpha, a2, b, beta, c2, second),
         );

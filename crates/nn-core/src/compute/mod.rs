@@ -4,9 +4,12 @@
 //!   updates on contiguous rows, with AVX-512 and AVX2/FMA versions chosen at run time
 //!   on x86-64.
 //! - [`matmul`]: the batched path. `C = alpha·A·B + beta·C` on ndarray views, through the
-//!   `gemm` crate, with large products split over rayon's threads.
+//!   `gemm` crate, with large products split over threads.
 //! - [`rows`]: elementwise passes over a matrix's rows split over threads (a layer's bias
 //!   and activation on a large batch).
+//! - [`team`]: hand-offs between threads: a `join` that gives its second half to a
+//!   helper thread spinning for work during a training run (and is `rayon::join`
+//!   outside one).
 //! - [`vector_unit`]: which vector instructions the engine's own loops use on this
 //!   processor (the `portable` feature forces the portable code, as on other
 //!   architectures).
@@ -18,4 +21,5 @@
 pub mod kernels;
 pub mod matmul;
 pub mod rows;
+pub mod team;
 pub mod vector_unit;

@@ -11,7 +11,7 @@ use crate::Float;
 const SPLIT_ABOVE: usize = 1 << 16;
 
 /// `f(rows, first_row)` on halves of `a`'s rows, recursively, on up to `threads` threads
-/// (rayon's pool), the halves' results merged by `merge`; one call on all of `a` when it
+/// (by [`super::team::join`]), the halves' results merged by `merge`; one call on all of `a` when it
 /// is small or `threads` is 1. `f` must not depend on how the rows are cut.
 pub fn on_rows<F: Float, R: Send>(
     a: ArrayViewMut2<'_, F>,
@@ -34,7 +34,7 @@ fn halves<F: Float, R: Send>(
     }
     let half = a.nrows() / 2;
     let (top, bottom) = a.split_at(Axis(0), half);
-    let (x, y) = rayon::join(
+    let (x, y) = super::team::join(
         || halves(top, first_row, threads / 2, f, merge),
         || halves(bottom, first_row + half, threads - threads / 2, f, merge),
     );
