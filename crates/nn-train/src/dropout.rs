@@ -218,7 +218,7 @@ mod tests {
             let (start, end) = crate::shares::share(batch, 3, p);
             b.for_batch(&layers, end - start).unwrap();
         }
-        let shared = crate::shares::forward_backward(
+        let (shared, largest) = crate::shares::forward_backward(
             &mut buffers,
             &layers,
             &CrossEntropy,
@@ -228,6 +228,7 @@ mod tests {
         );
         approx::assert_relative_eq!(shared, loss, max_relative = 1e-12);
         let gradients = &buffers[0].current().gradients;
+        assert_eq!(largest, gradients.check(0).unwrap(), "the same max |g|");
         for l in 0..layers.len() {
             approx::assert_relative_eq!(
                 gradients.dws[l],

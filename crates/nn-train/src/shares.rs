@@ -2,10 +2,10 @@
 //! each holds, and the pass that runs each share's forward and backward pass on its own
 //! thread and averages their gradients weighted by their sizes.
 
-use ndarray::{s, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{s, ArrayView2, ArrayViewMut2, Axis, Zip};
 use nn_core::compute::rows::on_rows;
 use nn_core::compute::team::join;
-use nn_core::{Float, Loss, Target};
+use nn_core::{tensor, Float, Loss, Target};
 use nn_layers::Dense;
 
 use crate::backprop::{Buffers, Gradients};
@@ -35,8 +35,10 @@ pub(crate) fn share(batch: usize, parts: usize, p: usize) -> (usize, usize) {
 /// The forward and backward passes of a batch cut into `buffers.len()` shares (at least
 /// 2), each on its own thread with its own buffers (already sized for its share), then
 /// the shares' gradients averaged into `buffers[0]`, weighted by their sizes:
-/// `g = Σ_p (B_p/B)·g_p`. Returns the batch's mean loss, averaged the same way. With
-/// `masks` (drawn for the whole batch), each share reads its samples' dropout masks.
+/// `g = Σ_p (B_p/B)·g_p`. Returns the batch's mean loss, averaged the same way, and
+/// `max |g|` over every averaged `dW` and `db`, taken in the same pass (NaN if any entry
+/// is NaN or infinite), which spares the step a pass over the gradients to check them.
+/// With `masks` (drawn for the whole batch), each share reads its samples' dropout masks.
 ///
 /// One hand-off per step instead of one per matrix product keeps both cores busy, where
 /// waking a thread for each small product costs a fifth of the time. Results are
@@ -48,7 +50,7 @@ pub(crate) fn forward_backward<F: Float>(
     x: ArrayView2<'_, F>,
     target: Target<'_, F>,
     masks: Option<&Masks<F>>,
-) -> F {
+) -> (F, F) {
     let (batch, parts) = (x.ncols(), buffers.len());
     each_share(buffers, 0, &|p, buffers| {
         let (start, end) = share(batch, parts, p);
@@ -64,18 +66,70 @@ pub(crate) fn forward_backward<F: Float>(
     };
     let (first, rest) = buffers.split_at_mut(1);
     let total = &mut first[0].current_mut().gradients;
+    let mut largest = Largest::default();
     for (i, (dw, db)) in total.dws.iter_mut().zip(total.dbs.iter_mut()).enumerate() {
         let dws: Pick<F> = |g, i| g.dws[i].view();
         let dbs: Pick<F> = |g, i| g.dbs[i].view();
-        weigh_and_add(dw.view_mut(), (rest, dws, i), &weight, parts);
-        weigh_and_add(db.view_mut(), (rest, dbs, i), &weight, 1);
+        largest = largest.merge(weigh_and_add(dw.view_mut(), (rest, dws, i), &weight, parts));
+        largest = largest.merge(weigh_and_add(db.view_mut(), (rest, dbs, i), &weight, 1));
     }
     let mut loss_sum = total.loss * weight(0);
     for (p, other) in rest.iter().enumerate() {
         loss_sum += other.current().gradients.loss * weight(p + 1);
     }
     total.loss = loss_sum;
-    loss_sum
+    (loss_sum, largest.value())
+}
+
+/// `max |v|` over the values seen, and whether they were all finite.
+#[derive(Clone, Copy, Debug)]
+struct Largest<F> {
+    max: F,
+    finite: bool,
+}
+
+impl<F: Float> Default for Largest<F> {
+    fn default() -> Self {
+        Largest {
+            max: F::zero(),
+            finite: true,
+        }
+    }
+}
+
+impl<F: Float> Largest<F> {
+    /// What `tensor::max_abs` returned for some values: their `max |v|`, or NaN when
+    /// one was not finite.
+    fn of(max_abs: F) -> Self {
+        Largest {
+            max: if max_abs.is_finite() {
+                max_abs
+            } else {
+                F::zero()
+            },
+            finite: max_abs.is_finite(),
+        }
+    }
+
+    fn merge(self, other: Self) -> Self {
+        Largest {
+            max: if other.max > self.max {
+                other.max
+            } else {
+                self.max
+            },
+            finite: self.finite && other.finite,
+        }
+    }
+
+    /// The maximum, or NaN when a value was not finite.
+    fn value(self) -> F {
+        if self.finite {
+            self.max
+        } else {
+            F::nan()
+        }
+    }
 }
 
 /// `f(first + p, &mut buffers[p])` for every share `p`, each on its own thread: the
@@ -104,35 +158,46 @@ type Pick<F> = fn(&Gradients<F>, usize) -> ArrayView2<'_, F>;
 
 /// `total = w(0)·total + Σ_p w(p + 1)·pick(others[p])`, in that order for each entry (so
 /// the bits do not depend on `threads`), in one pass per share, the rows split over up
-/// to `threads` threads by nn-core's `on_rows` when there are many.
+/// to `threads` threads by nn-core's `on_rows` when there are many. Returns the largest
+/// `|total|` and whether every entry is finite: each block of rows is scanned by the
+/// vectorised `max_abs` right after it is summed, while it is still in the L1 cache.
 fn weigh_and_add<F: Float>(
     total: ArrayViewMut2<'_, F>,
     (others, pick, i): (&[Buffers<F>], Pick<F>, usize),
     weight: &(impl Fn(usize) -> F + Sync),
     threads: usize,
-) {
+) -> Largest<F> {
+    // Rows per block: 8 rows of 784 f32 are 25 KB.
+    const BLOCK_ROWS: usize = 8;
     let pass = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
-        let range = first..first + rows.nrows();
-        let part =
-            |p: usize| pick(&others[p].current().gradients, i).slice_move(s![range.clone(), ..]);
+        let mut largest = Largest::default();
         let w0 = weight(0);
-        match others.len() {
-            0 => rows.mapv_inplace(|t| t * w0),
-            _ => {
-                let w1 = weight(1);
-                Zip::from(&mut rows)
-                    .and(part(0))
-                    .for_each(|t, &g| *t = *t * w0 + w1 * g);
+        for (b, mut block) in rows.axis_chunks_iter_mut(Axis(0), BLOCK_ROWS).enumerate() {
+            let start = first + b * BLOCK_ROWS;
+            let range = start..start + block.nrows();
+            let part = |p: usize| {
+                pick(&others[p].current().gradients, i).slice_move(s![range.clone(), ..])
+            };
+            match others.len() {
+                0 => block.mapv_inplace(|t| t * w0),
+                _ => {
+                    let w1 = weight(1);
+                    Zip::from(&mut block)
+                        .and(part(0))
+                        .for_each(|t, &g| *t = *t * w0 + w1 * g);
+                }
             }
+            for p in 1..others.len() {
+                let w = weight(p + 1);
+                Zip::from(&mut block)
+                    .and(part(p))
+                    .for_each(|t, &g| *t += w * g);
+            }
+            largest = largest.merge(Largest::of(tensor::max_abs(block.view())));
         }
-        for p in 1..others.len() {
-            let w = weight(p + 1);
-            Zip::from(&mut rows)
-                .and(part(p))
-                .for_each(|t, &g| *t += w * g);
-        }
+        largest
     };
-    on_rows(total, threads, &pass, &|(), ()| ());
+    on_rows(total, threads, &pass, &Largest::merge)
 }
 
 #[cfg(test)]
@@ -181,6 +246,22 @@ mod tests {
         // One thread never shares; two share in two.
         assert_eq!(shares_for(1, 500, 1_049_600), 1);
         assert_eq!(shares_for(2, 500, 1_049_600), 2);
+    }
+
+    #[test]
+    fn largest_keeps_the_max_and_any_non_finite_value() {
+        let seen = |values: &[f64]| Largest::of(nn_core::compute::kernels::max_abs(values));
+        assert_eq!(seen(&[]).value(), 0.0);
+        assert_eq!(seen(&[1.0, -3.0, 2.0]).value(), 3.0);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(seen(&[1.0, bad, 2.0]).value().is_nan());
+            assert!(seen(&[bad, 5.0]).value().is_nan());
+            let (good, bad) = (seen(&[-4.0]), seen(&[bad]));
+            assert!(good.merge(bad).value().is_nan());
+            assert!(bad.merge(good).value().is_nan());
+        }
+        assert_eq!(seen(&[-4.0]).merge(seen(&[2.0])).value(), 4.0);
+        assert_eq!(seen(&[2.0]).merge(seen(&[-4.0])).value(), 4.0);
     }
 
     #[test]

@@ -233,13 +233,17 @@ impl<F: Float> Trainer<F> {
         } else {
             None
         };
-        let value = if parts == 1 {
+        // With shares, the pass that sums their gradients also finds `max |g|`.
+        let (value, summed_max) = if parts == 1 {
             let workspace = self.buffers[0].current_mut();
             let share = masks.map(|m| m.share(0, batch));
             workspace.forward(layers, x, model.threads, share);
-            workspace.backward(layers, loss, x, target, model.threads, share)
+            let value = workspace.backward(layers, loss, x, target, model.threads, share);
+            (value, None)
         } else {
-            shares::forward_backward(&mut self.buffers[..parts], layers, loss, x, target, masks)
+            let buffers = &mut self.buffers[..parts];
+            let (value, max) = shares::forward_backward(buffers, layers, loss, x, target, masks);
+            (value, Some(max))
         };
         if !value.is_finite() {
             return Err(Error::Diverged {
@@ -248,11 +252,16 @@ impl<F: Float> Trainer<F> {
                 value: value.as_f64(),
             });
         }
-        let gradients = &self.buffers[0].current().gradients;
-        let gradient_max = (model.check_finite)
-            .then(|| gradients.check(self.steps))
-            .transpose()?;
-        Ok((value, gradient_max))
+        if !model.check_finite {
+            return Ok((value, None));
+        }
+        let gradient_max = match summed_max {
+            Some(max) if max.is_finite() => max,
+            // The full check names the first gradient at fault (the sum only knows that
+            // one is).
+            _ => self.buffers[0].current().gradients.check(self.steps)?,
+        };
+        Ok((value, Some(gradient_max)))
     }
 
     /// Stage 3: the factor every gradient is multiplied by, `max_norm/‖g‖` when gradient

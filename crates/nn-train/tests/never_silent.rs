@@ -221,6 +221,85 @@ fn backprop_names_a_gradient_that_overflows() {
     }
 }
 
+/// A finite loss (half the mean squared output) whose gradient is NaN for the samples
+/// whose target's first entry is 1 (a marker: each thread's share sees its own columns).
+#[derive(Clone, Debug)]
+struct NanGradientAt;
+
+impl Loss<f64> for NanGradientAt {
+    fn name(&self) -> String {
+        "nan gradient".into()
+    }
+    fn clone_box(&self) -> Box<dyn Loss<f64>> {
+        Box::new(self.clone())
+    }
+    fn evaluate(&self, values: ndarray::ArrayView2<'_, f64>, _: Target<'_, f64>) -> f64 {
+        values.mapv(|v| v * v).sum() / (2.0 * values.ncols() as f64)
+    }
+    fn gradient_into(
+        &self,
+        values: ndarray::ArrayView2<'_, f64>,
+        target: Target<'_, f64>,
+        mut grad: ndarray::ArrayViewMut2<'_, f64>,
+    ) {
+        grad.assign(&values.mapv(|v| v / values.ncols() as f64));
+        let Target::Values(t) = target else {
+            unreachable!("the test passes values")
+        };
+        for (j, mut column) in grad.columns_mut().into_iter().enumerate() {
+            if t[(0, j)] == 1.0 {
+                column.fill(f64::NAN);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_non_finite_gradient_in_one_share_of_a_batch_is_named_as_on_one_thread() {
+    // 100 → 200 → 10 at a batch of 80: on two threads, the batch is cut into two shares,
+    // whose gradients are summed in a pass that also checks them; sample 70 is in the
+    // second share.
+    let wave = |rows: usize, cols: usize, k: f64| {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            ((i * 7 + j * 3) as f64 * k).sin() / 10.0
+        })
+    };
+    let x = wave(100, 80, 0.37);
+    let mut t = Array2::zeros((10, 80));
+    t[(0, 70)] = 1.0;
+    for threads in [1, 2] {
+        let layers = vec![
+            Dense::from_parameters(wave(200, 100, 0.11), wave(200, 1, 0.5), Box::new(Sigmoid))
+                .unwrap(),
+            Dense::from_parameters(wave(10, 200, 0.13), wave(10, 1, 0.7), Box::new(Identity))
+                .unwrap(),
+        ];
+        let loss = Box::new(NanGradientAt);
+        let mut net = NeuralNetwork::with_boxed_loss(layers, loss, 0.1).unwrap();
+        net.set_threads(threads).unwrap();
+        let before = parameters(&net);
+        match net.train(x.view(), Target::Values(t.view())) {
+            Err(Error::Diverged { what, value, step }) => {
+                assert_eq!(what, "the weight gradient of layer 1", "{threads} threads");
+                assert!(value.is_nan());
+                assert_eq!(step, 0);
+            }
+            other => panic!("{threads} threads: {other:?}"),
+        }
+        assert_eq!(
+            parameters(&net),
+            before,
+            "{threads} threads: nothing changed"
+        );
+        // Without the NaN, the same step is taken.
+        let finite = Box::new(Mse);
+        let mut net = NeuralNetwork::with_boxed_loss(net.layers().to_vec(), finite, 0.1).unwrap();
+        net.set_threads(threads).unwrap();
+        assert!(net.train(x.view(), Target::Values(t.view())).is_ok());
+        assert_ne!(parameters(&net), before);
+    }
+}
+
 #[test]
 fn cross_entropy_refuses_targets_that_are_not_distributions() {
     let logits = array![[1.0, 0.0], [0.0, 2.0]];
