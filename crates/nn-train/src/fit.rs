@@ -242,10 +242,27 @@ impl<F: Float> NeuralNetwork<F> {
         mut on_progress: impl FnMut(Progress<'_>) -> ControlFlow<()>,
     ) -> Result<History> {
         options.validate()?;
+        // The run's hand-offs between threads go to helpers that spin between steps: a
+        // sleeping thread takes 10–40 µs to wake, several times a step (see nn-core's
+        // `compute::team`). The callback still runs on this thread.
+        with_team(self.threads(), || {
+            self.fit_checked(train, validation, options, rng, &mut on_progress)
+        })
+    }
+
+    /// [`NeuralNetwork::fit_with`] after checking `options`, inside its team.
+    fn fit_checked<R: Rng + ?Sized>(
+        &mut self,
+        train: Samples<'_, F>,
+        validation: Option<Samples<'_, F>>,
+        options: &FitOptions,
+        rng: &mut R,
+        on_progress: &mut impl FnMut(Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<History> {
         // Check every sample once here, so that no epoch fails half-way on bad data.
-        self.check_sample(train.inputs(), train.targets())?;
+        self.check_data(train.inputs(), train.targets())?;
         if let Some(v) = validation {
-            self.check_sample(v.inputs(), v.targets())?;
+            self.check_data(v.inputs(), v.targets())?;
         }
         let base_rate = self.learning_rate();
         // A schedule may bring the rate to 0 (a cosine down to 0, a decay that underflows):
@@ -258,12 +275,7 @@ impl<F: Float> NeuralNetwork<F> {
         if self.model().has_dropout() {
             self.seed_dropout(rng.next_u64());
         }
-        // The run's hand-offs between threads go to helpers that spin between steps: a
-        // sleeping thread takes 10–40 µs to wake, several times a step (see nn-core's
-        // `compute::team`). The callback still runs on this thread.
-        let result = with_team(self.threads(), || {
-            self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate)
-        });
+        let result = self.fit_epochs(train, validation, options, rng, on_progress, base_rate);
         self.set_learning_rate(base_rate)?;
         result
     }

@@ -6,6 +6,7 @@
 //! and hands each call to the one of the two it belongs to.
 
 use ndarray::{Array2, ArrayView2};
+use nn_core::compute::rows;
 use nn_core::{tensor, Error, Float, Loss, Preprocessing, Result, Target};
 use nn_layers::Dense;
 
@@ -424,6 +425,17 @@ impl<F: Float> NeuralNetwork<F> {
     /// Checks that `(x, target)` fit the network (and are finite, with the check on).
     pub(crate) fn check_sample(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
         self.model.check_sample(x, target, self.model.check_finite)
+    }
+
+    /// [`NeuralNetwork::check_sample`] for a whole data set: the finiteness scan, which
+    /// reads every input once, runs on the network's threads.
+    pub(crate) fn check_data(&self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
+        self.model.check_sample(x, target, false)?;
+        if self.model.check_finite && !rows::max_abs(x, self.threads()).is_finite() {
+            // Searched again on one thread, to name the entry.
+            tensor::check_finite("input", x)?;
+        }
+        Ok(())
     }
 
     /// A copy of every layer's parameters.

@@ -733,6 +733,50 @@ mod fit {
         }
     }
 
+    #[test]
+    fn fit_names_a_non_finite_entry_of_a_large_data_set_on_any_number_of_threads() {
+        // 100 × 1000 inputs: large enough for the scan to be split over the threads.
+        let mut rng = StdRng::seed_from_u64(6);
+        let net = network(&[100, 20, 10], activation, Box::new(CrossEntropy), &mut rng);
+        let classes: Vec<usize> = (0..1000).map(|j| j % 10).collect();
+        let options = FitOptions {
+            epochs: 1,
+            ..FitOptions::default()
+        };
+        for (row, column) in [(0, 0), (99, 999), (70, 600), (3, 10)] {
+            for bad in [f64::NAN, f64::NEG_INFINITY] {
+                let mut x = random(100, 1000, &mut rng);
+                x[(row, column)] = bad;
+                // A second one later on, which is not the first.
+                x[(99, 999)] = f64::INFINITY;
+                for threads in [1, 2, 3] {
+                    let mut net = net.clone();
+                    net.set_threads(threads).unwrap();
+                    let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+                    match net.fit(data, None, &options) {
+                        Err(Error::NonFiniteInput {
+                            what,
+                            row: r,
+                            column: c,
+                            value,
+                        }) => {
+                            assert_eq!(what, "input");
+                            let first = if (row, column) == (99, 999) {
+                                f64::INFINITY
+                            } else {
+                                bad
+                            };
+                            assert_eq!((r, c), (row, column), "{threads} threads");
+                            assert_eq!(value.to_bits(), first.to_bits());
+                        }
+                        other => panic!("{threads} threads: {other:?}"),
+                    }
+                    assert_eq!(net.steps(), 0, "nothing trained");
+                }
+            }
+        }
+    }
+
     /// Training data, validation labels that are its opposite (the better the network
     /// learns, the worse its validation loss, so the best epoch is the first), and a
     /// network.

@@ -3,7 +3,7 @@
 //! batch (on the transposed view: its columns) and the sum of the threads' gradients,
 //! which would otherwise leave all but one thread waiting.
 
-use ndarray::{ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use crate::Float;
 
@@ -41,10 +41,86 @@ fn halves<F: Float, R: Send>(
     merge(x, y)
 }
 
+/// `max |a|`, or NaN if an entry is NaN or infinite, as
+/// [`tensor::max_abs`](crate::tensor::max_abs) computes it, with the rows halved
+/// recursively over up to `threads` threads when `a` is large: the scan of a whole data
+/// set, which reads memory faster on two cores than on one.
+/// A contiguous matrix is cut in halves of its memory (whatever its order), each scanned
+/// by the vectorised kernel; only a strided view is cut by rows.
+pub fn max_abs<F: Float>(a: ArrayView2<'_, F>, threads: usize) -> F {
+    if let Some(values) = a.as_slice_memory_order() {
+        return max_abs_of_slice(values, threads);
+    }
+    if threads < 2 || a.nrows() < 2 || a.len() <= SPLIT_ABOVE {
+        return crate::tensor::max_abs(a);
+    }
+    let (top, bottom) = a.split_at(Axis(0), a.nrows() / 2);
+    let (x, y) = super::team::join(
+        || max_abs(top, threads / 2),
+        || max_abs(bottom, threads - threads / 2),
+    );
+    larger(x, y)
+}
+
+fn max_abs_of_slice<F: Float>(values: &[F], threads: usize) -> F {
+    if threads < 2 || values.len() <= SPLIT_ABOVE {
+        return super::kernels::max_abs(values);
+    }
+    let (first, second) = values.split_at(values.len() / 2);
+    let (x, y) = super::team::join(
+        || max_abs_of_slice(first, threads / 2),
+        || max_abs_of_slice(second, threads - threads / 2),
+    );
+    larger(x, y)
+}
+
+/// The larger of two `max_abs` results, or the one that is not finite: `max` would drop
+/// a NaN (`NaN.max(1) = 1`).
+fn larger<F: Float>(x: F, y: F) -> F {
+    match (x.is_finite(), y.is_finite()) {
+        (true, true) => x.max(y),
+        (false, _) => x,
+        (true, false) => y,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    #[test]
+    fn max_abs_on_threads_is_the_whole_matrix_s_and_keeps_non_finite_entries() {
+        for (rows, cols, threads) in [(256, 784, 2), (300, 700, 3), (5, 20, 2), (256, 784, 1)] {
+            let mut a = Array2::<f32>::from_shape_fn((rows, cols), |(i, j)| {
+                ((i * 31 + j * 17) % 101) as f32 / 50.0 - 1.0
+            });
+            for at in [[rows - 1, cols / 2], [0, 1]] {
+                let mut a = a.clone();
+                a[at] = -7.5;
+                assert_eq!(max_abs(a.view(), threads), 7.5);
+                assert_eq!(max_abs(a.t(), threads), 7.5);
+                // A strided view (every other column), cut by rows.
+                let strided = a.slice(ndarray::s![.., ..;2]);
+                let expected = if at[1] % 2 == 0 {
+                    7.5
+                } else {
+                    crate::tensor::max_abs(strided)
+                };
+                assert_eq!(max_abs(strided, threads), expected);
+            }
+            for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [[0, 0], [rows - 1, cols - 1], [rows / 2, 3]] {
+                    a[at] = bad;
+                    let m = max_abs(a.view(), threads);
+                    assert!(!m.is_finite(), "{bad} at {at:?} on {threads}: {m}");
+                    let m = max_abs(a.slice(ndarray::s![.., (at[1] % 2)..;2]), threads);
+                    assert!(!m.is_finite(), "{bad} at {at:?} on {threads}, strided: {m}");
+                    a[at] = 0.0;
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_row_is_passed_once_with_its_index() {
