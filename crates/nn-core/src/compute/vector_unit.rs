@@ -13,14 +13,40 @@ pub enum VectorUnit {
     Baseline,
 }
 
-/// The widest [`VectorUnit`] this processor has, or [`VectorUnit::Baseline`] on other
+/// The environment variable that caps [`vector_unit`]: `avx2` or `baseline` make the
+/// engine's own loops use no wider unit than that (as `ATEN_CPU_CAPABILITY` does for
+/// PyTorch), to measure or check the narrower paths on a processor that has AVX-512.
+/// It is read once, at the first call; any other value, or none, leaves the choice to
+/// the processor. It does not reach the `gemm` crate's matrix products, which choose
+/// their own instructions.
+pub const MAX_VECTOR_UNIT_VARIABLE: &str = "NN_MAX_VECTOR_UNIT";
+
+/// The widest [`VectorUnit`] this processor has, no wider than
+/// [`MAX_VECTOR_UNIT_VARIABLE`] allows, or [`VectorUnit::Baseline`] on other
 /// architectures and when the `portable` feature is on (which is how the portable code
 /// that other architectures run is tested on x86-64).
 ///
-/// Cheap enough to call on every kernel call: the standard library caches the processor's
-/// features after the first query.
+/// Cheap enough to call on every kernel call: the answer is kept after the first.
 #[inline]
 pub fn vector_unit() -> VectorUnit {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not chosen yet; then 1 + the unit's index in `UNITS`.
+    static CHOSEN: AtomicU8 = AtomicU8::new(0);
+    const UNITS: [VectorUnit; 3] = [VectorUnit::Avx512, VectorUnit::Avx2, VectorUnit::Baseline];
+    match CHOSEN.load(Ordering::Relaxed) {
+        0 => {
+            let cap = std::env::var(MAX_VECTOR_UNIT_VARIABLE).ok();
+            let unit = capped(detected(), cap.as_deref());
+            let index = UNITS.iter().position(|&u| u == unit).unwrap_or(2);
+            CHOSEN.store(1 + index as u8, Ordering::Relaxed);
+            unit
+        }
+        n => UNITS[usize::from(n - 1).min(2)],
+    }
+}
+
+/// The widest unit the processor has (and the build may use).
+fn detected() -> VectorUnit {
     #[cfg(all(target_arch = "x86_64", not(feature = "portable")))]
     {
         use std::arch::is_x86_feature_detected as has;
@@ -34,12 +60,50 @@ pub fn vector_unit() -> VectorUnit {
     VectorUnit::Baseline
 }
 
+/// `unit`, narrowed to what `cap` (the variable's value) names.
+fn capped(unit: VectorUnit, cap: Option<&str>) -> VectorUnit {
+    let width = |u: VectorUnit| match u {
+        VectorUnit::Avx512 => 2,
+        VectorUnit::Avx2 => 1,
+        VectorUnit::Baseline => 0,
+    };
+    let cap = match cap.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+        Some("avx2") => VectorUnit::Avx2,
+        Some("baseline") => VectorUnit::Baseline,
+        _ => return unit,
+    };
+    if width(cap) < width(unit) {
+        cap
+    } else {
+        unit
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn the_variable_only_narrows_the_unit() {
+        use VectorUnit::*;
+        for unit in [Avx512, Avx2, Baseline] {
+            for ignored in [None, Some(""), Some("avx512"), Some("sse"), Some("fast")] {
+                assert_eq!(capped(unit, ignored), unit, "{ignored:?}");
+            }
+            assert_eq!(capped(unit, Some("baseline")), Baseline);
+            assert_eq!(capped(unit, Some(" BaseLine ")), Baseline);
+        }
+        assert_eq!(capped(Avx512, Some("avx2")), Avx2);
+        assert_eq!(capped(Avx512, Some("AVX2")), Avx2);
+        assert_eq!(capped(Avx2, Some("avx2")), Avx2);
+        assert_eq!(capped(Baseline, Some("avx2")), Baseline);
+    }
+
+    #[test]
     fn the_portable_feature_and_other_architectures_use_the_baseline() {
+        if std::env::var_os(MAX_VECTOR_UNIT_VARIABLE).is_some() {
+            return;
+        }
         let forced = cfg!(feature = "portable") || !cfg!(target_arch = "x86_64");
         if forced {
             assert_eq!(vector_unit(), VectorUnit::Baseline);
