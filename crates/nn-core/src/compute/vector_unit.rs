@@ -30,18 +30,38 @@ pub const MAX_VECTOR_UNIT_VARIABLE: &str = "NN_MAX_VECTOR_UNIT";
 #[inline]
 pub fn vector_unit() -> VectorUnit {
     use std::sync::atomic::{AtomicU8, Ordering};
-    // 0: not chosen yet; then 1 + the unit's index in `UNITS`.
-    static CHOSEN: AtomicU8 = AtomicU8::new(0);
-    const UNITS: [VectorUnit; 3] = [VectorUnit::Avx512, VectorUnit::Avx2, VectorUnit::Baseline];
-    match CHOSEN.load(Ordering::Relaxed) {
-        0 => {
+    // `NOT_CHOSEN` until the first call, then the unit's `code`.
+    static CHOSEN: AtomicU8 = AtomicU8::new(NOT_CHOSEN);
+    match unit_of(CHOSEN.load(Ordering::Relaxed)) {
+        Some(unit) => unit,
+        None => {
             let cap = std::env::var(MAX_VECTOR_UNIT_VARIABLE).ok();
             let unit = capped(detected(), cap.as_deref());
-            let index = UNITS.iter().position(|&u| u == unit).unwrap_or(2);
-            CHOSEN.store(1 + index as u8, Ordering::Relaxed);
+            CHOSEN.store(code(unit), Ordering::Relaxed);
             unit
         }
-        n => UNITS[usize::from(n - 1).min(2)],
+    }
+}
+
+/// What `vector_unit` keeps before its first call.
+const NOT_CHOSEN: u8 = 0;
+
+/// A unit as `vector_unit` keeps it.
+fn code(unit: VectorUnit) -> u8 {
+    match unit {
+        VectorUnit::Avx512 => 1,
+        VectorUnit::Avx2 => 2,
+        VectorUnit::Baseline => 3,
+    }
+}
+
+/// The unit of a [`code`], or `None` for [`NOT_CHOSEN`].
+fn unit_of(code: u8) -> Option<VectorUnit> {
+    match code {
+        1 => Some(VectorUnit::Avx512),
+        2 => Some(VectorUnit::Avx2),
+        3 => Some(VectorUnit::Baseline),
+        _ => None,
     }
 }
 
@@ -82,6 +102,20 @@ fn capped(unit: VectorUnit, cap: Option<&str>) -> VectorUnit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_unit_reads_back_as_itself() {
+        for unit in [VectorUnit::Avx512, VectorUnit::Avx2, VectorUnit::Baseline] {
+            assert_ne!(code(unit), NOT_CHOSEN);
+            assert_eq!(unit_of(code(unit)), Some(unit));
+        }
+        assert_eq!(unit_of(NOT_CHOSEN), None);
+        assert_eq!(
+            vector_unit(),
+            vector_unit(),
+            "the kept answer is the first one"
+        );
+    }
 
     #[test]
     fn the_variable_only_narrows_the_unit() {
