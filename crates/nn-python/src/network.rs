@@ -799,11 +799,14 @@ fn activation_object<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, Py
         "tanh" => py.get_type::<Tanh>().call0()?,
         "identity" => py.get_type::<Identity>().call0()?,
         other => {
+            // Every other name the Rust loader accepts is `leaky_relu(α)`; anything else
+            // (an activation added on the Rust side and not here) is refused rather than
+            // read as some other function.
             let alpha = other
                 .strip_prefix("leaky_relu(")
                 .and_then(|a| a.strip_suffix(')'))
-                .map_or(Ok(0.1), |a| a.trim().parse::<f64>())
-                .map_err(|_| PyValueError::new_err(format!("unknown activation {other:?}")))?;
+                .and_then(|a| a.trim().parse::<f64>().ok())
+                .ok_or_else(|| PyValueError::new_err(format!("unknown activation {other:?}")))?;
             py.get_type::<LeakyReLU>().call1((alpha,))?
         }
     })
@@ -829,7 +832,8 @@ fn loaded<F: Real>(
     }
     let loss = match net.loss_function().name().as_str() {
         "mse" => py.get_type::<MSELoss>().call0()?,
-        _ => py.get_type::<CrossEntropyLoss>().call0()?,
+        "cross_entropy" => py.get_type::<CrossEntropyLoss>().call0()?,
+        other => return Err(PyValueError::new_err(format!("unknown loss {other:?}"))),
     };
     Ok(Network::from_parts(
         layers,
