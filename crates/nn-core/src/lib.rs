@@ -19,7 +19,7 @@
 //!
 //! Half of this crate is the engine under every layer and step: vector kernels for one
 //! sample (AVX2/FMA chosen at run time on x86-64) and matrix products for batches (the
-//! `gemm` crate, split over rayon's threads), in the `compute` module. It is public so
+//! `gemm` crate, split over threads), in the `compute` module. It is public so
 //! that `nn-layers` and `nn-train` can call it, but hidden from these docs and not part
 //! of the stable API: applications reach it through [`Activation`], `Dense` and
 //! `NeuralNetwork`.

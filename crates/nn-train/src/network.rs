@@ -117,11 +117,11 @@ impl<F: Float> NeuralNetwork<F> {
     /// One sample is always computed on the calling thread: its products are too small to
     /// share.
     ///
-    /// During [`NeuralNetwork::fit`], the calling thread and `threads − 1` helper threads
-    /// (no more than the machine's cores) started for the run, which wait for each step's
-    /// work by spinning rather than sleeping. Otherwise (a `train` or `predict` call on its
-    /// own) the threads are those of rayon's global pool, whose size `RAYON_NUM_THREADS`
-    /// sets.
+    /// The threads are the calling thread and helper threads that wait for work by
+    /// spinning rather than sleeping (no more than the machine's cores in all): during
+    /// [`NeuralNetwork::fit`], `threads − 1` helpers started for the run; otherwise (a
+    /// `train` or `predict` call on its own) the process's helpers, started at the first
+    /// call that splits a product, one for each core but one.
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for 0.

@@ -8,8 +8,7 @@
 //! - [`rows`]: elementwise passes over a matrix's rows split over threads (a layer's bias
 //!   and activation on a large batch).
 //! - [`team`]: hand-offs between threads: a `join` that gives its second half to a
-//!   helper thread spinning for work during a training run (and is `rayon::join`
-//!   outside one).
+//!   helper thread spinning for work (a training run's own, or the process's).
 //! - [`vector_unit`]: which vector instructions the engine's own loops use on this
 //!   processor (the `portable` feature forces the portable code, as on other
 //!   architectures).

@@ -13,10 +13,12 @@
 //!
 //! [`with_team`] runs a closure with `threads − 1` helper threads that spin between
 //! jobs; every [`join`] inside it (on the calling thread or on a helper) gives its second
-//! half to an idle helper, or runs both halves itself when none is idle. Outside a team,
-//! [`join`] is `rayon::join`. A helper that has had no work for [`SPIN_FOR`] sleeps until
-//! the next job, so a team costs no CPU while its closure does something else for long
-//! (a user's callback, a validation pass).
+//! half to an idle helper, or runs both halves itself when none is idle. Outside such a
+//! team, [`join`] uses the process's own team, started at the first `join` that needs
+//! it (a helper for each core but one), the same way: a `predict` or a `train` called
+//! on its own hands off to threads that are still spinning when the calls follow each
+//! other closely. A helper that has had no work for [`SPIN_FOR`] sleeps until the next
+//! job, so a team costs no CPU while nothing is handed to it.
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -97,6 +99,19 @@ struct Team {
 }
 
 impl Team {
+    /// `helpers` helpers, idle, without their threads yet.
+    fn new(helpers: usize) -> Self {
+        Team {
+            helpers: (0..helpers)
+                .map(|_| Helper {
+                    state: AtomicU8::new(IDLE),
+                    job: UnsafeCell::new(None),
+                    thread: OnceLock::new(),
+                })
+                .collect(),
+        }
+    }
+
     /// An idle (spinning or sleeping) helper, moved to CLAIMED, and whether it slept.
     fn claim(&self) -> Option<(&Helper, bool)> {
         for helper in self.helpers.iter() {
@@ -131,15 +146,7 @@ pub fn with_team<R>(threads: usize, body: impl FnOnce() -> R) -> R {
     if helpers == 0 || !TEAM.with(Cell::get).is_null() {
         return body();
     }
-    let team = Team {
-        helpers: (0..helpers)
-            .map(|_| Helper {
-                state: AtomicU8::new(IDLE),
-                job: UnsafeCell::new(None),
-                thread: OnceLock::new(),
-            })
-            .collect(),
-    };
+    let team = Team::new(helpers);
     thread::scope(|scope| {
         for helper in team.helpers.iter() {
             let team = &team;
@@ -256,10 +263,41 @@ fn pause(spins: u32, since: Instant) {
     }
 }
 
-/// `(a(), b())`, the two possibly in parallel, like `rayon::join`: inside [`with_team`],
-/// `b` goes to an idle helper of the team while this thread runs `a` (both run here, `a`
-/// first, when no helper is idle); outside, this is `rayon::join`. A panic in either is
-/// propagated once both have finished.
+/// The process's team, for the joins made outside [`with_team`]: a helper for each core
+/// but one, started at the first call, never stopped (they sleep when idle). `None` on a
+/// single core, or when no thread could be started.
+fn process_team() -> Option<&'static Team> {
+    static TEAM_OF_THE_PROCESS: OnceLock<Option<&'static Team>> = OnceLock::new();
+    *TEAM_OF_THE_PROCESS.get_or_init(|| {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            return None;
+        }
+        // Leaked on purpose: its helpers live as long as the process.
+        let team: &'static Team = Box::leak(Box::new(Team::new(cores - 1)));
+        let mut started = 0;
+        for helper in team.helpers.iter() {
+            match thread::Builder::new()
+                .name("nn-helper".into())
+                .spawn(move || work(team, helper))
+            {
+                Ok(handle) => {
+                    let _ = helper.thread.set(handle.thread().clone());
+                    started += 1;
+                }
+                // Without its thread, this helper is never claimed.
+                Err(_) => helper.state.store(EXIT, Ordering::Relaxed),
+            }
+        }
+        (started > 0).then_some(team)
+    })
+}
+
+/// `(a(), b())`, the two possibly in parallel, like `rayon::join`: `b` goes to an idle
+/// helper of this thread's team (inside [`with_team`], or the process's own team
+/// otherwise) while this thread runs `a`; both run here, `a` first, when no helper is
+/// idle or the machine has one core. A panic in either is propagated once both have
+/// finished.
 pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
@@ -268,12 +306,17 @@ where
     RB: Send,
 {
     let team = TEAM.with(Cell::get);
-    if team.is_null() {
-        return rayon::join(a, b);
-    }
-    // SAFETY: TEAM points to a team only while `with_team`'s scope, which owns it, runs
-    // this thread's closure (the owner) or has not yet joined this thread (a helper).
-    let team = unsafe { &*team };
+    let team = if team.is_null() {
+        match process_team() {
+            Some(team) => team,
+            None => return (a(), b()),
+        }
+    } else {
+        // SAFETY: TEAM points to a team only while `with_team`'s scope, which owns it,
+        // runs this thread's closure (the owner) or has not yet joined this thread (a
+        // helper), or to the process's team, which is never freed.
+        unsafe { &*team }
+    };
     let Some((helper, slept)) = team.claim() else {
         return (a(), b());
     };
@@ -358,8 +401,14 @@ mod tests {
         });
         assert_eq!(a_thread, here);
         assert_ne!(b_thread, here);
-        // One thread: no team (joins are rayon's).
+        // One thread: no team of its own (joins go to the process's team).
         assert!(!with_team(1, in_team));
+        let (_, b) = join(|| (), || thread::current().id());
+        assert_eq!(
+            b != here,
+            cores() > 1,
+            "outside a team, the process's helper"
+        );
     }
 
     #[test]
@@ -395,6 +444,12 @@ mod tests {
                 .count()
         });
         assert!(awake >= 10, "awake at {awake} of 50 checks");
+    }
+
+    #[test]
+    fn the_process_team_has_a_helper_for_each_core_but_one() {
+        let helpers = process_team().map(|team| team.helpers.len());
+        assert_eq!(helpers, (cores() > 1).then(|| cores() - 1));
     }
 
     #[test]
