@@ -188,3 +188,46 @@ def test_train_on_a_large_batch_releases_the_gil_and_matches_fit(rng):
     a.train(X.T, y)
     b.fit(X, y, epochs=1, batch_size=200, shuffle=False)
     np.testing.assert_allclose(a._layers[1]._W, b._layers[1]._W, rtol=1e-12)
+
+
+def test_a_forked_child_predicts_without_the_parents_threads(rng):
+    """After ``os.fork`` (multiprocessing's default start method on Linux), the child has
+    none of the parent's helper threads: a large prediction there must run on the
+    child's own thread instead of waiting for a helper that does not exist."""
+    import os
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    net = nn.NeuralNetwork(
+        [nn.Layer(784, 256, nn.ReLU(), seed=0), nn.Layer(256, 10, nn.Identity(), seed=1)],
+        nn.CrossEntropyLoss(),
+        0.01,
+    )
+    X = rng.normal(size=(512, 784))
+    expected = net.predict_proba(X)  # starts the helpers in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read)
+            same = np.array_equal(net.predict_proba(X), expected)
+            os.write(write, b"same" if same else b"different")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the child hung")
+    answer = os.read(read, 100)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == b"same"

@@ -265,10 +265,12 @@ fn pause(spins: u32, since: Instant) {
 
 /// The process's team, for the joins made outside [`with_team`]: a helper for each core
 /// but one, started at the first call, never stopped (they sleep when idle). `None` on a
-/// single core, or when no thread could be started.
+/// single core, when no thread could be started, and in a child process made by `fork`
+/// after the team started (Python's multiprocessing does that): the child has none of
+/// its parent's threads, and a job handed to one would never run.
 fn process_team() -> Option<&'static Team> {
-    static TEAM_OF_THE_PROCESS: OnceLock<Option<&'static Team>> = OnceLock::new();
-    *TEAM_OF_THE_PROCESS.get_or_init(|| {
+    static TEAM_OF_THE_PROCESS: OnceLock<Option<(&'static Team, u32)>> = OnceLock::new();
+    let (team, started_by) = (*TEAM_OF_THE_PROCESS.get_or_init(|| {
         let cores = thread::available_parallelism().map_or(1, |n| n.get());
         if cores < 2 {
             return None;
@@ -289,8 +291,9 @@ fn process_team() -> Option<&'static Team> {
                 Err(_) => helper.state.store(EXIT, Ordering::Relaxed),
             }
         }
-        (started > 0).then_some(team)
-    })
+        (started > 0).then_some((team, std::process::id()))
+    }))?;
+    (started_by == std::process::id()).then_some(team)
 }
 
 /// `(a(), b())`, the two possibly in parallel, like `rayon::join`: `b` goes to an idle
