@@ -46,6 +46,39 @@ fn a_large_batch_is_the_slices_outputs_side_by_side() {
 }
 
 #[test]
+fn a_column_s_outputs_do_not_depend_on_the_batch_it_is_in() {
+    // 2 500 columns at once, against batches of 100: matrix products of other widths,
+    // cut differently over 2 threads, must give each column the same bits.
+    let mut rng = StdRng::seed_from_u64(8);
+    let mut layer = |ins, outs, act: Box<dyn nn_core::Activation<f32>>| {
+        let w = Array2::from_shape_simple_fn((outs, ins), || rng.random_range(-0.3..0.3));
+        let b = Array2::from_shape_simple_fn((outs, 1), || rng.random_range(-0.3..0.3));
+        Dense::from_parameters(w, b, act).unwrap()
+    };
+    let layers = vec![
+        layer(64, 96, Box::new(Tanh)),
+        layer(96, 48, Box::new(Tanh)),
+        layer(48, 5, Box::new(Identity)),
+    ];
+    let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+    let x = Array2::from_shape_simple_fn((64, 2500), || rng.random_range(-1.0..1.0));
+    for threads in [1, 2] {
+        net.set_threads(threads).unwrap();
+        let whole = net.forward_pass(x.view()).unwrap();
+        for start in (0..2500).step_by(100) {
+            let part = net
+                .forward_pass(x.slice(s![.., start..start + 100]))
+                .unwrap();
+            assert_eq!(
+                whole.slice(s![.., start..start + 100]),
+                part,
+                "{threads} threads, columns {start}.."
+            );
+        }
+    }
+}
+
+#[test]
 fn errors_name_the_column_in_the_whole_batch() {
     // A non-finite input, in the second slice.
     let net = network();
