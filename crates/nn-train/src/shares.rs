@@ -178,15 +178,11 @@ fn weigh_and_add<F: Float>(
             let part = |p: usize| {
                 pick(&others[p].current().gradients, i).slice_move(s![range.clone(), ..])
             };
-            match others.len() {
-                0 => block.mapv_inplace(|t| t * w0),
-                _ => {
-                    let w1 = weight(1);
-                    Zip::from(&mut block)
-                        .and(part(0))
-                        .for_each(|t, &g| *t = *t * w0 + w1 * g);
-                }
-            }
+            // A batch in shares has at least two: `others` is never empty.
+            let w1 = weight(1);
+            Zip::from(&mut block)
+                .and(part(0))
+                .for_each(|t, &g| *t = *t * w0 + w1 * g);
             for p in 1..others.len() {
                 let w = weight(p + 1);
                 Zip::from(&mut block)
