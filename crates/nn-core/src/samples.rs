@@ -167,9 +167,10 @@ impl<F: Float> Gatherer<F> {
         }
     }
 
-    /// Copies the inputs on up to `threads` threads (nn-core's `compute::team`; 1 when built). A
-    /// shuffled batch reads its samples from all over the data set, so its copy waits on
-    /// memory more than it computes: two threads copy it in about half the time.
+    /// Copies the inputs on up to `threads` threads (1 when built; handed over by
+    /// `compute::team`). A shuffled batch reads its samples from all over the data set, so
+    /// its copy waits on memory more than it computes: two threads copy it in about half
+    /// the time.
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self

@@ -50,6 +50,16 @@ pub fn max_abs<F: Float>(a: ArrayView2<'_, F>) -> F {
     }
 }
 
+/// The [`max_abs`] of the entries of two parts from the parts' own: the larger, or the
+/// one that is not finite (`max` would drop a NaN: `NaN.max(1) = 1`).
+pub fn max_abs_of_both<F: Float>(x: F, y: F) -> F {
+    match (x.is_finite(), y.is_finite()) {
+        (true, true) => x.max(y),
+        (false, _) => x,
+        (true, false) => y,
+    }
+}
+
 /// The first non-finite entry of `a` in row-major order, as `(row, column, value)`.
 pub fn first_non_finite<F: Float>(a: ArrayView2<'_, F>) -> Option<(usize, usize, F)> {
     // One vectorised pass finds whether there is anything to look for; the search for
@@ -190,6 +200,22 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn max_abs_of_both_keeps_the_max_and_any_non_finite_value() {
+        let seen = |values: &[f64]| crate::compute::kernels::max_abs(values);
+        assert_eq!(seen(&[]), 0.0);
+        assert_eq!(seen(&[1.0, -3.0, 2.0]), 3.0);
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(!seen(&[1.0, bad, 2.0]).is_finite());
+            assert!(!seen(&[bad, 5.0]).is_finite());
+            let (good, bad) = (seen(&[-4.0]), seen(&[bad]));
+            assert!(!max_abs_of_both(good, bad).is_finite());
+            assert!(!max_abs_of_both(bad, good).is_finite());
+        }
+        assert_eq!(max_abs_of_both(seen(&[-4.0]), seen(&[2.0])), 4.0);
+        assert_eq!(max_abs_of_both(seen(&[2.0]), seen(&[-4.0])), 4.0);
+    }
 
     #[test]
     fn finite_max_abs_bounds_or_names_the_first_bad_entry() {

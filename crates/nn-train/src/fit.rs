@@ -246,38 +246,28 @@ impl<F: Float> NeuralNetwork<F> {
         // sleeping thread takes 10–40 µs to wake, several times a step (see nn-core's
         // `compute::team`). The callback still runs on this thread.
         with_team(self.threads(), || {
-            self.fit_checked(train, validation, options, rng, &mut on_progress)
+            // Check every sample once here, so that no epoch fails half-way on bad data.
+            self.check_data(train.inputs(), train.targets())?;
+            if let Some(v) = validation {
+                self.check_data(v.inputs(), v.targets())?;
+            }
+            let base_rate = self.learning_rate();
+            // A schedule may bring the rate to 0 (a cosine down to 0, a decay that
+            // underflows): refuse before training rather than fail at that epoch. Every
+            // schedule's factor falls or stays from one epoch to the next, so the last
+            // epoch's rate is the smallest, and one check covers any number of epochs.
+            let last = options.schedule.factor(options.epochs - 1);
+            crate::check_learning_rate(F::from_f64(base_rate.as_f64() * last))?;
+            // Drawn only with dropout, so that a network without it shuffles as it
+            // always has.
+            if self.model().has_dropout() {
+                self.seed_dropout(rng.next_u64());
+            }
+            let result =
+                self.fit_epochs(train, validation, options, rng, &mut on_progress, base_rate);
+            self.set_learning_rate(base_rate)?;
+            result
         })
-    }
-
-    /// [`NeuralNetwork::fit_with`] after checking `options`, inside its team.
-    fn fit_checked<R: Rng + ?Sized>(
-        &mut self,
-        train: Samples<'_, F>,
-        validation: Option<Samples<'_, F>>,
-        options: &FitOptions,
-        rng: &mut R,
-        on_progress: &mut impl FnMut(Progress<'_>) -> ControlFlow<()>,
-    ) -> Result<History> {
-        // Check every sample once here, so that no epoch fails half-way on bad data.
-        self.check_data(train.inputs(), train.targets())?;
-        if let Some(v) = validation {
-            self.check_data(v.inputs(), v.targets())?;
-        }
-        let base_rate = self.learning_rate();
-        // A schedule may bring the rate to 0 (a cosine down to 0, a decay that underflows):
-        // refuse before training rather than fail at that epoch. Every schedule's factor
-        // falls or stays from one epoch to the next, so the last epoch's rate is the
-        // smallest, and one check covers any number of epochs.
-        let last = options.schedule.factor(options.epochs - 1);
-        crate::check_learning_rate(F::from_f64(base_rate.as_f64() * last))?;
-        // Drawn only with dropout, so that a network without it shuffles as it always has.
-        if self.model().has_dropout() {
-            self.seed_dropout(rng.next_u64());
-        }
-        let result = self.fit_epochs(train, validation, options, rng, on_progress, base_rate);
-        self.set_learning_rate(base_rate)?;
-        result
     }
 
     /// The epochs of [`NeuralNetwork::fit_with`], after its checks.

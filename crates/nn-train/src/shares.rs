@@ -5,7 +5,8 @@
 use ndarray::{s, ArrayView2, ArrayViewMut2, Axis, Zip};
 use nn_core::compute::rows::on_rows;
 use nn_core::compute::team::join;
-use nn_core::{tensor, Float, Loss, Target};
+use nn_core::tensor::{self, max_abs_of_both};
+use nn_core::{Float, Loss, Target};
 use nn_layers::Dense;
 
 use crate::backprop::{Buffers, Gradients};
@@ -66,70 +67,23 @@ pub(crate) fn forward_backward<F: Float>(
     };
     let (first, rest) = buffers.split_at_mut(1);
     let total = &mut first[0].current_mut().gradients;
-    let mut largest = Largest::default();
+    let mut largest = F::zero();
     for (i, (dw, db)) in total.dws.iter_mut().zip(total.dbs.iter_mut()).enumerate() {
         let dws: Pick<F> = |g, i| g.dws[i].view();
         let dbs: Pick<F> = |g, i| g.dbs[i].view();
-        largest = largest.merge(weigh_and_add(dw.view_mut(), (rest, dws, i), &weight, parts));
-        largest = largest.merge(weigh_and_add(db.view_mut(), (rest, dbs, i), &weight, 1));
+        for m in [
+            weigh_and_add(dw.view_mut(), (rest, dws, i), &weight, parts),
+            weigh_and_add(db.view_mut(), (rest, dbs, i), &weight, 1),
+        ] {
+            largest = max_abs_of_both(largest, m);
+        }
     }
     let mut loss_sum = total.loss * weight(0);
     for (p, other) in rest.iter().enumerate() {
         loss_sum += other.current().gradients.loss * weight(p + 1);
     }
     total.loss = loss_sum;
-    (loss_sum, largest.value())
-}
-
-/// `max |v|` over the values seen, and whether they were all finite.
-#[derive(Clone, Copy, Debug)]
-struct Largest<F> {
-    max: F,
-    finite: bool,
-}
-
-impl<F: Float> Default for Largest<F> {
-    fn default() -> Self {
-        Largest {
-            max: F::zero(),
-            finite: true,
-        }
-    }
-}
-
-impl<F: Float> Largest<F> {
-    /// What `tensor::max_abs` returned for some values: their `max |v|`, or NaN when
-    /// one was not finite.
-    fn of(max_abs: F) -> Self {
-        Largest {
-            max: if max_abs.is_finite() {
-                max_abs
-            } else {
-                F::zero()
-            },
-            finite: max_abs.is_finite(),
-        }
-    }
-
-    fn merge(self, other: Self) -> Self {
-        Largest {
-            max: if other.max > self.max {
-                other.max
-            } else {
-                self.max
-            },
-            finite: self.finite && other.finite,
-        }
-    }
-
-    /// The maximum, or NaN when a value was not finite.
-    fn value(self) -> F {
-        if self.finite {
-            self.max
-        } else {
-            F::nan()
-        }
-    }
+    (loss_sum, largest)
 }
 
 /// `f(first + p, &mut buffers[p])` for every share `p`, each on its own thread: the
@@ -158,19 +112,19 @@ type Pick<F> = fn(&Gradients<F>, usize) -> ArrayView2<'_, F>;
 
 /// `total = w(0)·total + Σ_p w(p + 1)·pick(others[p])`, in that order for each entry (so
 /// the bits do not depend on `threads`), in one pass per share, the rows split over up
-/// to `threads` threads by nn-core's `on_rows` when there are many. Returns the largest
-/// `|total|` and whether every entry is finite: each block of rows is scanned by the
-/// vectorised `max_abs` right after it is summed, while it is still in the L1 cache.
+/// to `threads` threads by nn-core's `on_rows` when there are many. Returns `max |total|`,
+/// NaN if an entry is not finite: each block of rows is scanned by the vectorised
+/// `max_abs` right after it is summed, while it is still in the L1 cache.
 fn weigh_and_add<F: Float>(
     total: ArrayViewMut2<'_, F>,
     (others, pick, i): (&[Buffers<F>], Pick<F>, usize),
     weight: &(impl Fn(usize) -> F + Sync),
     threads: usize,
-) -> Largest<F> {
+) -> F {
     // Rows per block: 8 rows of 784 f32 are 25 KB.
     const BLOCK_ROWS: usize = 8;
     let pass = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
-        let mut largest = Largest::default();
+        let mut largest = F::zero();
         let w0 = weight(0);
         for (b, mut block) in rows.axis_chunks_iter_mut(Axis(0), BLOCK_ROWS).enumerate() {
             let start = first + b * BLOCK_ROWS;
@@ -189,11 +143,11 @@ fn weigh_and_add<F: Float>(
                     .and(part(p))
                     .for_each(|t, &g| *t += w * g);
             }
-            largest = largest.merge(Largest::of(tensor::max_abs(block.view())));
+            largest = max_abs_of_both(largest, tensor::max_abs(block.view()));
         }
         largest
     };
-    on_rows(total, threads, &pass, &Largest::merge)
+    on_rows(total, threads, &pass, &max_abs_of_both)
 }
 
 #[cfg(test)]
@@ -242,22 +196,6 @@ mod tests {
         // One thread never shares; two share in two.
         assert_eq!(shares_for(1, 500, 1_049_600), 1);
         assert_eq!(shares_for(2, 500, 1_049_600), 2);
-    }
-
-    #[test]
-    fn largest_keeps_the_max_and_any_non_finite_value() {
-        let seen = |values: &[f64]| Largest::of(nn_core::compute::kernels::max_abs(values));
-        assert_eq!(seen(&[]).value(), 0.0);
-        assert_eq!(seen(&[1.0, -3.0, 2.0]).value(), 3.0);
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert!(seen(&[1.0, bad, 2.0]).value().is_nan());
-            assert!(seen(&[bad, 5.0]).value().is_nan());
-            let (good, bad) = (seen(&[-4.0]), seen(&[bad]));
-            assert!(good.merge(bad).value().is_nan());
-            assert!(bad.merge(good).value().is_nan());
-        }
-        assert_eq!(seen(&[-4.0]).merge(seen(&[2.0])).value(), 4.0);
-        assert_eq!(seen(&[2.0]).merge(seen(&[-4.0])).value(), 4.0);
     }
 
     #[test]

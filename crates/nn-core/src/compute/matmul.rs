@@ -14,9 +14,9 @@ const PARALLEL_THRESHOLD: usize = 1 << 18;
 ///
 /// With `threads > 1` and a large enough product, `C` is cut into `threads` blocks of
 /// columns (or of rows, when it has more rows than columns), computed in parallel on
-/// threads by [`super::team::join`]; each block is an independent product, so the result does not
-/// depend on the number of threads. `beta = 0` overwrites `C` without reading it (NaN in
-/// `C` does not propagate).
+/// threads by [`super::team::join`]; each block is an independent product, so the result
+/// does not depend on the number of threads. `beta = 0` overwrites `C` without reading
+/// it (NaN in `C` does not propagate).
 ///
 /// # Panics
 /// If the shapes do not fit.

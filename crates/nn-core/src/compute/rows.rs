@@ -1,18 +1,18 @@
 //! Passes over a matrix split by rows over threads: the passes around a layer's product
 //! (its bias before, its activation after) on a large batch, the gather of a shuffled
-//! batch (on the transposed view: its columns) and the sum of the threads' gradients,
-//! which would otherwise leave all but one thread waiting.
+//! batch (on the transposed view: its columns), the sum of the threads' gradients and
+//! the scan of a data set, which would otherwise leave all but one thread waiting.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
-use crate::Float;
+use crate::{tensor, Float};
 
 /// Entries below which a pass stays on one thread: a hand-off costs more.
 const SPLIT_ABOVE: usize = 1 << 16;
 
 /// `f(rows, first_row)` on halves of `a`'s rows, recursively, on up to `threads` threads
-/// (by [`super::team::join`]), the halves' results merged by `merge`; one call on all of `a` when it
-/// is small or `threads` is 1. `f` must not depend on how the rows are cut.
+/// (by [`super::team::join`]), the halves' results merged by `merge`; one call on all of
+/// `a` when it is small or `threads` is 1. `f` must not depend on how the rows are cut.
 pub fn on_rows<F: Float, R: Send>(
     a: ArrayViewMut2<'_, F>,
     threads: usize,
@@ -42,24 +42,15 @@ fn halves<F: Float, R: Send>(
 }
 
 /// `max |a|`, or NaN if an entry is NaN or infinite, as
-/// [`tensor::max_abs`](crate::tensor::max_abs) computes it, with the rows halved
-/// recursively over up to `threads` threads when `a` is large: the scan of a whole data
-/// set, which reads memory faster on two cores than on one.
-/// A contiguous matrix is cut in halves of its memory (whatever its order), each scanned
-/// by the vectorised kernel; only a strided view is cut by rows.
+/// [`tensor::max_abs`](crate::tensor::max_abs) computes it: the scan of a whole data set,
+/// which reads memory faster on two cores than on one. A contiguous matrix is cut in
+/// halves of its memory (whatever its order) over up to `threads` threads, each scanned
+/// by the vectorised kernel; a strided view is scanned on this thread.
 pub fn max_abs<F: Float>(a: ArrayView2<'_, F>, threads: usize) -> F {
-    if let Some(values) = a.as_slice_memory_order() {
-        return max_abs_of_slice(values, threads);
+    match a.as_slice_memory_order() {
+        Some(values) => max_abs_of_slice(values, threads),
+        None => tensor::max_abs(a),
     }
-    if threads < 2 || a.nrows() < 2 || a.len() <= SPLIT_ABOVE {
-        return crate::tensor::max_abs(a);
-    }
-    let (top, bottom) = a.split_at(Axis(0), a.nrows() / 2);
-    let (x, y) = super::team::join(
-        || max_abs(top, threads / 2),
-        || max_abs(bottom, threads - threads / 2),
-    );
-    larger(x, y)
 }
 
 fn max_abs_of_slice<F: Float>(values: &[F], threads: usize) -> F {
@@ -71,17 +62,7 @@ fn max_abs_of_slice<F: Float>(values: &[F], threads: usize) -> F {
         || max_abs_of_slice(first, threads / 2),
         || max_abs_of_slice(second, threads - threads / 2),
     );
-    larger(x, y)
-}
-
-/// The larger of two `max_abs` results, or the one that is not finite: `max` would drop
-/// a NaN (`NaN.max(1) = 1`).
-fn larger<F: Float>(x: F, y: F) -> F {
-    match (x.is_finite(), y.is_finite()) {
-        (true, true) => x.max(y),
-        (false, _) => x,
-        (true, false) => y,
-    }
+    tensor::max_abs_of_both(x, y)
 }
 
 #[cfg(test)]
@@ -105,7 +86,7 @@ mod tests {
                 let expected = if at[1] % 2 == 0 {
                     7.5
                 } else {
-                    crate::tensor::max_abs(strided)
+                    tensor::max_abs(strided)
                 };
                 assert_eq!(max_abs(strided, threads), expected);
             }

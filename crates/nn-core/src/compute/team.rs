@@ -1,6 +1,6 @@
 //! Hand-offs between threads that cost a microsecond, not the tens of microseconds of
-//! waking a sleeping thread: a team of helper threads that wait for work by spinning, for
-//! the duration of a training run.
+//! waking a sleeping thread: teams of helper threads that wait for work by spinning, one
+//! for the duration of a training run, and the process's own for everything else.
 //!
 //! A training step hands work to the other threads several times (the shares' passes,
 //! the sum of their gradients, the optimizer's blocks, the gather of the next batch),
@@ -93,7 +93,7 @@ impl<B: FnOnce() -> R, R> StackJob<B, R> {
     }
 }
 
-/// The helpers of one [`with_team`] call.
+/// The helpers of one [`with_team`] call, or the process's.
 struct Team {
     helpers: Box<[Helper]>,
 }
@@ -109,6 +109,21 @@ impl Team {
                     thread: OnceLock::new(),
                 })
                 .collect(),
+        }
+    }
+
+    /// Records the thread started for `helper`, or, when the system refused to start
+    /// one, marks the helper as never to be claimed. Returns whether it started.
+    fn attach(helper: &Helper, started: std::io::Result<Thread>) -> bool {
+        match started {
+            Ok(thread) => {
+                let _ = helper.thread.set(thread);
+                true
+            }
+            Err(_) => {
+                helper.state.store(EXIT, Ordering::Relaxed);
+                false
+            }
         }
     }
 
@@ -150,16 +165,10 @@ pub fn with_team<R>(threads: usize, body: impl FnOnce() -> R) -> R {
     thread::scope(|scope| {
         for helper in team.helpers.iter() {
             let team = &team;
-            match thread::Builder::new()
+            let started = thread::Builder::new()
                 .name("nn-team".into())
-                .spawn_scoped(scope, move || work(team, helper))
-            {
-                Ok(handle) => {
-                    let _ = helper.thread.set(handle.thread().clone());
-                }
-                // Without its thread, this helper is never claimed.
-                Err(_) => helper.state.store(EXIT, Ordering::Relaxed),
-            }
+                .spawn_scoped(scope, move || work(team, helper));
+            Team::attach(helper, started.map(|handle| handle.thread().clone()));
         }
         let _active = Active::enter(&team);
         body()
@@ -279,17 +288,10 @@ fn process_team() -> Option<&'static Team> {
         let team: &'static Team = Box::leak(Box::new(Team::new(cores - 1)));
         let mut started = 0;
         for helper in team.helpers.iter() {
-            match thread::Builder::new()
+            let thread = thread::Builder::new()
                 .name("nn-helper".into())
-                .spawn(move || work(team, helper))
-            {
-                Ok(handle) => {
-                    let _ = helper.thread.set(handle.thread().clone());
-                    started += 1;
-                }
-                // Without its thread, this helper is never claimed.
-                Err(_) => helper.state.store(EXIT, Ordering::Relaxed),
-            }
+                .spawn(move || work(team, helper));
+            started += usize::from(Team::attach(helper, thread.map(|h| h.thread().clone())));
         }
         (started > 0).then_some((team, std::process::id()))
     }))?;
