@@ -30,6 +30,11 @@ macro_rules! vector_kernels {
      $axpy_dot4:ident,
      $max_abs:ident, $zero:ident, $load:ident, $store:ident, $fmadd:ident, $add:ident,
      $set1:ident, $mul:ident, $max:ident, $abs:ident) => {
+        /// `max |v|`, or NaN when an entry is NaN or infinite (`x·0` is 0 for finite `x`
+        /// and NaN otherwise: the flags' sum). A per-sample step calls it on its input
+        /// and on each layer's short output and delta (10–16 entries), so the tail ends
+        /// matter as much as the loop: one more vector before the scalar rest, and the
+        /// lanes reduced pairwise, not one after the other.
         #[target_feature(enable = $feature)]
         pub(super) unsafe fn $max_abs(v: &[$t]) -> $t {
             const L: usize = $lanes;
@@ -44,29 +49,35 @@ macro_rules! vector_kernels {
                     for k in 0..2 {
                         let x = $load(p.add(i + k * L));
                         max[k] = $max(max[k], $abs(x));
-                        // x·0 is 0 for finite x, NaN otherwise.
                         flags[k] = $add(flags[k], $mul(x, zero));
                     }
                     i += 2 * L;
                 }
+                if i + L <= n {
+                    let x = $load(p.add(i));
+                    max[0] = $max(max[0], $abs(x));
+                    flags[0] = $add(flags[0], $mul(x, zero));
+                    i += L;
+                }
             }
-            let mut lanes = [[0.0 as $t; L]; 4];
+            let (mut largest, mut flag) = ([0.0 as $t; L], [0.0 as $t; L]);
             // SAFETY: each array holds exactly one vector.
             unsafe {
-                $store(lanes[0].as_mut_ptr(), max[0]);
-                $store(lanes[1].as_mut_ptr(), max[1]);
-                $store(lanes[2].as_mut_ptr(), flags[0]);
-                $store(lanes[3].as_mut_ptr(), flags[1]);
+                $store(largest.as_mut_ptr(), $max(max[0], max[1]));
+                $store(flag.as_mut_ptr(), $add(flags[0], flags[1]));
             }
             // A plain comparison, not `max` (whose NaN handling costs a compare and a
-            // blend per call on these short vectors): a NaN is in `flag` already.
+            // blend): a NaN is in `flag` already.
             let larger = |a: $t, b: $t| if a > b { a } else { b };
-            let mut m: $t = 0.0;
-            let mut flag: $t = 0.0;
-            for k in 0..L {
-                m = larger(m, larger(lanes[0][k], lanes[1][k]));
-                flag += lanes[2][k] + lanes[3][k];
+            let mut width = L;
+            while width > 1 {
+                width /= 2;
+                for k in 0..width {
+                    largest[k] = larger(largest[k], largest[k + width]);
+                    flag[k] += flag[k + width];
+                }
             }
+            let (mut m, mut flag) = (largest[0], flag[0]);
             for &x in &v[i..] {
                 m = larger(m, x.abs());
                 flag += x * 0.0;
