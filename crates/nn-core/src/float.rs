@@ -20,6 +20,14 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn dot4_avx2(rows: [&[Self]; 4], x: &[Self]) -> [Self; 4];
 
+        /// `dot4_avx2` of the same four rows with two vectors, each row loaded once for
+        /// both: `out[c][r] = rows[r]·x[c]`, with the bits of `dot4_avx2(rows, x[c])`.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot4x2_avx2(rows: [&[Self]; 4], x: [&[Self]; 2]) -> [[Self; 4]; 2];
+
         /// AVX2/FMA `y += alpha·x`.
         ///
         /// # Safety
@@ -59,6 +67,14 @@ pub(crate) mod sealed {
         /// The processor must support AVX-512F and FMA.
         #[cfg(target_arch = "x86_64")]
         unsafe fn dot4_avx512(rows: [&[Self]; 4], x: &[Self]) -> [Self; 4];
+
+        /// `dot4_avx512` of the same four rows with two vectors, each row loaded once for
+        /// both: `out[c][r] = rows[r]·x[c]`, with the bits of `dot4_avx512(rows, x[c])`.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F, AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot4x2_avx512(rows: [&[Self]; 4], x: [&[Self]; 2]) -> [[Self; 4]; 2];
 
         /// AVX-512F `y += alpha·x`.
         ///

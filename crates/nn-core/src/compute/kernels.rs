@@ -11,7 +11,7 @@
 //! Results can differ in the last bits between the two code paths (a fused multiply-add
 //! rounds once), but on one machine they are deterministic.
 
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 #[cfg(target_arch = "x86_64")]
 use super::vector_unit::{vector_unit, VectorUnit};
@@ -136,7 +136,8 @@ mod avx512;
 /// and `avx512.rs`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! sealed_kernels {
-    ($t:ty, $dot:ident, $dot4:ident, $axpy:ident, $axpy_dot4:ident, $max_abs:ident) => {
+    ($t:ty, $dot:ident, $dot4:ident, $dot4x2:ident, $axpy:ident, $axpy_dot4:ident,
+     $max_abs:ident) => {
         impl crate::float::sealed::Sealed for $t {
             unsafe fn dot_avx2(a: &[$t], b: &[$t]) -> $t {
                 // SAFETY: the caller checked AVX2 and FMA.
@@ -145,6 +146,10 @@ macro_rules! sealed_kernels {
             unsafe fn dot4_avx2(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
                 // SAFETY: the caller checked AVX2 and FMA.
                 unsafe { avx2::$dot4(rows, x) }
+            }
+            unsafe fn dot4x2_avx2(rows: [&[$t]; 4], x: [&[$t]; 2]) -> [[$t; 4]; 2] {
+                // SAFETY: the caller checked AVX2 and FMA.
+                unsafe { avx2::$dot4x2(rows, x) }
             }
             unsafe fn axpy_avx2(alpha: $t, x: &[$t], y: &mut [$t]) {
                 // SAFETY: the caller checked AVX2 and FMA.
@@ -171,6 +176,10 @@ macro_rules! sealed_kernels {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$dot4(rows, x) }
             }
+            unsafe fn dot4x2_avx512(rows: [&[$t]; 4], x: [&[$t]; 2]) -> [[$t; 4]; 2] {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
+                unsafe { avx512::$dot4x2(rows, x) }
+            }
             unsafe fn axpy_avx512(alpha: $t, x: &[$t], y: &mut [$t]) {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$axpy(alpha, x, y) }
@@ -192,9 +201,25 @@ macro_rules! sealed_kernels {
     };
 }
 #[cfg(target_arch = "x86_64")]
-sealed_kernels!(f32, dot_f32, dot4_f32, axpy_f32, axpy_dot4_f32, max_abs_f32);
+sealed_kernels!(
+    f32,
+    dot_f32,
+    dot4_f32,
+    dot4x2_f32,
+    axpy_f32,
+    axpy_dot4_f32,
+    max_abs_f32
+);
 #[cfg(target_arch = "x86_64")]
-sealed_kernels!(f64, dot_f64, dot4_f64, axpy_f64, axpy_dot4_f64, max_abs_f64);
+sealed_kernels!(
+    f64,
+    dot_f64,
+    dot4_f64,
+    dot4x2_f64,
+    axpy_f64,
+    axpy_dot4_f64,
+    max_abs_f64
+);
 
 /// The vector unit the kernels run on: [`vector_unit`], or in tests the one a test chose.
 #[cfg(target_arch = "x86_64")]
@@ -265,6 +290,90 @@ pub fn gemv_bias<F: Float>(w: ArrayView2<'_, F>, x: &[F], b: &[F], y: &mut [F]) 
 
 fn portable_gemv_bias<F: Float>(w: &[F], cols: usize, x: &[F], b: &[F], y: &mut [F]) {
     gemv_bias_impl::<F>(w, cols, x, b, y)
+}
+
+/// `y_j = W·x_j + b` for each column `x_j` of a small batch `x`: [`gemv_bias`] on two
+/// columns at a time, which reads each row of `W` once for both. Each column's output has
+/// the bits [`gemv_bias`] gives that column alone, so a sample's inference does not
+/// depend on whether it came alone or with a few others.
+///
+/// For a batch of a few samples this is several times faster than a general matrix
+/// product, which copies (packs) the whole of `W` at every call: 784→256 in `f32` took
+/// 86 µs for 2 to 16 samples through gemm on an Intel Xeon, where one sample takes 13.
+/// Strided columns (a row-major batch) are copied into contiguous buffers first.
+///
+/// # Shapes
+/// `w` is `(rows, cols)`, `x` is `(cols, n)`, `b` has `rows` entries and `y` is `(rows, n)`.
+///
+/// # Panics
+/// If the shapes do not fit.
+pub fn gemv_bias_columns<F: Float>(
+    w: ArrayView2<'_, F>,
+    x: ArrayView2<'_, F>,
+    b: &[F],
+    mut y: ArrayViewMut2<'_, F>,
+) {
+    let (rows, cols) = w.dim();
+    let n = x.ncols();
+    assert!(
+        x.nrows() == cols && b.len() == rows && y.dim() == (rows, n),
+        "gemv_bias_columns shapes"
+    );
+    let (mut xs, mut ys) = (vec![F::zero(); 2 * cols], vec![F::zero(); 2 * rows]);
+    let mut j = 0;
+    while j + 2 <= n {
+        let (x0, x1) = xs.split_at_mut(cols);
+        let x = [(0, x0), (1, x1)].map(|(k, buffer)| match x.column(j + k).to_slice() {
+            Some(column) => column,
+            None => {
+                buffer
+                    .iter_mut()
+                    .zip(x.column(j + k))
+                    .for_each(|(b, &v)| *b = v);
+                &*buffer
+            }
+        });
+        let (y0, y1) = ys.split_at_mut(rows);
+        match w.as_slice() {
+            Some(w) => gemv_bias_pair(w, cols, x, b, [&mut *y0, &mut *y1]),
+            None => {
+                gemv_bias(w, x[0], b, y0);
+                gemv_bias(w, x[1], b, y1);
+            }
+        }
+        y.column_mut(j).assign(&ArrayView1::from(&*y0));
+        y.column_mut(j + 1).assign(&ArrayView1::from(&*y1));
+        j += 2;
+    }
+    if j < n {
+        let (x0, _) = xs.split_at_mut(cols);
+        let column = match x.column(j).to_slice() {
+            Some(column) => column,
+            None => {
+                x0.iter_mut().zip(x.column(j)).for_each(|(b, &v)| *b = v);
+                &*x0
+            }
+        };
+        let (y0, _) = ys.split_at_mut(rows);
+        gemv_bias(w, column, b, y0);
+        y.column_mut(j).assign(&ArrayView1::from(&*y0));
+    }
+}
+
+fn gemv_bias_pair<F: Float>(w: &[F], cols: usize, x: [&[F]; 2], b: &[F], y: [&mut [F]; 2]) {
+    dispatch!(gemv_bias_pair, portable_gemv_bias_pair(w, cols, x, b, y))
+}
+
+fn portable_gemv_bias_pair<F: Float>(
+    w: &[F],
+    cols: usize,
+    x: [&[F]; 2],
+    b: &[F],
+    y: [&mut [F]; 2],
+) {
+    let [y0, y1] = y;
+    gemv_bias_impl::<F>(w, cols, x[0], b, y0);
+    gemv_bias_impl::<F>(w, cols, x[1], b, y1);
 }
 
 /// `out = Wᵀ·v`: a layer's input gradient `dx = Wᵀ·delta` on one sample.
@@ -386,7 +495,7 @@ fn portable_rank1<F: Float>(w: &mut [F], cols: usize, alpha: F, u: &[F], v: &[F]
 mod tests {
     use super::*;
     use crate::compute::vector_unit::{vector_unit, VectorUnit};
-    use ndarray::Array2;
+    use ndarray::{Array2, ShapeBuilder};
 
     fn data(rows: usize, cols: usize, seed: u64) -> Array2<f64> {
         // A small deterministic generator is enough for test data.
@@ -574,6 +683,77 @@ mod tests {
 
     /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=83 and row
     /// counts around the four-row blocks, with the matrix starting off an aligned address.
+    /// `gemv_bias_columns` on batches of 0 to 5 columns, stored column by column or row
+    /// by row, for every shape of `matrix_kernels_on_every_shape_and_offset`: each column's
+    /// output has the bits of `gemv_bias` on that column alone (and the pair kernel's
+    /// portable version those of the portable `gemv_bias`).
+    fn few_columns_give_each_column_its_own_bits<F: Float>() {
+        for path in paths() {
+            force(path);
+            for rows in [0, 1, 3, 4, 5, 7, 8, 9] {
+                for cols in 0..=(5 * 16 + 3) {
+                    let w = Array2::from_shape_vec(
+                        (rows, cols),
+                        values::<F>(rows * cols, (rows * 31 + cols) as u64),
+                    )
+                    .unwrap();
+                    let bias = values::<F>(rows, 3 + rows as u64);
+                    for n in 0..=5 {
+                        let data = values::<F>(cols * n, (cols * 7 + n) as u64);
+                        let by_columns =
+                            Array2::from_shape_vec((cols, n).f(), data.clone()).unwrap();
+                        let by_rows = Array2::from_shape_vec((cols, n), data).unwrap();
+                        for x in [by_columns.view(), by_rows.view()] {
+                            let what = format!(
+                                "{path:?} {} {rows}x{cols}, {n} columns, strides {:?}",
+                                F::DTYPE,
+                                x.strides()
+                            );
+                            let mut alone = vec![F::zero(); rows];
+                            let mut y = Array2::from_elem((rows, n), F::nan());
+                            match path {
+                                Path::Dispatched(_) => {
+                                    gemv_bias_columns(w.view(), x, &bias, y.view_mut());
+                                }
+                                Path::Portable => {
+                                    if n < 2 || cols == 0 {
+                                        continue;
+                                    }
+                                    let x0 = x.column(0).to_vec();
+                                    let x1 = x.column(1).to_vec();
+                                    let (mut y0, mut y1) =
+                                        (vec![F::zero(); rows], vec![F::zero(); rows]);
+                                    let ws = w.as_slice().unwrap();
+                                    portable_gemv_bias_pair(
+                                        ws,
+                                        cols,
+                                        [&x0, &x1],
+                                        &bias,
+                                        [&mut y0, &mut y1],
+                                    );
+                                    portable_gemv_bias(ws, cols, &x1, &bias, &mut alone);
+                                    assert_eq!(y1, alone, "{what}");
+                                    continue;
+                                }
+                            }
+                            for j in 0..n {
+                                gemv_bias(w.view(), &x.column(j).to_vec(), &bias, &mut alone);
+                                let bits = |v: &[F]| {
+                                    v.iter().map(|v| v.as_f64().to_bits()).collect::<Vec<_>>()
+                                };
+                                assert_eq!(
+                                    bits(&y.column(j).to_vec()),
+                                    bits(&alone),
+                                    "{what}: column {j}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     fn matrix_kernels_on_every_shape_and_offset<F: Float>() {
         for path in paths() {
             force(path);
@@ -680,12 +860,14 @@ mod tests {
     #[test]
     fn f32_kernels_are_right_on_every_length_shape_and_offset() {
         vector_kernels_on_every_length_and_offset::<f32>();
+        few_columns_give_each_column_its_own_bits::<f32>();
         matrix_kernels_on_every_shape_and_offset::<f32>();
     }
 
     #[test]
     fn f64_kernels_are_right_on_every_length_shape_and_offset() {
         vector_kernels_on_every_length_and_offset::<f64>();
+        few_columns_give_each_column_its_own_bits::<f64>();
         matrix_kernels_on_every_shape_and_offset::<f64>();
     }
 }

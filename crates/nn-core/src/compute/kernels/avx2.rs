@@ -24,6 +24,7 @@ vector_kernels!(
     8,
     dot_f32,
     dot4_f32,
+    dot4x2_f32,
     axpy_f32,
     axpy_dot4_f32,
     max_abs_f32,
@@ -43,6 +44,7 @@ vector_kernels!(
     4,
     dot_f64,
     dot4_f64,
+    dot4x2_f64,
     axpy_f64,
     axpy_dot4_f64,
     max_abs_f64,
@@ -61,6 +63,7 @@ matrix_kernels!(
     "avx2,fma",
     dot_avx2,
     dot4_avx2,
+    dot4x2_avx2,
     axpy_avx2,
     axpy_dot4_avx2,
     max_abs_avx2

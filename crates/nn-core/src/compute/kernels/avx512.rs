@@ -11,6 +11,7 @@ vector_kernels!(
     16,
     dot_f32,
     dot4_f32,
+    dot4x2_f32,
     axpy_f32,
     axpy_dot4_f32,
     max_abs_f32,
@@ -30,6 +31,7 @@ vector_kernels!(
     8,
     dot_f64,
     dot4_f64,
+    dot4x2_f64,
     axpy_f64,
     axpy_dot4_f64,
     max_abs_f64,
@@ -48,6 +50,7 @@ matrix_kernels!(
     "avx512f,avx2,fma",
     dot_avx512,
     dot4_avx512,
+    dot4x2_avx512,
     axpy_avx512,
     axpy_dot4_avx512,
     max_abs_avx512
