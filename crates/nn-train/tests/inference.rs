@@ -1,9 +1,9 @@
 //! Inference on a batch larger than one slice (4 096 samples, `Model::forward_pass`): the
 //! slices' outputs land in their columns, and errors name the column in the whole batch.
 
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, ShapeBuilder};
 use nn_core::{Error, Preprocessing};
-use nn_layers::{Dense, Identity, Tanh};
+use nn_layers::{Dense, Identity, Tanh, FEW_SAMPLES};
 use nn_loss::Mse;
 use nn_train::NeuralNetwork;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -75,6 +75,63 @@ fn a_column_s_outputs_do_not_depend_on_the_batch_it_is_in() {
                 "{threads} threads, columns {start}.."
             );
         }
+    }
+}
+
+#[test]
+fn a_few_samples_get_the_outputs_they_get_alone() {
+    // Batches of 2 to FEW_SAMPLES samples go through the one-sample kernels, two samples
+    // a pass (and in two halves on two threads): each column must have the bits of the
+    // same sample alone, stored by columns or by rows, in a network whose layers have
+    // rows outside four-row blocks (10 and 5) and whose inputs are not whole vectors (37).
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut layer = |ins, outs, act: Box<dyn nn_core::Activation<f64>>| {
+        let w = Array2::from_shape_simple_fn((outs, ins), || rng.random_range(-0.3..0.3));
+        let b = Array2::from_shape_simple_fn((outs, 1), || rng.random_range(-0.3..0.3));
+        Dense::from_parameters(w, b, act).unwrap()
+    };
+    let layers = vec![
+        layer(37, 10, Box::new(Tanh)),
+        layer(10, 5, Box::new(Identity)),
+    ];
+    let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+    let by_rows = Array2::from_shape_simple_fn((37, 9), || rng.random_range(-1.0..1.0));
+    let mut by_columns = Array2::zeros((37, 9).f());
+    by_columns.assign(&by_rows);
+    for threads in [1, 2] {
+        net.set_threads(threads).unwrap();
+        for x in [by_rows.view(), by_columns.view()] {
+            for n in 2..=FEW_SAMPLES + 1 {
+                let batch = net.forward_pass(x.slice(s![.., ..n])).unwrap();
+                for j in 0..n {
+                    let alone = net.forward_pass(x.slice(s![.., j..j + 1])).unwrap();
+                    let same = batch
+                        .column(j)
+                        .iter()
+                        .zip(&alone)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    // Past FEW_SAMPLES, a matrix product: the same values to rounding.
+                    let close = batch
+                        .column(j)
+                        .iter()
+                        .zip(&alone)
+                        .all(|(a, b)| (a - b).abs() < 1e-12);
+                    assert!(
+                        if n <= FEW_SAMPLES { same } else { close },
+                        "{threads} threads, {n} samples, column {j}: {:?} vs {:?}",
+                        batch.column(j),
+                        alone
+                    );
+                }
+            }
+        }
+    }
+    // A non-finite input in a small batch is named at its column.
+    let mut x = by_rows.slice(s![.., ..4]).to_owned();
+    x[(3, 2)] = f64::NAN;
+    match net.forward_pass(x.view()).unwrap_err() {
+        Error::NonFiniteInput { row, column, .. } => assert_eq!((row, column), (3, 2)),
+        other => panic!("{other}"),
     }
 }
 
