@@ -1090,9 +1090,17 @@ impl Network {
     /// Loads a network saved by :meth:`save` or by the Rust side, in the file's dtype.
     #[staticmethod]
     fn load(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        match NeuralNetwork::<f64>::load(&path) {
+        // The file is read once; its bytes are parsed as a float64 network, else as a
+        // float32 one (each parse checks the header's dtype first).
+        let bytes = std::fs::read(&path).map_err(|source| {
+            to_py(Error::Io {
+                path: path.clone(),
+                source,
+            })
+        })?;
+        match NeuralNetwork::<f64>::from_safetensors_bytes(&bytes, &path) {
             Ok(net) => loaded(py, net, Net::F64),
-            Err(f64_error) => match NeuralNetwork::<f32>::load(&path) {
+            Err(f64_error) => match NeuralNetwork::<f32>::from_safetensors_bytes(&bytes, &path) {
                 Ok(net) => loaded(py, net, Net::F32),
                 Err(_) => Err(to_py(f64_error)),
             },
