@@ -35,6 +35,58 @@ fn failed(slot: &ErrorSlot) -> bool {
         .is_some()
 }
 
+/// A Python object whose methods the engine calls back (an activation's `f` and `df`, a
+/// loss's `loss` and `dloss`): the object, a name for messages and `Debug`, and the slot
+/// where the first exception raised in a call waits for the network to re-raise it.
+pub(crate) struct PyCallback {
+    object: Py<PyAny>,
+    name: String,
+    slot: ErrorSlot,
+}
+
+impl PyCallback {
+    /// A callback on `object`, named after its class, e.g. `python(Softplus)`.
+    fn new(object: &Bound<'_, PyAny>, slot: &ErrorSlot) -> PyResult<Self> {
+        Ok(PyCallback {
+            object: object.clone().unbind(),
+            name: format!("python({})", object.get_type().qualname()?),
+            slot: slot.clone(),
+        })
+    }
+
+    /// Runs `call` with the GIL, unless an earlier call raised. `None` if it did not run
+    /// or raised (its exception then kept in the slot): the caller fills its output with
+    /// NaN, which stops the step before any update.
+    fn run<T>(&self, call: impl FnOnce(Python<'_>, &Bound<'_, PyAny>) -> PyResult<T>) -> Option<T> {
+        if failed(&self.slot) {
+            return None;
+        }
+        match Python::attach(|py| call(py, self.object.bind(py))) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                keep_first(&self.slot, e);
+                None
+            }
+        }
+    }
+}
+
+impl Clone for PyCallback {
+    fn clone(&self) -> Self {
+        PyCallback {
+            object: Python::attach(|py| self.object.clone_ref(py)),
+            name: self.name.clone(),
+            slot: self.slot.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for PyCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
 /// Base class of activation functions, as in the original `nn.py`: a subclass defines
 /// ``f(x)`` and ``df(x)`` on NumPy arrays (the pre-activation ``y = W·x + b``).
 ///
@@ -193,42 +245,26 @@ pub(crate) fn activation_for<F: Real>(
             act.repr()?
         )));
     }
-    Ok((
-        Box::new(PyActivation {
-            object: act.clone().unbind(),
-            name: format!("python({})", act.get_type().qualname()?),
-            slot: slot.clone(),
-        }),
-        true,
-    ))
+    Ok((Box::new(PyActivation(PyCallback::new(act, slot)?)), true))
 }
 
 /// An activation written in Python: the engine calls its `f` and `df` on each layer's
 /// whole pre-activation array (one call per layer and pass, not per entry).
-pub(crate) struct PyActivation {
-    object: Py<PyAny>,
-    name: String,
-    slot: ErrorSlot,
-}
-
-impl fmt::Debug for PyActivation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)
-    }
-}
+#[derive(Clone, Debug)]
+pub(crate) struct PyActivation(PyCallback);
 
 /// Calls `object.method(y)` and copies the result, which must have `y`'s shape, to `out`.
 fn call_elementwise<F: Real>(
     py: Python<'_>,
-    object: &Py<PyAny>,
+    object: &Bound<'_, PyAny>,
     method: &str,
     y: ArrayView2<'_, F>,
     out: &mut Array2<F>,
 ) -> PyResult<()> {
     let argument = PyArray2::from_array(py, &y);
-    let result = object.bind(py).call_method1(method, (argument,))?;
+    let result = object.call_method1(method, (argument,))?;
     let class = || {
-        (object.bind(py).get_type().qualname())
+        (object.get_type().qualname())
             .map(|q| q.to_string())
             .unwrap_or_default()
     };
@@ -275,28 +311,21 @@ impl<F: Real> Activation<F> for PyActivation {
     }
 
     fn name(&self) -> String {
-        self.name.clone()
+        self.0.name.clone()
     }
 
     fn clone_box(&self) -> Box<dyn Activation<F>> {
-        Box::new(PyActivation {
-            object: Python::attach(|py| self.object.clone_ref(py)),
-            name: self.name.clone(),
-            slot: self.slot.clone(),
-        })
+        Box::new(self.clone())
     }
 
     fn forward_into(&self, y: ArrayView2<'_, F>, mut a: ArrayViewMut2<'_, F>) {
-        if failed(&self.slot) {
-            return a.fill(F::nan());
-        }
         let mut out = Array2::zeros((0, 0));
-        match Python::attach(|py| call_elementwise(py, &self.object, "f", y, &mut out)) {
-            Ok(()) => a.assign(&out),
-            Err(e) => {
-                keep_first(&self.slot, e);
-                a.fill(F::nan());
-            }
+        match self
+            .0
+            .run(|py, object| call_elementwise(py, object, "f", y, &mut out))
+        {
+            Some(()) => a.assign(&out),
+            None => a.fill(F::nan()),
         }
     }
 
@@ -316,19 +345,16 @@ impl<F: Real> Activation<F> for PyActivation {
         upstream: ArrayView2<'_, F>,
         mut delta: ArrayViewMut2<'_, F>,
     ) {
-        if failed(&self.slot) {
-            return delta.fill(F::nan());
-        }
         let mut d = Array2::zeros((0, 0));
-        match Python::attach(|py| call_elementwise(py, &self.object, "df", y, &mut d)) {
-            Ok(()) => ndarray::Zip::from(&mut delta)
+        match self
+            .0
+            .run(|py, object| call_elementwise(py, object, "df", y, &mut d))
+        {
+            Some(()) => ndarray::Zip::from(&mut delta)
                 .and(&d)
                 .and(upstream)
                 .for_each(|delta, &d, &u| *delta = d * u),
-            Err(e) => {
-                keep_first(&self.slot, e);
-                delta.fill(F::nan());
-            }
+            None => delta.fill(F::nan()),
         }
     }
 }
@@ -506,29 +532,13 @@ pub(crate) fn loss_for<F: Real>(
             loss.repr()?
         )));
     }
-    Ok((
-        Box::new(PyLoss {
-            object: loss.clone().unbind(),
-            name: format!("python({})", loss.get_type().qualname()?),
-            slot: slot.clone(),
-        }),
-        true,
-    ))
+    Ok((Box::new(PyLoss(PyCallback::new(loss, slot)?)), true))
 }
 
 /// A loss written in Python, called once per sample (column) as the original's losses
 /// are; the batch loss is the mean, and its gradient the per-sample gradients over `B`.
-pub(crate) struct PyLoss {
-    object: Py<PyAny>,
-    name: String,
-    slot: ErrorSlot,
-}
-
-impl fmt::Debug for PyLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)
-    }
-}
+#[derive(Clone, Debug)]
+pub(crate) struct PyLoss(PyCallback);
 
 impl PyLoss {
     /// The Python target of sample `j`: a column, or the class index.
@@ -549,42 +559,25 @@ impl PyLoss {
 
 impl<F: Real> Loss<F> for PyLoss {
     fn name(&self) -> String {
-        self.name.clone()
+        self.0.name.clone()
     }
 
     fn clone_box(&self) -> Box<dyn Loss<F>> {
-        Box::new(PyLoss {
-            object: Python::attach(|py| self.object.clone_ref(py)),
-            name: self.name.clone(),
-            slot: self.slot.clone(),
-        })
+        Box::new(self.clone())
     }
 
     fn evaluate(&self, values: ArrayView2<'_, F>, target: Target<'_, F>) -> F {
-        if failed(&self.slot) {
-            return F::nan();
-        }
         let batch = values.ncols();
-        let result = Python::attach(|py| -> PyResult<f64> {
+        let mean = self.0.run(|py, object| -> PyResult<f64> {
             let mut sum = 0.0;
             for j in 0..batch {
                 let column = PyArray2::from_array(py, &values.slice(ndarray::s![.., j..j + 1]));
                 let t = Self::sample_target(py, target, j)?;
-                sum += self
-                    .object
-                    .bind(py)
-                    .call_method1("loss", (column, t))?
-                    .extract::<f64>()?;
+                sum += object.call_method1("loss", (column, t))?.extract::<f64>()?;
             }
             Ok(sum / batch as f64)
         });
-        match result {
-            Ok(loss) => F::from_f64(loss),
-            Err(e) => {
-                keep_first(&self.slot, e);
-                F::nan()
-            }
-        }
+        mean.map_or(F::nan(), F::from_f64)
     }
 
     fn gradient_into(
@@ -593,23 +586,20 @@ impl<F: Real> Loss<F> for PyLoss {
         target: Target<'_, F>,
         mut grad: ArrayViewMut2<'_, F>,
     ) {
-        if failed(&self.slot) {
-            return grad.fill(F::nan());
-        }
         let batch = values.ncols();
         let scale = F::from_f64(1.0 / batch as f64);
-        let result = Python::attach(|py| -> PyResult<()> {
+        let done = self.0.run(|py, object| -> PyResult<()> {
             let mut d = Array2::zeros((0, 0));
             for j in 0..batch {
                 let column = values.slice(ndarray::s![.., j..j + 1]);
                 let t = Self::sample_target(py, target, j)?;
                 let argument = PyArray2::from_array(py, &column);
-                let result = self.object.bind(py).call_method1("dloss", (argument, t))?;
+                let result = object.call_method1("dloss", (argument, t))?;
                 convert::fill(&result, &mut d, "the result of dloss", Layout::Columns)?;
                 if d.dim() != column.dim() {
                     return Err(PyValueError::new_err(format!(
                         "{}.dloss returned shape {}, expected {}",
-                        self.name,
+                        self.0.name,
                         convert::shape_text(d.shape()),
                         convert::shape_text(column.shape())
                     )));
@@ -618,8 +608,7 @@ impl<F: Real> Loss<F> for PyLoss {
             }
             Ok(())
         });
-        if let Err(e) = result {
-            keep_first(&self.slot, e);
+        if done.is_none() {
             grad.fill(F::nan());
         }
     }
