@@ -2,7 +2,7 @@
 //! slices' outputs land in their columns, and errors name the column in the whole batch.
 
 use ndarray::{s, Array2, ShapeBuilder};
-use nn_core::{Error, Preprocessing};
+use nn_core::{Error, Float, Preprocessing};
 use nn_layers::{Dense, Identity, Tanh, FEW_SAMPLES};
 use nn_loss::Mse;
 use nn_train::NeuralNetwork;
@@ -45,22 +45,33 @@ fn a_large_batch_is_the_slices_outputs_side_by_side() {
     assert_eq!(net.predict(x.view()).unwrap().len(), n);
 }
 
+/// Tanh layers of the given sizes, the last one the identity, with weights and biases
+/// uniform in [-0.3, 0.3).
+fn tanh_network<F: Float>(sizes: &[usize], rng: &mut StdRng) -> NeuralNetwork<F> {
+    let layers = sizes
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| {
+            let mut uniform = || F::from_f64(rng.random_range(-0.3..0.3));
+            let weights = Array2::from_shape_simple_fn((w[1], w[0]), &mut uniform);
+            let bias = Array2::from_shape_simple_fn((w[1], 1), &mut uniform);
+            let act: Box<dyn nn_core::Activation<F>> = if i + 2 == sizes.len() {
+                Box::new(Identity)
+            } else {
+                Box::new(Tanh)
+            };
+            Dense::from_parameters(weights, bias, act).unwrap()
+        })
+        .collect();
+    NeuralNetwork::new(layers, Mse, F::from_f64(0.1)).unwrap()
+}
+
 #[test]
 fn a_column_s_outputs_do_not_depend_on_the_batch_it_is_in() {
     // 2 500 columns at once, against batches of 100: matrix products of other widths,
     // cut differently over 2 threads, must give each column the same bits.
     let mut rng = StdRng::seed_from_u64(8);
-    let mut layer = |ins, outs, act: Box<dyn nn_core::Activation<f32>>| {
-        let w = Array2::from_shape_simple_fn((outs, ins), || rng.random_range(-0.3..0.3));
-        let b = Array2::from_shape_simple_fn((outs, 1), || rng.random_range(-0.3..0.3));
-        Dense::from_parameters(w, b, act).unwrap()
-    };
-    let layers = vec![
-        layer(64, 96, Box::new(Tanh)),
-        layer(96, 48, Box::new(Tanh)),
-        layer(48, 5, Box::new(Identity)),
-    ];
-    let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+    let mut net = tanh_network::<f32>(&[64, 96, 48, 5], &mut rng);
     let x = Array2::from_shape_simple_fn((64, 2500), || rng.random_range(-1.0..1.0));
     for threads in [1, 2] {
         net.set_threads(threads).unwrap();
@@ -85,16 +96,7 @@ fn a_few_samples_get_the_outputs_they_get_alone() {
     // same sample alone, stored by columns or by rows, in a network whose layers have
     // rows outside four-row blocks (10 and 5) and whose inputs are not whole vectors (37).
     let mut rng = StdRng::seed_from_u64(9);
-    let mut layer = |ins, outs, act: Box<dyn nn_core::Activation<f64>>| {
-        let w = Array2::from_shape_simple_fn((outs, ins), || rng.random_range(-0.3..0.3));
-        let b = Array2::from_shape_simple_fn((outs, 1), || rng.random_range(-0.3..0.3));
-        Dense::from_parameters(w, b, act).unwrap()
-    };
-    let layers = vec![
-        layer(37, 10, Box::new(Tanh)),
-        layer(10, 5, Box::new(Identity)),
-    ];
-    let mut net = NeuralNetwork::new(layers, Mse, 0.1).unwrap();
+    let mut net = tanh_network::<f64>(&[37, 10, 5], &mut rng);
     let by_rows = Array2::from_shape_simple_fn((37, 9), || rng.random_range(-1.0..1.0));
     let mut by_columns = Array2::zeros((37, 9).f());
     by_columns.assign(&by_rows);

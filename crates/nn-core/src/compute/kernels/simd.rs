@@ -22,6 +22,21 @@ where
     lanes[0]
 }
 
+/// The rows of a row-major `w` of `cols > 0` columns in blocks of four (the rows the
+/// four-row kernels take together), and the rows after the last whole block.
+#[inline(always)]
+pub(super) fn row_blocks<F>(w: &[F], cols: usize) -> (impl Iterator<Item = [&[F]; 4]>, &[F]) {
+    let blocks = w.chunks_exact(4 * cols);
+    let rest = blocks.remainder();
+    let blocks = blocks.map(move |block| {
+        let (r0, tail) = block.split_at(cols);
+        let (r1, tail) = tail.split_at(cols);
+        let (r2, r3) = tail.split_at(cols);
+        [r0, r1, r2, r3]
+    });
+    (blocks, rest)
+}
+
 /// The vector kernels of one element type for one instruction set (`$feature`, e.g.
 /// `"avx2,fma"`), from its intrinsics: compilers vectorise the generic loops of
 /// `kernels.rs` only partly, and these loops are nearly all the per-sample step's time.
@@ -349,15 +364,11 @@ macro_rules! matrix_kernels {
                 y.copy_from_slice(b);
                 return;
             }
-            let blocks = w.chunks_exact(4 * cols);
-            let rest = blocks.remainder();
+            let (blocks, rest) = super::simd::row_blocks(w, cols);
             let mut r = 0;
-            for block in blocks {
-                let (r0, tail) = block.split_at(cols);
-                let (r1, tail) = tail.split_at(cols);
-                let (r2, r3) = tail.split_at(cols);
+            for rows in blocks {
                 // SAFETY: this function's callers checked the instruction set.
-                let dots = unsafe { F::$dot4([r0, r1, r2, r3], x) };
+                let dots = unsafe { F::$dot4(rows, x) };
                 for k in 0..4 {
                     y[r + k] = b[r + k] + dots[k];
                 }
@@ -385,15 +396,11 @@ macro_rules! matrix_kernels {
                 y1.copy_from_slice(b);
                 return;
             }
-            let blocks = w.chunks_exact(4 * cols);
-            let rest = blocks.remainder();
+            let (blocks, rest) = super::simd::row_blocks(w, cols);
             let mut r = 0;
-            for block in blocks {
-                let (r0, tail) = block.split_at(cols);
-                let (r1, tail) = tail.split_at(cols);
-                let (r2, r3) = tail.split_at(cols);
+            for rows in blocks {
                 // SAFETY: this function's callers checked the instruction set.
-                let [d0, d1] = unsafe { F::$dot4x2([r0, r1, r2, r3], x) };
+                let [d0, d1] = unsafe { F::$dot4x2(rows, x) };
                 for k in 0..4 {
                     y0[r + k] = b[r + k] + d0[k];
                     y1[r + k] = b[r + k] + d1[k];
