@@ -1,7 +1,9 @@
 //! The batched engine: one mini-batch step of 784→256→128→10 (ReLU, cross-entropy, SGD
 //! with momentum) at batch 32, 128 and 512; a full epoch of 60 000 MNIST-shaped samples
-//! with SGD momentum and with Adam; the dense forward pass alone; and the cost of the
-//! finiteness check. All in f32, on the default number of threads (the machine's cores).
+//! with SGD momentum and with Adam; the dense forward pass alone; inference on small
+//! batches (1 to 16 samples, on one thread and on the machine's cores); and the cost of
+//! the finiteness check. All in f32, on the default number of threads (the machine's
+//! cores) unless named.
 //!
 //! ```text
 //! cargo bench --bench batched
@@ -108,6 +110,29 @@ fn dense_forward(c: &mut Criterion) {
     });
 }
 
+/// `forward_pass` of 1 to 16 samples: up to `nn_layers::FEW_SAMPLES` they go through the
+/// one-sample kernels, two a pass over each `W`; past it, through matrix products.
+fn small_batch_inference(c: &mut Criterion) {
+    let mut rng = StdRng::seed_from_u64(3);
+    let (x, _) = data(16, &mut rng);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, cores] {
+        let mut net = network(&mut rng);
+        net.set_threads(threads).unwrap();
+        let mut group =
+            c.benchmark_group(format!("forward_pass_784-256-128-10_f32_{threads}_threads"));
+        for n in [1, 2, 4, 6, 8, 16] {
+            group.bench_function(BenchmarkId::from_parameter(n), |b| {
+                b.iter(|| black_box(net.forward_pass(x.slice(s![.., ..n])).unwrap()))
+            });
+        }
+        group.finish();
+        if cores == 1 {
+            break;
+        }
+    }
+}
+
 fn finite_check(c: &mut Criterion) {
     let mut group = c.benchmark_group("finite_check");
     let mut rng = StdRng::seed_from_u64(3);
@@ -134,5 +159,12 @@ fn finite_check(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(batched, minibatch_step, epoch, dense_forward, finite_check);
+criterion_group!(
+    batched,
+    minibatch_step,
+    epoch,
+    dense_forward,
+    small_batch_inference,
+    finite_check
+);
 criterion_main!(batched);
