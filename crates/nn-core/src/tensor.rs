@@ -176,6 +176,49 @@ pub fn try_from_fn<F: Float>(
     Ok(Array2::from_shape_vec((rows, cols), values).expect("rows·cols values"))
 }
 
+/// A copy of `a` in row-major order whose first entry starts on a 64-byte boundary (a
+/// cache line, and one AVX-512 vector), allocated fallibly as [`try_zeros`].
+///
+/// The allocator aligns a buffer to 16 bytes only, so every 64-byte vector the per-sample
+/// kernels load or store along a row of a layer's weights would straddle two cache lines:
+/// on an Intel Xeon with AVX-512 the fused first-layer kernel of 784→16 in `f32` took
+/// 820–860 ns a call that way and 670 ns aligned. Each row of such a matrix starts on a
+/// boundary too when its length in bytes is a multiple of 64 (784 `f32` or `f64` are).
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what`.
+pub fn try_aligned_copy<F: Float>(what: &str, a: ArrayView2<'_, F>) -> Result<Array2<F>> {
+    const ALIGN: usize = 64;
+    let (rows, cols) = a.dim();
+    let too_large = || Error::TooLarge {
+        what: what.to_string(),
+        rows,
+        columns: cols,
+    };
+    // The entries plus a cache line's worth, to slide the start along.
+    let pad = ALIGN / std::mem::size_of::<F>();
+    let len = rows.checked_mul(cols).ok_or_else(too_large)?;
+    let total = len
+        .checked_add(pad)
+        .filter(|n| {
+            n.checked_mul(std::mem::size_of::<F>())
+                .is_some_and(|bytes| bytes <= isize::MAX as usize)
+        })
+        .ok_or_else(too_large)?;
+    let mut values = Vec::new();
+    values.try_reserve_exact(total).map_err(|_| too_large())?;
+    values.resize(total, F::zero());
+    // In entries; below `pad`, as a buffer of `F` is aligned to `F`'s size at least.
+    let start = values.as_ptr().align_offset(ALIGN).min(pad);
+    let mut flat = ndarray::Array1::from_vec(values);
+    flat.slice_collapse(ndarray::s![start..start + len]);
+    let mut out = flat
+        .into_shape_with_order((rows, cols))
+        .expect("a contiguous slice of rows·cols entries");
+    out.assign(&a);
+    Ok(out)
+}
+
 /// One-hot columns: a `(classes, labels.len())` matrix with a 1 at `(labels[j], j)`.
 ///
 /// # Errors
@@ -199,7 +242,7 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::array;
+    use ndarray::{array, ShapeBuilder};
 
     #[test]
     fn max_abs_of_both_keeps_the_max_and_any_non_finite_value() {
@@ -250,6 +293,26 @@ mod tests {
         assert_eq!(count_correct(out.view(), &[1, 0, 2]), 3);
         assert_eq!(count_correct(out.view(), &[1, 1, 2]), 2);
         assert_eq!(count_correct(out.view(), &[0, 1, 0]), 0);
+    }
+
+    #[test]
+    fn an_aligned_copy_starts_on_a_cache_line_and_holds_the_same_entries() {
+        // Several sizes, so that the allocator's start moves relative to a line; f32 from
+        // a row-major source, f64 from a column-major one.
+        for (rows, cols) in [(0, 0), (1, 1), (3, 5), (16, 784), (7, 13), (256, 784)] {
+            let a = Array2::from_shape_fn((rows, cols), |(i, j)| (i * 1000 + j) as f32);
+            let mut by_columns = Array2::<f64>::zeros((rows, cols).f());
+            by_columns.assign(&a.mapv(f64::from));
+            let copy32 = try_aligned_copy("w", a.view()).unwrap();
+            let copy64 = try_aligned_copy("w", by_columns.view()).unwrap();
+            assert_eq!(copy32, a, "{rows}x{cols}");
+            assert_eq!(copy64, by_columns, "{rows}x{cols}");
+            assert!(copy32.is_standard_layout() && copy64.is_standard_layout());
+            if rows * cols > 0 {
+                assert_eq!(copy32.as_ptr() as usize % 64, 0, "f32 {rows}x{cols}");
+                assert_eq!(copy64.as_ptr() as usize % 64, 0, "f64 {rows}x{cols}");
+            }
+        }
     }
 
     #[test]

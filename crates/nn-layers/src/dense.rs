@@ -28,13 +28,35 @@ pub const FEW_SAMPLES: usize = 6;
 /// [`Dense::with_dropout`] drops each of the layer's inputs with a given probability in
 /// training steps (see [`Dropout`]); the passes here are inference and never drop.
 #[doc(alias = "Layer")]
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Dense<F: Float> {
+    /// Row-major, starting on a 64-byte boundary ([`tensor::try_aligned_copy`]): the
+    /// per-sample kernels stream its rows with whole-vector loads and stores.
     weights: Array2<F>,
     bias: Array2<F>,
     activation: Box<dyn Activation<F>>,
     /// Dropout on the layer's inputs in training, if any.
     dropout: Option<Dropout>,
+}
+
+impl<F: Float> Clone for Dense<F> {
+    /// A copy whose weights start on a 64-byte boundary too (a derived clone would copy
+    /// them into a buffer the allocator aligns to 16 bytes only).
+    fn clone(&self) -> Self {
+        let weights = tensor::try_aligned_copy("weights", self.weights.view())
+            .unwrap_or_else(|_| std::alloc::handle_alloc_error(layout_of(&self.weights)));
+        Dense {
+            weights,
+            bias: self.bias.clone(),
+            activation: self.activation.clone(),
+            dropout: self.dropout,
+        }
+    }
+}
+
+/// The memory layout of `a`'s entries, for the allocation-failure handler.
+fn layout_of<F>(a: &Array2<F>) -> std::alloc::Layout {
+    std::alloc::Layout::array::<F>(a.len()).expect("an existing array's size is valid")
 }
 
 impl<F: Float> Dense<F> {
@@ -94,8 +116,9 @@ impl<F: Float> Dense<F> {
                 outs,
             });
         }
+        let weights = init.weights(outs, ins, rng)?;
         Ok(Dense {
-            weights: init.weights(outs, ins, rng)?,
+            weights: tensor::try_aligned_copy("weights", weights.view())?,
             bias: init.bias(outs, rng)?,
             activation,
             dropout: None,
@@ -131,11 +154,7 @@ impl<F: Float> Dense<F> {
         tensor::check_finite("weights", weights.view())?;
         tensor::check_finite("bias", bias.view())?;
         // Row-major storage lets the per-sample kernels read each row of W as one slice.
-        let weights = if weights.is_standard_layout() {
-            weights
-        } else {
-            weights.as_standard_layout().into_owned()
-        };
+        let weights = tensor::try_aligned_copy("weights", weights.view())?;
         let bias = if bias.is_standard_layout() {
             bias
         } else {
@@ -520,8 +539,30 @@ fn column_view<F>(values: &[F], len: usize) -> ArrayView2<'_, F> {
 mod tests {
     use super::*;
     use crate::{Identity, LeakyRelu, Sigmoid};
-    use ndarray::array;
+    use ndarray::{array, ShapeBuilder};
     use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn weights_start_on_a_cache_line_however_the_layer_was_made() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let aligned = |layer: &Dense<f32>| (layer.weights().as_ptr() as usize).is_multiple_of(64);
+        for (ins, outs) in [(784, 16), (5, 3), (16, 10), (1, 1)] {
+            let made = Dense::<f32>::new(ins, outs, LeakyRelu, Init::Original, &mut rng).unwrap();
+            let w = ndarray::Array2::from_shape_fn((outs, ins).f(), |(i, j)| (i + j) as f32);
+            let given = Dense::from_parameters(
+                w.clone(),
+                ndarray::Array2::zeros((outs, 1)),
+                Box::new(Sigmoid),
+            )
+            .unwrap();
+            assert_eq!(given.weights(), w);
+            for layer in [&made, &given, &made.clone(), &given.clone()] {
+                assert!(aligned(layer), "{ins}→{outs}");
+                assert!(layer.weights().is_standard_layout());
+            }
+            assert_eq!(made.clone().weights(), made.weights());
+        }
+    }
 
     #[test]
     fn forward_is_f_of_w_x_plus_b_on_columns() {
