@@ -252,8 +252,9 @@ impl<F: Float> Dense<F> {
     /// Forward pass into caller-owned buffers: the pre-activation `y = W·x + b` (kept for
     /// the backward pass, so it is never recomputed) and the output `a = f(y)`. The matrix
     /// product is split over up to `threads` threads (nn-core's engine, `compute::matmul`);
-    /// a batch of 2 to [`FEW_SAMPLES`] samples goes through the one-sample kernels instead
-    /// (see `few_samples_product`), so that each sample gets the values it gets alone.
+    /// a batch of 2 to `nn_layers::FEW_SAMPLES` samples goes through the one-sample
+    /// kernels instead (see `few_samples_product`), so that each sample gets the values it
+    /// gets alone.
     ///
     /// # Shapes
     /// `x` is `(ins, batch)`; `y` and `a` are `(outs, batch)`.
@@ -328,8 +329,9 @@ impl<F: Float> Dense<F> {
     /// input makes every pre-activation of its column non-finite (`0·∞` is NaN), so the
     /// first flag tells whether the input needs to be searched.
     ///
-    /// A batch of 2 to [`FEW_SAMPLES`] samples goes through the one-sample kernels, as in
-    /// [`Dense::forward_into`]: each sample's output is then the one it gets alone.
+    /// A batch of 2 to `nn_layers::FEW_SAMPLES` samples goes through the one-sample
+    /// kernels, as in [`Dense::forward_into`]: each sample's output is then the one it
+    /// gets alone.
     ///
     /// # Shapes
     /// `x` is `(ins, batch)` and `a` is `(outs, batch)`.
