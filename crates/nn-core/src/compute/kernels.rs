@@ -319,45 +319,64 @@ pub fn gemv_bias_columns<F: Float>(
         x.nrows() == cols && b.len() == rows && y.dim() == (rows, n),
         "gemv_bias_columns shapes"
     );
-    let (mut xs, mut ys) = (vec![F::zero(); 2 * cols], vec![F::zero(); 2 * rows]);
-    let mut j = 0;
-    while j + 2 <= n {
-        let (x0, x1) = xs.split_at_mut(cols);
-        let x = [(0, x0), (1, x1)].map(|(k, buffer)| match x.column(j + k).to_slice() {
-            Some(column) => column,
-            None => {
-                buffer
-                    .iter_mut()
-                    .zip(x.column(j + k))
-                    .for_each(|(b, &v)| *b = v);
-                &*buffer
-            }
-        });
-        let (y0, y1) = ys.split_at_mut(rows);
-        match w.as_slice() {
-            Some(w) => gemv_bias_pair(w, cols, x, b, [&mut *y0, &mut *y1]),
-            None => {
-                gemv_bias(w, x[0], b, y0);
-                gemv_bias(w, x[1], b, y1);
-            }
+    // Column j of x as a slice: itself when contiguous, else copied into `buffer`.
+    fn column<'a, F: Float>(x: ArrayView2<'a, F>, j: usize, buffer: &'a mut [F]) -> &'a [F] {
+        if let Some(column) = x.index_axis_move(Axis(1), j).to_slice() {
+            return column;
         }
-        y.column_mut(j).assign(&ArrayView1::from(&*y0));
-        y.column_mut(j + 1).assign(&ArrayView1::from(&*y1));
-        j += 2;
+        buffer
+            .iter_mut()
+            .zip(x.column(j))
+            .for_each(|(b, &v)| *b = v);
+        buffer
     }
-    if j < n {
-        let (x0, _) = xs.split_at_mut(cols);
-        let column = match x.column(j).to_slice() {
-            Some(column) => column,
-            None => {
-                x0.iter_mut().zip(x.column(j)).for_each(|(b, &v)| *b = v);
-                &*x0
+    with_scratch(2 * cols + 2 * rows, |scratch: &mut [F]| {
+        let (xs, ys) = scratch.split_at_mut(2 * cols);
+        let (x0, x1) = xs.split_at_mut(cols);
+        let (y0, y1) = ys.split_at_mut(rows);
+        let mut j = 0;
+        while j + 2 <= n {
+            let x = [column(x, j, &mut *x0), column(x, j + 1, &mut *x1)];
+            match w.as_slice() {
+                Some(w) => gemv_bias_pair(w, cols, x, b, [&mut *y0, &mut *y1]),
+                None => {
+                    gemv_bias(w, x[0], b, y0);
+                    gemv_bias(w, x[1], b, y1);
+                }
             }
-        };
-        let (y0, _) = ys.split_at_mut(rows);
-        gemv_bias(w, column, b, y0);
-        y.column_mut(j).assign(&ArrayView1::from(&*y0));
+            y.column_mut(j).assign(&ArrayView1::from(&*y0));
+            y.column_mut(j + 1).assign(&ArrayView1::from(&*y1));
+            j += 2;
+        }
+        if j < n {
+            gemv_bias(w, column(x, j, x0), b, y0);
+            y.column_mut(j).assign(&ArrayView1::from(&*y0));
+        }
+    });
+}
+
+/// Runs `body` on a buffer of `len` entries of this thread's own, kept from call to call
+/// (it holds the largest length asked for so far), so that a training step on a small
+/// batch allocates nothing. Its entries are left over from the last call: `body` must
+/// write before it reads.
+fn with_scratch<F: Float, R>(len: usize, body: impl FnOnce(&mut [F]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    SCRATCH.with(|cell| {
+        // Never borrowed twice: no body calls back into this function.
+        let mut buffer = cell.borrow_mut();
+        let words = (len * std::mem::size_of::<F>()).div_ceil(std::mem::size_of::<f64>());
+        if buffer.len() < words {
+            buffer.resize(words, 0.0);
+        }
+        // SAFETY: F is f32 or f64 (`Float` is sealed), for which every bit pattern is a
+        // value and whose alignment is at most f64's; the `len` entries lie within the
+        // buffer's `words` f64s, and the borrow of the buffer outlives the slice.
+        let scratch =
+            unsafe { std::slice::from_raw_parts_mut(buffer.as_mut_ptr().cast::<F>(), len) };
+        body(scratch)
+    })
 }
 
 fn gemv_bias_pair<F: Float>(w: &[F], cols: usize, x: [&[F]; 2], b: &[F], y: [&mut [F]; 2]) {
