@@ -136,6 +136,16 @@ fn argmax<F: Float>(column: ArrayView1<'_, F>) -> usize {
     best
 }
 
+/// An empty vector with room for `len` entries, or `None` when they cannot be had: their
+/// size in bytes overflows or passes `isize::MAX` (which ndarray and `Vec` both need;
+/// `try_reserve_exact` checks it) or the allocator refuses it. For buffers whose size
+/// comes from a caller's number, which must give an error, not a panic or an abort.
+pub fn try_vec<T>(len: usize) -> Option<Vec<T>> {
+    let mut values = Vec::new();
+    values.try_reserve_exact(len).ok()?;
+    Some(values)
+}
+
 /// A `(rows, cols)` matrix of zeros, allocated fallibly: a size whose bytes overflow or
 /// that the allocator refuses is an error, not a panic or an abort. For every allocation
 /// whose size comes from a caller's number.
@@ -162,16 +172,8 @@ pub fn try_from_fn<F: Float>(
         rows,
         columns: cols,
     };
-    // ndarray and Vec both need the byte size to fit in an isize.
-    let len = rows
-        .checked_mul(cols)
-        .filter(|n| {
-            n.checked_mul(std::mem::size_of::<F>())
-                .is_some_and(|bytes| bytes <= isize::MAX as usize)
-        })
-        .ok_or_else(too_large)?;
-    let mut values = Vec::new();
-    values.try_reserve_exact(len).map_err(|_| too_large())?;
+    let len = rows.checked_mul(cols).ok_or_else(too_large)?;
+    let mut values = try_vec(len).ok_or_else(too_large)?;
     values.extend((0..len).map(|_| next()));
     Ok(Array2::from_shape_vec((rows, cols), values).expect("rows·cols values"))
 }
@@ -198,15 +200,8 @@ pub fn try_aligned_copy<F: Float>(what: &str, a: ArrayView2<'_, F>) -> Result<Ar
     // The entries plus a cache line's worth, to slide the start along.
     let pad = ALIGN / std::mem::size_of::<F>();
     let len = rows.checked_mul(cols).ok_or_else(too_large)?;
-    let total = len
-        .checked_add(pad)
-        .filter(|n| {
-            n.checked_mul(std::mem::size_of::<F>())
-                .is_some_and(|bytes| bytes <= isize::MAX as usize)
-        })
-        .ok_or_else(too_large)?;
-    let mut values = Vec::new();
-    values.try_reserve_exact(total).map_err(|_| too_large())?;
+    let total = len.checked_add(pad).ok_or_else(too_large)?;
+    let mut values = try_vec(total).ok_or_else(too_large)?;
     values.resize(total, F::zero());
     // In entries; below `pad`, as a buffer of `F` is aligned to `F`'s size at least.
     let start = values.as_ptr().align_offset(ALIGN).min(pad);

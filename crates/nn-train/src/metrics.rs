@@ -59,15 +59,8 @@ impl ConfusionMatrix {
             rows: classes,
             columns: classes,
         };
-        let entries = classes
-            .checked_mul(classes)
-            .filter(|n| {
-                n.checked_mul(std::mem::size_of::<usize>())
-                    .is_some_and(|b| b <= isize::MAX as usize)
-            })
-            .ok_or_else(too_large)?;
-        let mut zeros = Vec::new();
-        zeros.try_reserve_exact(entries).map_err(|_| too_large())?;
+        let entries = classes.checked_mul(classes).ok_or_else(too_large)?;
+        let mut zeros = nn_core::tensor::try_vec(entries).ok_or_else(too_large)?;
         zeros.resize(entries, 0);
         let mut counts =
             Array2::from_shape_vec((classes, classes), zeros).expect("classes² entries");
