@@ -80,7 +80,9 @@ pub trait Activation<F: Float>: fmt::Debug + Send + Sync {
             out |= !a.is_finite();
             *v = a;
         };
-        match values.as_slice_mut() {
+        // Entry by entry, so in whatever order the entries lie in memory (inference's
+        // outputs are column-major).
+        match values.as_slice_memory_order_mut() {
             Some(values) => values.iter_mut().for_each(&mut step),
             None => values.iter_mut().for_each(&mut step),
         }

@@ -156,6 +156,21 @@ pub fn try_zeros<F: Float>(what: &str, rows: usize, cols: usize) -> Result<Array
     try_from_fn(what, rows, cols, F::zero)
 }
 
+/// A `(rows, cols)` matrix of zeros in column-major order (each column contiguous),
+/// allocated fallibly as [`try_zeros`].
+///
+/// For a batch's layer outputs in inference, one sample per column: a product written
+/// into a column-major matrix is computed by gemm as it is stated, `W·x`, with only the
+/// small `W` packed; into a row-major one it computes `xᵀ·Wᵀ` and packs the whole batch,
+/// entry by entry (784→256 on 2 048 samples in `f32`: 6.0–6.4 ms against 5.3–5.4 ms on
+/// an Intel Xeon with AVX-512, the same bits).
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what`.
+pub fn try_zeros_column_major<F: Float>(what: &str, rows: usize, cols: usize) -> Result<Array2<F>> {
+    Ok(try_zeros(what, cols, rows)?.reversed_axes())
+}
+
 /// A `(rows, cols)` matrix whose entries are `next()` in row-major order (as
 /// `Array2::from_shape_simple_fn` fills it), allocated fallibly as [`try_zeros`].
 ///
@@ -288,6 +303,18 @@ mod tests {
         assert_eq!(count_correct(out.view(), &[1, 0, 2]), 3);
         assert_eq!(count_correct(out.view(), &[1, 1, 2]), 2);
         assert_eq!(count_correct(out.view(), &[0, 1, 0]), 0);
+    }
+
+    #[test]
+    fn zeros_in_column_major_order_have_the_shape_asked_for_and_contiguous_columns() {
+        let a = try_zeros_column_major::<f32>("test", 3, 5).unwrap();
+        assert_eq!(a.dim(), (3, 5));
+        assert!(a.iter().all(|&v| v == 0.0));
+        assert!(a.t().is_standard_layout() && !a.is_standard_layout());
+        assert!(matches!(
+            try_zeros_column_major::<f64>("huge", usize::MAX, 2),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]

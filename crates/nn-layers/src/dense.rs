@@ -334,7 +334,9 @@ impl<F: Float> Dense<F> {
     /// gets alone.
     ///
     /// # Shapes
-    /// `x` is `(ins, batch)` and `a` is `(outs, batch)`.
+    /// `x` is `(ins, batch)` and `a` is `(outs, batch)`, in either order; column-major
+    /// (each sample's outputs contiguous, as the network's inference allocates them) is
+    /// the faster for a large batch (see `nn_core::tensor::try_zeros_column_major`).
     ///
     /// # Panics
     /// If the shapes do not fit.
@@ -347,14 +349,28 @@ impl<F: Float> Dense<F> {
         if self.few_samples_product(x, a.view_mut(), threads) {
             return self.activation.forward_in_place(a);
         }
-        // The passes before and after the product on the same threads as the product.
+        // The passes before and after the product on the same threads as the product, cut
+        // along the order of `a` in memory: by samples when `a` is column-major (as the
+        // inference of a batch gives it), else by rows.
         let bias = self.bias.column(0);
-        let fill = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
-            for (mut row, &b) in rows.rows_mut().into_iter().zip(bias.iter().skip(first)) {
-                row.fill(b);
-            }
-        };
-        on_rows(a.view_mut(), threads, &fill, &|(), ()| ());
+        let both = |x: (bool, bool), y: (bool, bool)| (x.0 && y.0, x.1 && y.1);
+        let by_samples = !a.is_standard_layout() && a.t().is_standard_layout();
+        if by_samples {
+            let fill = |mut samples: ArrayViewMut2<'_, F>, _| {
+                samples
+                    .rows_mut()
+                    .into_iter()
+                    .for_each(|mut s| s.assign(&bias));
+            };
+            on_rows(a.view_mut().reversed_axes(), threads, &fill, &|(), ()| ());
+        } else {
+            let fill = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
+                for (mut row, &b) in rows.rows_mut().into_iter().zip(bias.iter().skip(first)) {
+                    row.fill(b);
+                }
+            };
+            on_rows(a.view_mut(), threads, &fill, &|(), ()| ());
+        }
         matmul(
             F::one(),
             self.weights.view(),
@@ -363,8 +379,15 @@ impl<F: Float> Dense<F> {
             a.view_mut(),
             threads,
         );
-        let activate = |rows: ArrayViewMut2<'_, F>, _| self.activation.forward_in_place(rows);
-        on_rows(a, threads, &activate, &|x, y| (x.0 && y.0, x.1 && y.1))
+        if by_samples {
+            let activate = |samples: ArrayViewMut2<'_, F>, _| {
+                self.activation.forward_in_place(samples.reversed_axes())
+            };
+            on_rows(a.reversed_axes(), threads, &activate, &both)
+        } else {
+            let activate = |rows: ArrayViewMut2<'_, F>, _| self.activation.forward_in_place(rows);
+            on_rows(a, threads, &activate, &both)
+        }
     }
 
     /// Backward pass: from `upstream = ∂L/∂a`, the gradients of the loss with respect to
@@ -614,6 +637,14 @@ mod tests {
             let flags = layer.infer_into(x.view(), inferred.view_mut(), 2);
             assert_eq!(flags, (true, true));
             assert_eq!(inferred, a, "{ins}->{outs}, batch {batch}");
+            // Into a column-major output too (as inference's workspace gives it), whose
+            // passes around the product are cut by samples.
+            for threads in [1, 2] {
+                let mut by_columns = Array2::from_elem((outs, batch).f(), f32::NAN);
+                let flags = layer.infer_into(x.view(), by_columns.view_mut(), threads);
+                assert_eq!(flags, (true, true));
+                assert_eq!(by_columns, a, "{ins}->{outs}, batch {batch}, by columns");
+            }
             // A non-finite input makes the pre-activations non-finite; so do large ones.
             for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
                 let mut x = x.clone();
@@ -629,6 +660,15 @@ mod tests {
             Dense::from_parameters(w, Array2::zeros((256, 1)), Box::new(LeakyRelu)).unwrap();
         let x = Array2::from_elem((784, 300), 1e10f32);
         let mut a = Array2::zeros((256, 300));
+        assert_eq!(layer.infer_into(x.view(), a.view_mut(), 2), (false, false));
+        // One non-finite sample among many in a column-major output, on the second
+        // thread's half of the samples.
+        let w = Array2::from_shape_fn((256, 784), |(i, j)| ((i + j) as f32).cos() * 0.01);
+        let layer =
+            Dense::from_parameters(w, Array2::zeros((256, 1)), Box::new(LeakyRelu)).unwrap();
+        let mut x = Array2::from_elem((784, 300), 1.0f32);
+        x[(0, 299)] = f32::NAN;
+        let mut a = Array2::zeros((256, 300).f());
         assert_eq!(layer.infer_into(x.view(), a.view_mut(), 2), (false, false));
         // Sigmoid's outputs stay finite where its pre-activations overflowed.
         let w = array![[1e30f32, 1e30]];

@@ -209,7 +209,15 @@ impl<F: Float> Workspace<F> {
         } else {
             per_layer()?
         };
-        self.outputs = per_layer()?;
+        self.outputs = if pass == Pass::Inference && batch > 1 {
+            // Column-major: see `Dense::infer_into`.
+            layers
+                .iter()
+                .map(|l| tensor::try_zeros_column_major("layer outputs", l.outs(), batch))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            per_layer()?
+        };
         if backward {
             self.deltas = per_layer()?;
             let first = if pass == Pass::Backprop {

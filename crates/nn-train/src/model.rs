@@ -193,9 +193,11 @@ impl<F: Float> Model<F> {
         if n <= INFERENCE_SLICE {
             let mut workspace = Workspace::empty();
             let mut buffer = Array2::zeros((0, 0));
+            // In row-major order, whatever the order of the workspace's buffers.
             return Ok(self
                 .forward_into(x, &mut workspace, &mut buffer)?
-                .to_owned());
+                .as_standard_layout()
+                .into_owned());
         }
         let mut output = tensor::try_zeros("outputs", self.outs(), n)?;
         let (mut workspace, mut buffer) = (Workspace::empty(), Array2::zeros((0, 0)));

@@ -31,6 +31,12 @@ fn a_large_batch_is_the_slices_outputs_side_by_side() {
     let x = inputs(n);
     let whole = net.forward_pass(x.view()).unwrap();
     assert_eq!(whole.dim(), (2, n));
+    // Row-major, as every array nn returns, whatever the order of its buffers.
+    assert!(whole.is_standard_layout());
+    assert!(net
+        .forward_pass(x.slice(s![.., ..100]))
+        .unwrap()
+        .is_standard_layout());
     for (start, end) in [(0, 4096), (4096, 8192), (8192, n)] {
         let part = net.forward_pass(x.slice(s![.., start..end])).unwrap();
         assert_eq!(whole.slice(s![.., start..end]), part, "{start}..{end}");
