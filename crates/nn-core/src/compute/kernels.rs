@@ -455,6 +455,13 @@ pub fn rank1_update<F: Float>(mut w: ArrayViewMut2<'_, F>, alpha: F, u: &[F], v:
 /// 49 KB, past the L1 cache). The results are bit for bit those of [`rank1_update`]
 /// followed by [`gemv_bias`], whose four-row blocks and accumulators this follows.
 ///
+/// Successive calls on a thread walk the four-row blocks in alternate directions: a call
+/// then starts on the blocks the previous one ended on, which are still in the L1 cache,
+/// where a walk in the same direction would find the cache holding only the end of `W`
+/// and evict it before reaching it (a `SampleStream` step of 784→16→16→10 on an Intel
+/// Xeon with AVX-512, criterion's hot samples: `f32` 1.62–1.65 → 1.50–1.57 µs, `f64`
+/// 2.76–2.84 → 2.66–2.76 µs). Each row's values do not depend on the order of the rows.
+///
 /// # Shapes
 /// `w` is `(rows, cols)`; `u`, `b` and `y` have `rows` entries, `v` and `x` have `cols`.
 ///
@@ -474,10 +481,14 @@ pub fn rank1_gemv_bias<F: Float>(
         u.len() == rows && v.len() == cols && x.len() == cols && b.len() == rows && y.len() == rows,
         "rank1_gemv_bias shapes"
     );
+    thread_local! {
+        static BACKWARDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    let backwards = BACKWARDS.with(|flag| flag.replace(!flag.get()));
     match w.as_slice_mut() {
         Some(w) => dispatch!(
             rank1_gemv_bias,
-            portable_rank1_gemv_bias(w, cols, (alpha, u, v), x, b, y)
+            portable_rank1_gemv_bias(w, cols, (alpha, u, v), x, b, y, backwards)
         ),
         None => {
             rank1_update(w.view_mut(), alpha, u, v);
@@ -487,7 +498,8 @@ pub fn rank1_gemv_bias<F: Float>(
 }
 
 /// Row by row: each row is updated, then multiplied while it is in L1 (the portable
-/// kernels' products are row by row too, so the bits are theirs).
+/// kernels' products are row by row too, so the bits are theirs); the rows from the last
+/// when `backwards`.
 fn portable_rank1_gemv_bias<F: Float>(
     w: &mut [F],
     cols: usize,
@@ -495,14 +507,21 @@ fn portable_rank1_gemv_bias<F: Float>(
     x: &[F],
     b: &[F],
     y: &mut [F],
+    backwards: bool,
 ) {
     if cols == 0 {
         y.copy_from_slice(b);
         return;
     }
-    for (((row, &ui), y), &b) in w.chunks_exact_mut(cols).zip(u).zip(y.iter_mut()).zip(b) {
+    let rows = w.chunks_exact_mut(cols).zip(u).zip(y.iter_mut()).zip(b);
+    let one_row = |(((row, &ui), y), &b): (((&mut [F], &F), &mut F), &F)| {
         axpy_impl::<F>(alpha * ui, v, row);
         *y = b + dot_impl::<F>(row, x);
+    };
+    if backwards {
+        rows.rev().for_each(one_row);
+    } else {
+        rows.for_each(one_row);
     }
 }
 
@@ -840,13 +859,11 @@ mod tests {
     }
 
     /// The fused update and product gives the bits of the update followed by the product,
-    /// on every path and for row counts around the four-row blocks.
+    /// on every path and for row counts around the four-row blocks, in both directions
+    /// (two calls in a row on a thread walk the blocks both ways).
     fn fused_update_and_product_equals_the_two_kernels<F: Float>() {
         for path in paths() {
             force(path);
-            if matches!(path, Path::Portable) {
-                continue;
-            }
             for rows in [1, 3, 4, 5, 8, 10, 16] {
                 for cols in [1, 7, 16, 33, 784] {
                     let w = values::<F>(rows * cols, (rows * 7 + cols) as u64);
@@ -865,6 +882,12 @@ mod tests {
                     assert_eq!(fused, separate, "weights {what}");
                     assert_eq!(y_fused, y_separate, "outputs {what}");
                     assert_ne!(fused, w, "the update changed nothing: {what}");
+                    // The next call, the other way along the blocks.
+                    rank1_update(separate.view_mut(), alpha, &b, &x);
+                    gemv_bias(separate.view(), &v, &u, &mut y_separate);
+                    rank1_gemv_bias(fused.view_mut(), alpha, &b, &x, &v, &u, &mut y_fused);
+                    assert_eq!(fused, separate, "weights, second call, {what}");
+                    assert_eq!(y_fused, y_separate, "outputs, second call, {what}");
                 }
             }
         }

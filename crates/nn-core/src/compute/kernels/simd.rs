@@ -424,15 +424,17 @@ macro_rules! matrix_kernels {
             x: &[F],
             b: &[F],
             y: &mut [F],
+            backwards: bool,
         ) {
             if cols == 0 {
                 y.copy_from_slice(b);
                 return;
             }
-            // The four-row blocks of `gemv_bias`, so that each product is computed as there.
-            let mut blocks = w.chunks_exact_mut(4 * cols);
-            let mut r = 0;
-            for block in &mut blocks {
+            // The four-row blocks of `gemv_bias`, so that each product is computed as there
+            // (the rows after the last whole block, one by one, come last either way).
+            let whole = w.len() / (4 * cols) * 4;
+            let (head, rest) = w.split_at_mut(whole * cols);
+            let mut one_block = |r: usize, block: &mut [F]| {
                 let (r0, tail) = block.split_at_mut(cols);
                 let (r1, tail) = tail.split_at_mut(cols);
                 let (r2, r3) = tail.split_at_mut(cols);
@@ -442,9 +444,18 @@ macro_rules! matrix_kernels {
                 for k in 0..4 {
                     y[r + k] = b[r + k] + dots[k];
                 }
-                r += 4;
+            };
+            if backwards {
+                for (i, block) in head.chunks_exact_mut(4 * cols).enumerate().rev() {
+                    one_block(4 * i, block);
+                }
+            } else {
+                for (i, block) in head.chunks_exact_mut(4 * cols).enumerate() {
+                    one_block(4 * i, block);
+                }
             }
-            for row in blocks.into_remainder().chunks_exact_mut(cols) {
+            let mut r = whole;
+            for row in rest.chunks_exact_mut(cols) {
                 // SAFETY: this function's callers checked the instruction set.
                 unsafe { F::$axpy(alpha * u[r], v, row) };
                 // SAFETY: as above.
