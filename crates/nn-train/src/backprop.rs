@@ -203,14 +203,15 @@ impl<F: Float> Workspace<F> {
                 .map(|l| tensor::try_zeros("training buffers", l.outs(), batch))
                 .collect::<Result<Vec<_>>>()
         };
-        // A batch's inference keeps no pre-activation (`Dense::infer_into`).
-        let ys = if pass == Pass::Inference && batch > 1 {
+        // A batch's inference (`Dense::infer_into`) keeps no pre-activation, and its
+        // outputs are column-major, which its matrix products compute faster.
+        let batch_inference = pass == Pass::Inference && batch > 1;
+        let ys = if batch_inference {
             layers.iter().map(|_| empty()).collect()
         } else {
             per_layer()?
         };
-        self.outputs = if pass == Pass::Inference && batch > 1 {
-            // Column-major: see `Dense::infer_into`.
+        self.outputs = if batch_inference {
             layers
                 .iter()
                 .map(|l| tensor::try_zeros_column_major("layer outputs", l.outs(), batch))
@@ -658,4 +659,33 @@ fn slice<F>(a: &Array2<F>) -> &[F] {
 
 fn slice_mut<F>(a: &mut Array2<F>) -> &mut [F] {
     a.as_slice_mut().expect("workspace buffers are contiguous")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nn_layers::{Identity, Tanh};
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn a_batch_s_inference_outputs_are_column_major_and_training_s_row_major() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let layers = [
+            Dense::<f32>::new(5, 4, Tanh, nn_core::Init::XavierNormal, &mut rng).unwrap(),
+            Dense::new(4, 3, Identity, nn_core::Init::XavierNormal, &mut rng).unwrap(),
+        ];
+        let mut workspace = Workspace::empty();
+        for (pass, batch, by_columns) in [
+            (Pass::Inference, 7, true),
+            (Pass::Training, 7, false),
+            (Pass::Backprop, 7, false),
+        ] {
+            workspace.size_for(&layers, batch, pass).unwrap();
+            for (output, layer) in workspace.outputs.iter().zip(&layers) {
+                assert_eq!(output.dim(), (layer.outs(), batch));
+                let layout = (output.t().is_standard_layout(), output.is_standard_layout());
+                assert_eq!(layout, (by_columns, !by_columns), "{pass:?}");
+            }
+        }
+    }
 }
