@@ -1,6 +1,6 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
-use ndarray::{Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 use nn_core::compute::{kernels, matmul::matmul, rows::on_rows, team::join};
 use nn_core::{tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
@@ -349,28 +349,17 @@ impl<F: Float> Dense<F> {
         if self.few_samples_product(x, a.view_mut(), threads) {
             return self.activation.forward_in_place(a);
         }
-        // The passes before and after the product on the same threads as the product, cut
-        // along the order of `a` in memory: by samples when `a` is column-major (as the
-        // inference of a batch gives it), else by rows.
+        // The passes before and after the product on the same threads as the product.
         let bias = self.bias.column(0);
-        let both = |x: (bool, bool), y: (bool, bool)| (x.0 && y.0, x.1 && y.1);
-        let by_samples = !a.is_standard_layout() && a.t().is_standard_layout();
-        if by_samples {
-            let fill = |mut samples: ArrayViewMut2<'_, F>, _| {
-                samples
-                    .rows_mut()
-                    .into_iter()
-                    .for_each(|mut s| s.assign(&bias));
-            };
-            on_rows(a.view_mut().reversed_axes(), threads, &fill, &|(), ()| ());
-        } else {
-            let fill = |mut rows: ArrayViewMut2<'_, F>, first: usize| {
-                for (mut row, &b) in rows.rows_mut().into_iter().zip(bias.iter().skip(first)) {
-                    row.fill(b);
-                }
-            };
-            on_rows(a.view_mut(), threads, &fill, &|(), ()| ());
-        }
+        let fill = |mut part: ArrayViewMut2<'_, F>, first: usize| {
+            let bias = bias
+                .slice(s![first..first + part.nrows()])
+                .insert_axis(Axis(1));
+            Zip::from(&mut part)
+                .and_broadcast(bias)
+                .for_each(|a, &b| *a = b);
+        };
+        on_parts(a.view_mut(), threads, &fill, &|(), ()| ());
         matmul(
             F::one(),
             self.weights.view(),
@@ -379,15 +368,8 @@ impl<F: Float> Dense<F> {
             a.view_mut(),
             threads,
         );
-        if by_samples {
-            let activate = |samples: ArrayViewMut2<'_, F>, _| {
-                self.activation.forward_in_place(samples.reversed_axes())
-            };
-            on_rows(a.reversed_axes(), threads, &activate, &both)
-        } else {
-            let activate = |rows: ArrayViewMut2<'_, F>, _| self.activation.forward_in_place(rows);
-            on_rows(a, threads, &activate, &both)
-        }
+        let activate = |part: ArrayViewMut2<'_, F>, _| self.activation.forward_in_place(part);
+        on_parts(a, threads, &activate, &|x, y| (x.0 && y.0, x.1 && y.1))
     }
 
     /// Backward pass: from `upstream = ∂L/∂a`, the gradients of the loss with respect to
@@ -552,6 +534,23 @@ impl<F: Float> Dense<F> {
             column_view(y, outs),
             ArrayViewMut2::from_shape((outs, 1), a).expect("a has outs entries"),
         );
+    }
+}
+
+/// `f(part, first_row)` on parts of `a` on up to `threads` threads (nn-core's `on_rows`),
+/// cut along the order of `a` in memory: by samples (columns, every part starting at row
+/// 0) when `a` is column-major, as the inference of a batch allocates it, else by rows.
+fn on_parts<F: Float, R: Send>(
+    a: ArrayViewMut2<'_, F>,
+    threads: usize,
+    f: &(impl Fn(ArrayViewMut2<'_, F>, usize) -> R + Sync),
+    merge: &(impl Fn(R, R) -> R + Sync),
+) -> R {
+    if !a.is_standard_layout() && a.t().is_standard_layout() {
+        let samples = |part: ArrayViewMut2<'_, F>, _| f(part.reversed_axes(), 0);
+        on_rows(a.reversed_axes(), threads, &samples, merge)
+    } else {
+        on_rows(a, threads, f, merge)
     }
 }
 

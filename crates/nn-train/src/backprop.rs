@@ -197,12 +197,14 @@ impl<F: Float> Workspace<F> {
         let empty = || Array2::zeros((0, 0));
         // Unsized until every buffer is allocated, so a failure leaves nothing half-sized.
         self.ys.clear();
-        let per_layer = || {
+        type Zeros<F> = fn(&str, usize, usize) -> Result<Array2<F>>;
+        let per_layer_in = |what: &str, zeros: Zeros<F>| {
             layers
                 .iter()
-                .map(|l| tensor::try_zeros("training buffers", l.outs(), batch))
+                .map(|l| zeros(what, l.outs(), batch))
                 .collect::<Result<Vec<_>>>()
         };
+        let per_layer = || per_layer_in("training buffers", tensor::try_zeros);
         // A batch's inference (`Dense::infer_into`) keeps no pre-activation, and its
         // outputs are column-major, which its matrix products compute faster.
         let batch_inference = pass == Pass::Inference && batch > 1;
@@ -212,10 +214,7 @@ impl<F: Float> Workspace<F> {
             per_layer()?
         };
         self.outputs = if batch_inference {
-            layers
-                .iter()
-                .map(|l| tensor::try_zeros_column_major("layer outputs", l.outs(), batch))
-                .collect::<Result<Vec<_>>>()?
+            per_layer_in("layer outputs", tensor::try_zeros_column_major)?
         } else {
             per_layer()?
         };

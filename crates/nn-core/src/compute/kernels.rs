@@ -719,8 +719,6 @@ mod tests {
         }
     }
 
-    /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=83 and row
-    /// counts around the four-row blocks, with the matrix starting off an aligned address.
     /// `gemv_bias_columns` on batches of 0 to 5 columns, stored column by column or row
     /// by row, for every shape of `matrix_kernels_on_every_shape_and_offset`: each column's
     /// output has the bits of `gemv_bias` on that column alone (and the pair kernel's
@@ -792,6 +790,8 @@ mod tests {
         }
     }
 
+    /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=83 and row
+    /// counts around the four-row blocks, with the matrix starting off an aligned address.
     fn matrix_kernels_on_every_shape_and_offset<F: Float>() {
         for path in paths() {
             force(path);

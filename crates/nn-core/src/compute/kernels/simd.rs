@@ -8,15 +8,22 @@
 /// for 16 lanes, where a sum from left to right waits on 15 in a row (about 60 cycles
 /// of latency a row, which showed in the small layers' products of a per-sample step).
 #[inline(always)]
-pub(super) fn sum_lanes<T, const L: usize>(mut lanes: [T; L]) -> T
+pub(super) fn sum_lanes<T, const L: usize>(lanes: [T; L]) -> T
 where
     T: Copy + std::ops::Add<Output = T>,
 {
+    pairwise(lanes, |a, b| a + b)
+}
+
+/// `lanes` reduced by `op` pairwise: `op(lanes[k], lanes[k + L/2])`, and so on down to
+/// one lane (`L` a power of two).
+#[inline(always)]
+pub(super) fn pairwise<T: Copy, const L: usize>(mut lanes: [T; L], op: impl Fn(T, T) -> T) -> T {
     let mut width = L;
     while width > 1 {
         width /= 2;
         for k in 0..width {
-            lanes[k] = lanes[k] + lanes[k + width];
+            lanes[k] = op(lanes[k], lanes[k + width]);
         }
     }
     lanes[0]
@@ -84,15 +91,10 @@ macro_rules! vector_kernels {
             // A plain comparison, not `max` (whose NaN handling costs a compare and a
             // blend): a NaN is in `flag` already.
             let larger = |a: $t, b: $t| if a > b { a } else { b };
-            let mut width = L;
-            while width > 1 {
-                width /= 2;
-                for k in 0..width {
-                    largest[k] = larger(largest[k], largest[k + width]);
-                    flag[k] += flag[k + width];
-                }
-            }
-            let (mut m, mut flag) = (largest[0], flag[0]);
+            let (mut m, mut flag) = (
+                super::simd::pairwise(largest, larger),
+                super::simd::sum_lanes(flag),
+            );
             for &x in &v[i..] {
                 m = larger(m, x.abs());
                 flag += x * 0.0;
