@@ -23,8 +23,9 @@
 //!   469 batches), through nn's engine (gemm) in a team as `fit` runs them, on the
 //!   machine's cores and on one: the time an epoch could take if nothing but its products
 //!   cost anything. On several cores, two layouts: the batch cut into one share of
-//!   columns per thread, each share's products on its thread (as a training step does),
-//!   and each product cut over the threads; the floor is the faster. Median of 3 after a
+//!   columns per thread, each share's products on its thread (as a training step of a
+//!   small network does), and each product cut over the threads (as this network's step
+//!   does, by rows); the floor is the faster. Median of 3 after a
 //!   warm-up.
 //! - `inference`: the `epoch` network's logits for the 10 000 test images in one call, and
 //!   for one image (median of 2 000 calls), on the machine's cores; the network is also

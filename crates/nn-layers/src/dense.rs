@@ -1,7 +1,10 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
-use nn_core::compute::{kernels, matmul::matmul, rows::on_rows, team::join};
+use nn_core::compute::matmul::{matmul, threads_for};
+use nn_core::compute::rows::{on_blocks_of_rows, on_rows};
+use nn_core::compute::{kernels, team::join};
+use nn_core::tensor::max_abs_of_both;
 use nn_core::{tensor, Activation, Error, Float, Init, Result};
 use rand::Rng;
 
@@ -250,9 +253,11 @@ impl<F: Float> Dense<F> {
     }
 
     /// Forward pass into caller-owned buffers: the pre-activation `y = W·x + b` (kept for
-    /// the backward pass, so it is never recomputed) and the output `a = f(y)`. The matrix
-    /// product is split over up to `threads` threads (nn-core's engine, `compute::matmul`);
-    /// a batch of 2 to `nn_layers::FEW_SAMPLES` samples goes through the one-sample
+    /// the backward pass, so it is never recomputed) and the output `a = f(y)`. On up to
+    /// `threads` threads, each thread computes a block of rows (bias, product, activation:
+    /// nn-core's `compute::rows::on_blocks_of_rows`), the same rows as in
+    /// [`Dense::backward_into`], so that each entry has the value one thread gives it; a
+    /// batch of 2 to `nn_layers::FEW_SAMPLES` samples goes through the one-sample
     /// kernels instead (see `few_samples_product`), so that each sample gets the values it
     /// gets alone.
     ///
@@ -269,21 +274,27 @@ impl<F: Float> Dense<F> {
         a: ArrayViewMut2<'_, F>,
         threads: usize,
     ) {
-        if !self.few_samples_product(x, y.view_mut(), threads) {
+        if self.few_samples_product(x, y.view_mut(), threads) {
+            return self.activation.forward_into(y.view(), a);
+        }
+        let (w, bias) = (self.weights.view(), self.bias.column(0));
+        // Each thread owns a block of W's rows: its bias, product and activation, and in
+        // the backward pass the same rows of dW, which the optimizer then updates on the
+        // same core, while W's rows are still in its cache.
+        let threads = threads_for(threads, (self.outs(), self.ins(), x.ncols()));
+        let block = |[mut y, a]: [ArrayViewMut2<'_, F>; 2], first: usize| {
+            let rows = first..first + y.nrows();
             // b is written into every column first, so that the product accumulates onto
             // it (beta = 1) and no second pass adds the bias.
-            let bias = self.bias.broadcast(y.dim()).expect("bias is (outs, 1)");
-            y.assign(&bias);
-            matmul(
-                F::one(),
-                self.weights.view(),
-                x,
-                F::one(),
-                y.view_mut(),
-                threads,
-            );
-        }
-        self.activation.forward_into(y.view(), a);
+            let bias = bias.slice(s![rows.clone()]).insert_axis(Axis(1));
+            Zip::from(&mut y)
+                .and_broadcast(bias)
+                .for_each(|y, &b| *y = b);
+            let w = w.slice(s![rows, ..]);
+            matmul(F::one(), w, x, F::one(), y.view_mut(), 1);
+            self.activation.forward_into(y.view(), a);
+        };
+        on_blocks_of_rows([y, a], threads, &block, &|(), ()| ());
     }
 
     /// `y = W·x + b` for a batch of 2 to [`FEW_SAMPLES`] samples, through the one-sample
@@ -382,8 +393,16 @@ impl<F: Float> Dense<F> {
     ///
     /// On a batch, `upstream` already carries the loss's `1/batch` factor (see `Loss`), so
     /// the sums over columns give the gradient of the mean loss. `dx` is optional because
-    /// the first layer's input gradient is not needed for training. Matrix products are
-    /// split over up to `threads` threads.
+    /// the first layer's input gradient is not needed for training.
+    ///
+    /// On up to `threads` threads, each thread computes `delta`, `dW` and `db` for a block
+    /// of rows, the rows it computed in [`Dense::forward_into`] (a training step then
+    /// updates them on the same core); `dx`, a sum over every row, is split by nn-core's
+    /// `compute::matmul`. Each entry has the value one thread gives it.
+    ///
+    /// Returns `max |g|` over every entry of `dW` and `db`, NaN if one is NaN or infinite:
+    /// each block is scanned right after it is computed, while it is in cache, which
+    /// spares training a pass over the gradients to check them.
     ///
     /// # Shapes
     /// `x` and `dx` are `(ins, batch)`; `y`, `a`, `upstream` and `delta` are
@@ -399,24 +418,25 @@ impl<F: Float> Dense<F> {
         a: ArrayView2<'_, F>,
         upstream: ArrayView2<'_, F>,
         mut delta: ArrayViewMut2<'_, F>,
-        mut dw: ArrayViewMut2<'_, F>,
-        mut db: ArrayViewMut2<'_, F>,
+        dw: ArrayViewMut2<'_, F>,
+        db: ArrayViewMut2<'_, F>,
         dx: Option<ArrayViewMut2<'_, F>>,
         threads: usize,
-    ) {
-        self.activation
-            .backward_into(y, a, upstream, delta.view_mut());
-        matmul(
-            F::one(),
-            delta.view(),
-            x.t(),
-            F::zero(),
-            dw.view_mut(),
-            threads,
-        );
-        Zip::from(db.column_mut(0))
-            .and(delta.rows())
-            .for_each(|db, row| *db = row.sum());
+    ) -> F {
+        let block_threads = threads_for(threads, (self.outs(), x.ncols(), self.ins()));
+        let block = |[mut delta, mut dw, mut db]: [ArrayViewMut2<'_, F>; 3], first: usize| {
+            let rows = s![first..first + delta.nrows(), ..];
+            let (y, a, upstream) = (y.slice(rows), a.slice(rows), upstream.slice(rows));
+            self.activation
+                .backward_into(y, a, upstream, delta.view_mut());
+            matmul(F::one(), delta.view(), x.t(), F::zero(), dw.view_mut(), 1);
+            Zip::from(db.column_mut(0))
+                .and(delta.rows())
+                .for_each(|db, row| *db = row.sum());
+            max_abs_of_both(tensor::max_abs(dw.view()), tensor::max_abs(db.view()))
+        };
+        let views = [delta.view_mut(), dw, db];
+        let largest = on_blocks_of_rows(views, block_threads, &block, &max_abs_of_both);
         if let Some(dx) = dx {
             matmul(
                 F::one(),
@@ -427,7 +447,9 @@ impl<F: Float> Dense<F> {
                 threads,
             );
         }
+        largest
     }
+
     /// Forward pass on one sample held in slices: `y = W·x + b`, `a = f(y)`, with
     /// matrix-vector kernels instead of a general matrix product.
     ///
@@ -620,6 +642,61 @@ mod tests {
             assert_eq!(fused.bias(), separate.bias(), "{ins}->{outs}");
             assert_ne!(fused.bias(), layer.bias(), "{ins}->{outs}: no update");
             assert_eq!((y2, a2), (y1, a1), "{ins}->{outs}");
+        }
+    }
+
+    #[test]
+    fn passes_cut_by_rows_give_one_thread_s_bits_and_the_gradients_largest_entry() {
+        let mut rng = StdRng::seed_from_u64(8);
+        for (ins, outs, batch) in [(784, 256, 128), (300, 129, 64), (16, 10, 40)] {
+            let layer = Dense::<f32>::new(ins, outs, LeakyRelu, Init::HeNormal, &mut rng).unwrap();
+            // A bias that differs from row to row, so that a block given another's is seen.
+            let bias = Array2::from_shape_fn((outs, 1), |(i, _)| i as f32 / 10.0 - 3.0);
+            let layer =
+                Dense::from_parameters(layer.weights().to_owned(), bias, Box::new(LeakyRelu))
+                    .unwrap();
+            let x = Array2::from_shape_fn((ins, batch), |(i, j)| ((i * 7 + j * 3) as f32).sin());
+            let upstream =
+                Array2::from_shape_fn((outs, batch), |(i, j)| ((i * 5 + j * 11) as f32).cos());
+            let pass = |threads: usize, upstream: &Array2<f32>| {
+                let (mut y, mut a) = (Array2::zeros((outs, batch)), Array2::zeros((outs, batch)));
+                layer.forward_into(x.view(), y.view_mut(), a.view_mut(), threads);
+                let mut delta = Array2::zeros((outs, batch));
+                let (mut dw, mut db) = (Array2::zeros((outs, ins)), Array2::zeros((outs, 1)));
+                let mut dx = Array2::zeros((ins, batch));
+                let largest = layer.backward_into(
+                    x.view(),
+                    y.view(),
+                    a.view(),
+                    upstream.view(),
+                    delta.view_mut(),
+                    dw.view_mut(),
+                    db.view_mut(),
+                    Some(dx.view_mut()),
+                    threads,
+                );
+                (largest, [y, a, delta, dw, db, dx])
+            };
+            let (largest, one) = pass(1, &upstream);
+            let expected_y = layer.weights().dot(&x) + layer.bias();
+            approx::assert_abs_diff_eq!(one[0], expected_y, epsilon = 1e-4);
+            let both = |g: &Array2<f32>| g.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert_eq!(largest, both(&one[3]).max(both(&one[4])));
+            for threads in [2, 3] {
+                let (on_threads, arrays) = pass(threads, &upstream);
+                assert_eq!(on_threads, largest, "{ins}->{outs} on {threads}");
+                assert_eq!(arrays, one, "{ins}->{outs} on {threads}");
+            }
+            // A non-finite upstream gradient in the first row or the last (another
+            // thread's block) makes the largest entry NaN.
+            for row in [0, outs - 1] {
+                let mut bad = upstream.clone();
+                bad[(row, batch / 2)] = f32::INFINITY;
+                for threads in [1, 2] {
+                    let (largest, _) = pass(threads, &bad);
+                    assert!(largest.is_nan(), "row {row} on {threads}: {largest}");
+                }
+            }
         }
     }
 

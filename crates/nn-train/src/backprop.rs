@@ -113,6 +113,10 @@ pub(crate) struct Workspace<F> {
     /// `delta_i = ∂L/∂y_i = df_i(y_i) ⊙ dxs[i + 1]`, `(outs_i, batch)`.
     deltas: Vec<Array2<F>>,
     pub(crate) gradients: Gradients<F>,
+    /// `max |g|` over every `dW` and `db` of the last batched backward pass (NaN if an
+    /// entry is not finite), found while each block of them was in cache; `None` after
+    /// a one-sample pass, which does not scan.
+    gradient_max: Option<F>,
     /// A contiguous copy of a one-sample input whose column is strided in memory.
     input: Array2<F>,
 }
@@ -179,6 +183,7 @@ impl<F: Float> Workspace<F> {
                 dws: Vec::new(),
                 dbs: Vec::new(),
             },
+            gradient_max: None,
             input: Array2::zeros((0, 0)),
         }
     }
@@ -388,10 +393,12 @@ impl<F: Float> Workspace<F> {
         let value = loss.evaluate(output, target);
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
         self.gradients.loss = value;
+        self.gradient_max = None;
         if self.batch == 1 {
             self.backward_sample(layers, masks);
             return value;
         }
+        let mut largest = F::zero();
         for i in (0..n).rev() {
             let input = match mask(i) {
                 Some(_) => self.dropped[i].view(),
@@ -401,7 +408,7 @@ impl<F: Float> Workspace<F> {
             let (dx_below, dx_above) = self.gradients.dxs.split_at_mut(i + 1);
             let wants_dx = i > 0 || self.pass == Pass::Backprop;
             let dx = wants_dx.then(|| dx_below[i].view_mut());
-            layers[i].backward_into(
+            let layer_max = layers[i].backward_into(
                 input,
                 self.ys[i].view(),
                 self.outputs[i].view(),
@@ -412,11 +419,19 @@ impl<F: Float> Workspace<F> {
                 dx,
                 threads,
             );
+            largest = tensor::max_abs_of_both(largest, layer_max);
             if let (Some(mask), true) = (mask(i), wants_dx) {
                 Dropout::backward_in_place(mask, dx_below[i].view_mut());
             }
         }
+        self.gradient_max = Some(largest);
         value
+    }
+
+    /// `max |g|` over every `dW` and `db` of the last backward pass, NaN if an entry is
+    /// not finite; `None` if that pass was on one sample.
+    pub(crate) fn gradient_max(&self) -> Option<F> {
+        self.gradient_max
     }
 
     /// The backward loop on one sample (input in `self.input`, as `forward` left it), with

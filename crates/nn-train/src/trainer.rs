@@ -203,7 +203,9 @@ impl<F: Float> Trainer<F> {
 
     /// Stage 2: the forward and backward passes (the article's loop, in
     /// [`crate::backprop`]), leaving the gradients of the mean loss in `buffers[0]`. A
-    /// large batch is cut into one share per thread (see [`shares::forward_backward`]).
+    /// small network's large batch is cut into one share per thread (see
+    /// [`shares::forward_backward`]); a larger network's layers cut their rows over the
+    /// threads instead (see `shares::shares_for`).
     /// Returns the loss and, with the finiteness check on, the largest `|g|`.
     ///
     /// # Errors
@@ -233,13 +235,14 @@ impl<F: Float> Trainer<F> {
         } else {
             None
         };
-        // With shares, the pass that sums their gradients also finds `max |g|`.
+        // The backward pass finds `max |g|` as it computes each block of the gradients,
+        // and with shares, the pass that sums them.
         let (value, summed_max) = if parts == 1 {
             let workspace = self.buffers[0].current_mut();
             let share = masks.map(|m| m.share(0, batch));
             workspace.forward(layers, x, model.threads, share);
             let value = workspace.backward(layers, loss, x, target, model.threads, share);
-            (value, None)
+            (value, workspace.gradient_max())
         } else {
             let buffers = &mut self.buffers[..parts];
             let (value, max) = shares::forward_backward(buffers, layers, loss, x, target, masks);

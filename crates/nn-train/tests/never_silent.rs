@@ -256,47 +256,60 @@ impl Loss<f64> for NanGradientAt {
 
 #[test]
 fn a_non_finite_gradient_in_one_share_of_a_batch_is_named_as_on_one_thread() {
-    // 100 → 200 → 10 at a batch of 80: on two threads, the batch is cut into two shares,
-    // whose gradients are summed in a pass that also checks them; sample 70 is in the
-    // second share.
+    // At a batch of 80 on two threads, 100 → 200 → 10 (22 210 parameters) is cut into two
+    // shares, whose gradients are summed in a pass that also checks them; sample 70 is in
+    // the second share. 400 → 200 → 10 (82 210 parameters) cuts each layer's rows over
+    // the threads instead, each block of gradients checked as it is computed.
     let wave = |rows: usize, cols: usize, k: f64| {
         Array2::from_shape_fn((rows, cols), |(i, j)| {
             ((i * 7 + j * 3) as f64 * k).sin() / 10.0
         })
     };
-    let x = wave(100, 80, 0.37);
-    let mut t = Array2::zeros((10, 80));
-    t[(0, 70)] = 1.0;
-    for threads in [1, 2] {
-        let layers = vec![
-            Dense::from_parameters(wave(200, 100, 0.11), wave(200, 1, 0.5), Box::new(Sigmoid))
-                .unwrap(),
-            Dense::from_parameters(wave(10, 200, 0.13), wave(10, 1, 0.7), Box::new(Identity))
-                .unwrap(),
-        ];
-        let loss = Box::new(NanGradientAt);
-        let mut net = NeuralNetwork::with_boxed_loss(layers, loss, 0.1).unwrap();
-        net.set_threads(threads).unwrap();
-        let before = parameters(&net);
-        match net.train(x.view(), Target::Values(t.view())) {
-            Err(Error::Diverged { what, value, step }) => {
-                assert_eq!(what, "the weight gradient of layer 1", "{threads} threads");
-                assert!(value.is_nan());
-                assert_eq!(step, 0);
+    for ins in [100, 400] {
+        let x = wave(ins, 80, 0.37);
+        let mut t = Array2::zeros((10, 80));
+        t[(0, 70)] = 1.0;
+        let mut stepped = Vec::new();
+        for threads in [1, 2] {
+            let layers = vec![
+                Dense::from_parameters(wave(200, ins, 0.11), wave(200, 1, 0.5), Box::new(Sigmoid))
+                    .unwrap(),
+                Dense::from_parameters(wave(10, 200, 0.13), wave(10, 1, 0.7), Box::new(Identity))
+                    .unwrap(),
+            ];
+            let loss = Box::new(NanGradientAt);
+            let mut net = NeuralNetwork::with_boxed_loss(layers, loss, 0.1).unwrap();
+            net.set_threads(threads).unwrap();
+            let before = parameters(&net);
+            match net.train(x.view(), Target::Values(t.view())) {
+                Err(Error::Diverged { what, value, step }) => {
+                    assert_eq!(
+                        what, "the weight gradient of layer 1",
+                        "{ins}, {threads} threads"
+                    );
+                    assert!(value.is_nan());
+                    assert_eq!(step, 0);
+                }
+                other => panic!("{ins}, {threads} threads: {other:?}"),
             }
-            other => panic!("{threads} threads: {other:?}"),
+            assert_eq!(
+                parameters(&net),
+                before,
+                "{ins}, {threads} threads: nothing changed"
+            );
+            // Without the NaN, the same step is taken.
+            let finite = Box::new(Mse);
+            let mut net =
+                NeuralNetwork::with_boxed_loss(net.layers().to_vec(), finite, 0.1).unwrap();
+            net.set_threads(threads).unwrap();
+            assert!(net.train(x.view(), Target::Values(t.view())).is_ok());
+            assert_ne!(parameters(&net), before);
+            stepped.push(parameters(&net));
         }
-        assert_eq!(
-            parameters(&net),
-            before,
-            "{threads} threads: nothing changed"
-        );
-        // Without the NaN, the same step is taken.
-        let finite = Box::new(Mse);
-        let mut net = NeuralNetwork::with_boxed_loss(net.layers().to_vec(), finite, 0.1).unwrap();
-        net.set_threads(threads).unwrap();
-        assert!(net.train(x.view(), Target::Values(t.view())).is_ok());
-        assert_ne!(parameters(&net), before);
+        // Cut by rows, each entry is computed as on one thread: the same bits.
+        if ins == 400 {
+            assert_eq!(stepped[0], stepped[1]);
+        }
     }
 }
 

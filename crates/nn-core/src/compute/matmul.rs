@@ -9,6 +9,17 @@ use crate::Float;
 /// half to another thread costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 18;
 
+/// The threads a product of `m × k` by `k × n` is worth: `threads`, or 1 when it is
+/// smaller than [`matmul`] splits (a hand-off would cost more than it saves). For
+/// callers that cut the product, and the passes around it, themselves.
+pub fn threads_for(threads: usize, (m, k, n): (usize, usize, usize)) -> usize {
+    if m.saturating_mul(n).saturating_mul(k) < PARALLEL_THRESHOLD || (m < 2 && n < 2) {
+        1
+    } else {
+        threads.max(1)
+    }
+}
+
 /// `C = alpha·A·B + beta·C`, with `A` `(m, k)`, `B` `(k, n)` and `C` `(m, n)` in any
 /// memory layout (views of transposes included).
 ///
@@ -34,7 +45,7 @@ pub fn matmul<F: Float>(
         "matmul shapes: ({m}, {k})·({k2}, {n}) into {:?}",
         c.dim()
     );
-    if threads <= 1 || m * n * k < PARALLEL_THRESHOLD || (m < 2 && n < 2) {
+    if threads_for(threads, (m, k, n)) <= 1 {
         return single(alpha, a, b, beta, c.view_mut());
     }
     let (first, second) = (threads / 2, threads - threads / 2);

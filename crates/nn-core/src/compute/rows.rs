@@ -41,6 +41,56 @@ fn halves<F: Float, R: Send>(
     merge(x, y)
 }
 
+/// `f(blocks, first_row)` on blocks of the same rows of every view in `views` (which all
+/// have the same number of rows), one block per thread on up to `threads` threads (by
+/// [`super::team::join`]), the blocks' results merged by `merge`. The rows are cut as
+/// [`super::matmul::matmul`] cuts them: thread `t` of `T` gets rows from `m·t/T`, with
+/// the first block on this thread, so that a pass cut this way touches the rows the
+/// product before it wrote on the same core. Unlike [`on_rows`], it cuts whatever the
+/// size: the caller decides whether the work is worth `threads`.
+///
+/// # Panics
+/// If the views have different numbers of rows (a broken invariant of the caller).
+pub fn on_blocks_of_rows<'a, F: Float, R: Send, const N: usize>(
+    views: [ArrayViewMut2<'a, F>; N],
+    threads: usize,
+    f: &(impl Fn([ArrayViewMut2<'a, F>; N], usize) -> R + Sync),
+    merge: &(impl Fn(R, R) -> R + Sync),
+) -> R {
+    let rows = views.first().map_or(0, |v| v.nrows());
+    assert!(
+        views.iter().all(|v| v.nrows() == rows),
+        "on_blocks_of_rows: views of different heights"
+    );
+    blocks(views, 0, threads, f, merge)
+}
+
+fn blocks<'a, F: Float, R: Send, const N: usize>(
+    views: [ArrayViewMut2<'a, F>; N],
+    first_row: usize,
+    threads: usize,
+    f: &(impl Fn([ArrayViewMut2<'a, F>; N], usize) -> R + Sync),
+    merge: &(impl Fn(R, R) -> R + Sync),
+) -> R {
+    let rows = views.first().map_or(0, |v| v.nrows());
+    if threads < 2 || rows < 2 {
+        return f(views, first_row);
+    }
+    let (left, right) = (threads / 2, threads - threads / 2);
+    let mid = (rows * left / threads).max(1);
+    let mut halves = views.map(|v| {
+        let (top, bottom) = v.split_at(Axis(0), mid);
+        (Some(top), Some(bottom))
+    });
+    let top = std::array::from_fn(|i| halves[i].0.take().expect("taken once"));
+    let bottom = std::array::from_fn(|i| halves[i].1.take().expect("taken once"));
+    let (x, y) = super::team::join(
+        || blocks(top, first_row, left, f, merge),
+        || blocks(bottom, first_row + mid, right, f, merge),
+    );
+    merge(x, y)
+}
+
 /// `max |a|`, or NaN if an entry is NaN or infinite, as
 /// [`tensor::max_abs`](crate::tensor::max_abs) computes it: the scan of a whole data set,
 /// which reads memory faster on two cores than on one. A contiguous matrix is cut in
@@ -101,6 +151,52 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn blocks_of_rows_are_cut_as_matmul_cuts_them_the_same_rows_of_every_view() {
+        type Blocks = Vec<(usize, usize)>;
+        for (rows, threads, cut) in [
+            (256, 1, vec![(0, 256)]),
+            (256, 2, vec![(0, 128), (128, 128)]),
+            (255, 2, vec![(0, 127), (127, 128)]),
+            (256, 3, vec![(0, 85), (85, 85), (170, 86)]),
+            (1, 4, vec![(0, 1)]),
+            (3, 4, vec![(0, 1), (1, 1), (2, 1)]),
+        ] {
+            let mut a = Array2::<f32>::zeros((rows, 3));
+            let mut b = Array2::<f32>::zeros((rows, 5));
+            let blocks: Blocks = on_blocks_of_rows(
+                [a.view_mut(), b.view_mut()],
+                threads,
+                &|[mut a, mut b], first| {
+                    assert_eq!(a.nrows(), b.nrows());
+                    for (k, (mut x, mut y)) in
+                        a.rows_mut().into_iter().zip(b.rows_mut()).enumerate()
+                    {
+                        x.fill((first + k) as f32);
+                        y.fill((first + k) as f32 + 0.5);
+                    }
+                    vec![(first, a.nrows())]
+                },
+                &|x: Blocks, y: Blocks| x.into_iter().chain(y).collect(),
+            );
+            assert_eq!(blocks, cut, "{rows} rows on {threads}");
+            for i in 0..rows {
+                assert!(
+                    a.row(i).iter().all(|&v| v == i as f32),
+                    "{rows} on {threads}"
+                );
+                assert!(b.row(i).iter().all(|&v| v == i as f32 + 0.5));
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "views of different heights")]
+    fn views_of_different_heights_are_a_broken_invariant() {
+        let (mut a, mut b) = (Array2::<f32>::zeros((4, 2)), Array2::<f32>::zeros((5, 2)));
+        on_blocks_of_rows([a.view_mut(), b.view_mut()], 2, &|_, _| (), &|(), ()| ());
     }
 
     #[test]
