@@ -16,6 +16,15 @@ use crate::optimizer::{zip4, Optimizer};
 /// - `θ ← θ - learning_rate·m̂/(√v̂ + ε)`
 ///
 /// Defaults as PyTorch: `β₁ = 0.9`, `β₂ = 0.999`, `ε = 1e-8`, `λ = 0` (AdamW: `λ = 0.01`).
+///
+/// One departure from the formulas: a moment that falls below the smallest normal float
+/// (`1.2e-38` in f32) is stored as 0. A parameter whose gradient stays 0 (a unit that
+/// no longer fires, a pixel that is blank in every image of a batch) sees its `m` shrink
+/// by `β₁` at every step and cross the subnormal range, where each operation costs the
+/// processor a microcode assist: on Fashion-MNIST this made Adam's epoch 10–15% slower
+/// from the second epoch on (Intel Xeon, AVX-512). The step such a moment would take is
+/// below `learning_rate·1.2e-38/ε`, which no parameter can register unless it is itself
+/// that small.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adam<F> {
     learning_rate: F,
@@ -192,10 +201,18 @@ impl<F: Float> Optimizer<F> for Adam<F> {
         let inv_sqrt_c2 = one / c2.sqrt();
         let (l2, shrink) = self.decays();
         let (m, v) = (m.view_mut(), v.view_mut());
+        // Subnormal moments are stored as 0 (see the type's documentation); NaN is kept.
+        let normal = |x: F| {
+            if x.abs() < F::min_positive_value() {
+                F::zero()
+            } else {
+                x
+            }
+        };
         zip4(parameter, gradient, m, v, |p, g, m, v| {
             let g = g * gradient_scale + l2 * *p;
-            *m = b1 * *m + (one - b1) * g;
-            *v = b2 * *v + (one - b2) * g * g;
+            *m = normal(b1 * *m + (one - b1) * g);
+            *v = normal(b2 * *v + (one - b2) * g * g);
             *p = *p * shrink - step_size * *m / (v.sqrt() * inv_sqrt_c2 + eps);
         });
     }
@@ -220,6 +237,33 @@ mod tests {
         adam.step(p.view_mut(), array![[-1.0]].view(), &mut state, 2, 1.0);
         let expected = before - 0.1 * (0.08 / 0.19) / ((0.004996f64 / 0.001999).sqrt() + 1e-8);
         approx::assert_abs_diff_eq!(p[(0, 0)], expected, epsilon = 1e-12);
+    }
+
+    #[test]
+    fn moments_below_the_smallest_normal_float_are_stored_as_zero() {
+        let adam = Adam::new(0.1f32).unwrap();
+        let tiny = f32::MIN_POSITIVE;
+        // m = 0.9·1.2e-38 and v = 0.999·1.2e-38 are subnormal: stored as 0. A gradient of
+        // -1e-37 gives m = -1e-38 (subnormal) and v = 1e-77 (0).
+        for (m0, v0, g) in [(tiny, tiny, 0.0), (0.0, 0.0, -1e-37)] {
+            let mut p = array![[0.5f32]];
+            let mut state = [array![[m0]], array![[v0]]];
+            adam.step(p.view_mut(), array![[g]].view(), &mut state, 3, 1.0);
+            assert_eq!(state[0][(0, 0)].to_bits(), 0, "m from {m0}, {g}");
+            assert_eq!(state[1][(0, 0)].to_bits(), 0, "v from {v0}, {g}");
+            assert_eq!(p[(0, 0)], 0.5);
+        }
+        // Normal moments keep their values, the smallest included; NaN stays NaN.
+        let mut p = array![[0.5f32, 0.5, 0.5]];
+        let mut state = [
+            array![[tiny / 0.9 * 1.01, 1.0, f32::NAN]],
+            array![[tiny / 0.999 * 1.01, 1.0, 1.0]],
+        ];
+        let g = array![[0.0f32, 0.0, 0.0]];
+        adam.step(p.view_mut(), g.view(), &mut state, 3, 1.0);
+        assert!(state[0][(0, 0)] >= tiny && state[1][(0, 0)] >= tiny);
+        assert_eq!(state[0][(0, 1)], 0.9);
+        assert!(state[0][(0, 2)].is_nan() && p[(0, 2)].is_nan());
     }
 
     /// One Adam step of a `1×1` parameter `theta` with gradient `g` from zero moments,
