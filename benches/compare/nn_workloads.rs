@@ -81,11 +81,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// How the products of a step are spread over the threads.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Layout {
-    /// As a training step does: the batch cut into one share of columns per thread, each
-    /// share's products on its own thread (the weight gradients of the shares are then
-    /// summed, which the floor leaves out).
+    /// As a training step of a small network does: the batch cut into one share of
+    /// columns per thread, each share's products on its own thread (the weight gradients
+    /// of the shares are then summed, which the floor leaves out).
     Shares,
-    /// Each product cut in blocks over the threads, one product after the other.
+    /// Each product cut in blocks over the threads, one product after the other (a
+    /// training step of this network cuts them by rows, as `Dense::forward_into` says).
     SplitProducts,
 }
 
