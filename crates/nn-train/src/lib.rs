@@ -31,10 +31,13 @@
 //!   when the processor has them), on the calling thread, allocating nothing. With plain
 //!   SGD the update `W -= learning_rate·delta·xᵀ` is applied as a rank-1 update without
 //!   forming `dW` (tested equal to the general path).
-//! - **A batch** runs on matrix products (`nn_core::compute::matmul`, the `gemm` crate). A
-//!   large batch is cut into one share of columns per thread
-//!   ([`NeuralNetwork::set_threads`]), each share's forward and backward pass running on
-//!   its own core, and the shares' gradients are averaged.
+//! - **A batch** runs on matrix products (`nn_core::compute::matmul`, the `gemm` crate),
+//!   on [`NeuralNetwork::set_threads`] threads. A network of 2^16 parameters or more
+//!   gives each thread a block of every layer's rows for the whole step (forward,
+//!   backward, update), so that each core's weights and optimizer state stay in its
+//!   cache; every entry then has the bits one thread gives it. A smaller network's large
+//!   batch is cut into one share of columns per thread instead, each share's forward and
+//!   backward pass running on its own core, and the shares' gradients are averaged.
 //!
 //! With the finiteness check on (the default), a step whose loss or gradient is not
 //! finite returns [`nn_core::Error::Diverged`] before any parameter changes.
