@@ -734,6 +734,59 @@ mod fit {
     }
 
     #[test]
+    fn a_large_network_with_dropout_fits_to_one_thread_s_bits_on_any_number() {
+        // 400 → 160 → 10 has 65 770 parameters (over 2^16): on several threads each
+        // layer's rows are cut over them instead of the batch, and every entry gets the
+        // value one thread gives it, dropout masks included (drawn once per batch).
+        let mut rng = StdRng::seed_from_u64(9);
+        let mut layers = network(
+            &[400, 160, 10],
+            activation,
+            Box::new(CrossEntropy),
+            &mut rng,
+        )
+        .layers()
+        .to_vec();
+        layers[1] = layers[1].clone().with_dropout(0.2).unwrap();
+        let net = NeuralNetwork::with_boxed_loss(layers, Box::new(CrossEntropy), 0.1).unwrap();
+        let x = random(400, 300, &mut rng);
+        let classes: Vec<usize> = (0..300).map(|j| (j * 3) % 10).collect();
+        let options = FitOptions {
+            epochs: 2,
+            batch_size: 100,
+            ..FitOptions::default()
+        };
+        let fitted: Vec<_> = [1, 2, 3]
+            .iter()
+            .map(|&threads| {
+                let mut net = net.clone();
+                net.set_threads(threads).unwrap();
+                let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
+                let mut rng = StdRng::seed_from_u64(4);
+                let history = net
+                    .fit_with(
+                        data,
+                        None,
+                        &options,
+                        &mut rng,
+                        |_| ControlFlow::Continue(()),
+                    )
+                    .unwrap();
+                (net, history.epochs[1].train_loss)
+            })
+            .collect();
+        assert!(fitted[0].1.is_finite());
+        for (k, (other, loss)) in fitted.iter().enumerate().skip(1) {
+            assert_eq!(*loss, fitted[0].1, "{} threads", k + 1);
+            for (a, b) in fitted[0].0.layers().iter().zip(other.layers()) {
+                assert_eq!(a.weights(), b.weights(), "{} threads", k + 1);
+                assert_eq!(a.bias(), b.bias(), "{} threads", k + 1);
+            }
+        }
+        assert_ne!(fitted[0].0.layers()[0].weights(), net.layers()[0].weights());
+    }
+
+    #[test]
     fn fit_names_a_non_finite_entry_of_a_large_data_set_on_any_number_of_threads() {
         // 100 × 1000 inputs: large enough for the scan to be split over the threads.
         let mut rng = StdRng::seed_from_u64(6);
