@@ -686,6 +686,31 @@ mod fit {
         }
     }
 
+    /// Copies of `net` fitted for 2 epochs at batches of `batch` on 1, 2 and 3 threads,
+    /// each with its second epoch's training loss.
+    fn fit_on_1_2_3_threads(
+        net: &NeuralNetwork<f64>,
+        x: &Array2<f64>,
+        classes: &[usize],
+        batch: usize,
+    ) -> Vec<(NeuralNetwork<f64>, f64)> {
+        let options = FitOptions {
+            epochs: 2,
+            batch_size: batch,
+            ..FitOptions::default()
+        };
+        [1, 2, 3]
+            .iter()
+            .map(|&threads| {
+                let mut net = net.clone();
+                net.set_threads(threads).unwrap();
+                let data = Samples::new(x.view(), Target::Classes(classes)).unwrap();
+                let history = net.fit(data, None, &options).unwrap();
+                (net, history.epochs[1].train_loss)
+            })
+            .collect()
+    }
+
     #[test]
     fn fit_on_threads_trains_as_on_one() {
         // 100 → 200 → 10 at batches of 80: each batch is cut into two shares on two or
@@ -699,21 +724,7 @@ mod fit {
         );
         let x = random(100, 400, &mut rng);
         let classes: Vec<usize> = (0..400).map(|j| (j * 7) % 10).collect();
-        let options = FitOptions {
-            epochs: 2,
-            batch_size: 80,
-            ..FitOptions::default()
-        };
-        let fitted: Vec<_> = [1, 2, 3]
-            .iter()
-            .map(|&threads| {
-                let mut net = net.clone();
-                net.set_threads(threads).unwrap();
-                let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
-                let history = net.fit(data, None, &options).unwrap();
-                (net, history.epochs[1].train_loss)
-            })
-            .collect();
+        let fitted = fit_on_1_2_3_threads(&net, &x, &classes, 80);
         let (one, two, three) = (&fitted[0], &fitted[1], &fitted[2]);
         assert!(one.1.is_finite(), "{}", one.1);
         assert_relative_eq!(one.1, two.1, max_relative = 1e-12);
@@ -751,30 +762,7 @@ mod fit {
         let net = NeuralNetwork::with_boxed_loss(layers, Box::new(CrossEntropy), 0.1).unwrap();
         let x = random(400, 300, &mut rng);
         let classes: Vec<usize> = (0..300).map(|j| (j * 3) % 10).collect();
-        let options = FitOptions {
-            epochs: 2,
-            batch_size: 100,
-            ..FitOptions::default()
-        };
-        let fitted: Vec<_> = [1, 2, 3]
-            .iter()
-            .map(|&threads| {
-                let mut net = net.clone();
-                net.set_threads(threads).unwrap();
-                let data = Samples::new(x.view(), Target::Classes(&classes)).unwrap();
-                let mut rng = StdRng::seed_from_u64(4);
-                let history = net
-                    .fit_with(
-                        data,
-                        None,
-                        &options,
-                        &mut rng,
-                        |_| ControlFlow::Continue(()),
-                    )
-                    .unwrap();
-                (net, history.epochs[1].train_loss)
-            })
-            .collect();
+        let fitted = fit_on_1_2_3_threads(&net, &x, &classes, 100);
         assert!(fitted[0].1.is_finite());
         for (k, (other, loss)) in fitted.iter().enumerate().skip(1) {
             assert_eq!(*loss, fitted[0].1, "{} threads", k + 1);
