@@ -168,7 +168,16 @@ pub fn try_zeros<F: Float>(what: &str, rows: usize, cols: usize) -> Result<Array
 /// # Errors
 /// [`Error::TooLarge`] naming `what`.
 pub fn try_zeros_column_major<F: Float>(what: &str, rows: usize, cols: usize) -> Result<Array2<F>> {
-    Ok(try_zeros(what, cols, rows)?.reversed_axes())
+    match try_zeros(what, cols, rows) {
+        Ok(transposed) => Ok(transposed.reversed_axes()),
+        // The error names the shape asked for, not its transpose.
+        Err(Error::TooLarge { what, .. }) => Err(Error::TooLarge {
+            what,
+            rows,
+            columns: cols,
+        }),
+        Err(other) => Err(other),
+    }
 }
 
 /// A `(rows, cols)` matrix whose entries are `next()` in row-major order (as
@@ -313,7 +322,11 @@ mod tests {
         assert!(a.t().is_standard_layout() && !a.is_standard_layout());
         assert!(matches!(
             try_zeros_column_major::<f64>("huge", usize::MAX, 2),
-            Err(Error::TooLarge { .. })
+            Err(Error::TooLarge {
+                rows: usize::MAX,
+                columns: 2,
+                ..
+            })
         ));
     }
 
