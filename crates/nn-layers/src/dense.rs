@@ -277,24 +277,34 @@ impl<F: Float> Dense<F> {
         if self.few_samples_product(x, y.view_mut(), threads) {
             return self.activation.forward_into(y.view(), a);
         }
-        let (w, bias) = (self.weights.view(), self.bias.column(0));
+        let w = self.weights.view();
         // Each thread owns a block of W's rows: its bias, product and activation, and in
         // the backward pass the same rows of dW, which the optimizer then updates on the
         // same core, while W's rows are still in its cache.
         let threads = threads_for(threads, (self.outs(), self.ins(), x.ncols()));
         let block = |[mut y, a]: [ArrayViewMut2<'_, F>; 2], first: usize| {
-            let rows = first..first + y.nrows();
             // b is written into every column first, so that the product accumulates onto
             // it (beta = 1) and no second pass adds the bias.
-            let bias = bias.slice(s![rows.clone()]).insert_axis(Axis(1));
-            Zip::from(&mut y)
-                .and_broadcast(bias)
-                .for_each(|y, &b| *y = b);
-            let w = w.slice(s![rows, ..]);
+            self.fill_bias(y.view_mut(), first);
+            let w = w.slice(s![first..first + y.nrows(), ..]);
             matmul(F::one(), w, x, F::one(), y.view_mut(), 1);
             self.activation.forward_into(y.view(), a);
         };
         on_blocks_of_rows([y, a], threads, &block, &|(), ()| ());
+    }
+
+    /// Writes `b[first + i]` into every entry of row `i` of `part`: the bias of the rows
+    /// `first..first + part.nrows()` in each of `part`'s columns.
+    fn fill_bias(&self, mut part: ArrayViewMut2<'_, F>, first: usize) {
+        let rows = first..first + part.nrows();
+        let bias = self
+            .bias
+            .column(0)
+            .slice_move(s![rows])
+            .insert_axis(Axis(1));
+        Zip::from(&mut part)
+            .and_broadcast(bias)
+            .for_each(|y, &b| *y = b);
     }
 
     /// `y = W·x + b` for a batch of 2 to [`FEW_SAMPLES`] samples, through the one-sample
@@ -361,15 +371,7 @@ impl<F: Float> Dense<F> {
             return self.activation.forward_in_place(a);
         }
         // The passes before and after the product on the same threads as the product.
-        let bias = self.bias.column(0);
-        let fill = |mut part: ArrayViewMut2<'_, F>, first: usize| {
-            let bias = bias
-                .slice(s![first..first + part.nrows()])
-                .insert_axis(Axis(1));
-            Zip::from(&mut part)
-                .and_broadcast(bias)
-                .for_each(|a, &b| *a = b);
-        };
+        let fill = |part: ArrayViewMut2<'_, F>, first: usize| self.fill_bias(part, first);
         on_parts(a.view_mut(), threads, &fill, &|(), ()| ());
         matmul(
             F::one(),

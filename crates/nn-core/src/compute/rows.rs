@@ -10,35 +10,18 @@ use crate::{tensor, Float};
 /// Entries below which a pass stays on one thread: a hand-off costs more.
 const SPLIT_ABOVE: usize = 1 << 16;
 
-/// `f(rows, first_row)` on halves of `a`'s rows, recursively, on up to `threads` threads
-/// (by [`super::team::join`]), the halves' results merged by `merge`; one call on all of
-/// `a` when it is small or `threads` is 1. `f` must not depend on how the rows are cut.
+/// `f(rows, first_row)` on one block of `a`'s rows per thread, on up to `threads`
+/// threads, cut as [`on_blocks_of_rows`] cuts them, the blocks' results merged by
+/// `merge`; one call on all of `a` when it is small or `threads` is 1. `f` must not
+/// depend on how the rows are cut.
 pub fn on_rows<F: Float, R: Send>(
     a: ArrayViewMut2<'_, F>,
     threads: usize,
     f: &(impl Fn(ArrayViewMut2<'_, F>, usize) -> R + Sync),
     merge: &(impl Fn(R, R) -> R + Sync),
 ) -> R {
-    halves(a, 0, threads, f, merge)
-}
-
-fn halves<F: Float, R: Send>(
-    a: ArrayViewMut2<'_, F>,
-    first_row: usize,
-    threads: usize,
-    f: &(impl Fn(ArrayViewMut2<'_, F>, usize) -> R + Sync),
-    merge: &(impl Fn(R, R) -> R + Sync),
-) -> R {
-    if threads < 2 || a.nrows() < 2 || a.len() <= SPLIT_ABOVE {
-        return f(a, first_row);
-    }
-    let half = a.nrows() / 2;
-    let (top, bottom) = a.split_at(Axis(0), half);
-    let (x, y) = super::team::join(
-        || halves(top, first_row, threads / 2, f, merge),
-        || halves(bottom, first_row + half, threads - threads / 2, f, merge),
-    );
-    merge(x, y)
+    let threads = if a.len() <= SPLIT_ABOVE { 1 } else { threads };
+    on_blocks_of_rows([a], threads, &|[rows], first| f(rows, first), merge)
 }
 
 /// `f(blocks, first_row)` on blocks of the same rows of every view in `views` (which all
