@@ -47,6 +47,16 @@ pub(crate) mod sealed {
             rows: [&mut [Self]; 4],
         ) -> [Self; 4];
 
+        /// AVX2/FMA `out = Wᵀ·v` for a contiguous row-major `W` of `cols` columns and
+        /// `v.len()` rows, with the bits of `out = 0` then `axpy(v[i], W[i, :], out)` row
+        /// after row, each column's sum held in a register.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA; `w` must hold `v.len()·cols` entries and
+        /// `out` `cols`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn gemv_t_avx2(w: &[Self], cols: usize, v: &[Self], out: &mut [Self]);
+
         /// AVX2 `max |v_i|`, NaN if an entry is not finite.
         ///
         /// # Safety
@@ -94,6 +104,16 @@ pub(crate) mod sealed {
             x: &[Self],
             rows: [&mut [Self]; 4],
         ) -> [Self; 4];
+
+        /// AVX-512F `out = Wᵀ·v` for a contiguous row-major `W` of `cols` columns and
+        /// `v.len()` rows, with the bits of `out = 0` then `axpy(v[i], W[i, :], out)` row
+        /// after row, each column's sum held in a register.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F, AVX2 and FMA; `w` must hold `v.len()·cols` entries and
+        /// `out` `cols`.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn gemv_t_avx512(w: &[Self], cols: usize, v: &[Self], out: &mut [Self]);
 
         /// AVX-512F `max |v_i|`, NaN if an entry is not finite.
         ///

@@ -137,7 +137,7 @@ mod avx512;
 #[cfg(target_arch = "x86_64")]
 macro_rules! sealed_kernels {
     ($t:ty, $dot:ident, $dot4:ident, $dot4x2:ident, $axpy:ident, $axpy_dot4:ident,
-     $max_abs:ident) => {
+     $max_abs:ident, $gemv_t:ident) => {
         impl crate::float::sealed::Sealed for $t {
             unsafe fn dot_avx2(a: &[$t], b: &[$t]) -> $t {
                 // SAFETY: the caller checked AVX2 and FMA.
@@ -168,6 +168,10 @@ macro_rules! sealed_kernels {
                 // SAFETY: the caller checked AVX2 and FMA.
                 unsafe { avx2::$max_abs(v) }
             }
+            unsafe fn gemv_t_avx2(w: &[$t], cols: usize, v: &[$t], out: &mut [$t]) {
+                // SAFETY: the caller checked AVX2 and FMA and the lengths.
+                unsafe { avx2::$gemv_t(w, cols, v, out) }
+            }
             unsafe fn dot_avx512(a: &[$t], b: &[$t]) -> $t {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$dot(a, b) }
@@ -197,6 +201,10 @@ macro_rules! sealed_kernels {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$max_abs(v) }
             }
+            unsafe fn gemv_t_avx512(w: &[$t], cols: usize, v: &[$t], out: &mut [$t]) {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA and the lengths.
+                unsafe { avx512::$gemv_t(w, cols, v, out) }
+            }
         }
     };
 }
@@ -208,7 +216,8 @@ sealed_kernels!(
     dot4x2_f32,
     axpy_f32,
     axpy_dot4_f32,
-    max_abs_f32
+    max_abs_f32,
+    gemv_t_f32
 );
 #[cfg(target_arch = "x86_64")]
 sealed_kernels!(
@@ -218,7 +227,8 @@ sealed_kernels!(
     dot4x2_f64,
     axpy_f64,
     axpy_dot4_f64,
-    max_abs_f64
+    max_abs_f64,
+    gemv_t_f64
 );
 
 /// The vector unit the kernels run on: [`vector_unit`], or in tests the one a test chose.
@@ -791,7 +801,8 @@ mod tests {
     }
 
     /// `gemv_bias`, `gemv_t` and `rank1_update` for every column count 0..=83 and row
-    /// counts around the four-row blocks, with the matrix starting off an aligned address.
+    /// counts around the four-row blocks, with the matrix starting off an aligned address;
+    /// `gemv_t` also against the rows added one by one, bit for bit.
     fn matrix_kernels_on_every_shape_and_offset<F: Float>() {
         for path in paths() {
             force(path);
@@ -824,6 +835,18 @@ mod tests {
                             close(y[r], exact, magnitude, cols + 1),
                             "gemv_bias {what} row {r}"
                         );
+                    }
+                    if let Path::Dispatched(_) = path {
+                        // Each column summed in row order, as adding the rows one by one
+                        // (a one-row `rank1_update` is one `axpy`) gives it: the same bits.
+                        let mut by_rows = Array2::zeros((1, cols));
+                        for (row, &vr) in w.rows().into_iter().zip(&v) {
+                            let row = row.as_slice().expect("a contiguous row");
+                            rank1_update(by_rows.view_mut(), vr, &[F::one()], row);
+                        }
+                        let bits =
+                            |t: &[F]| t.iter().map(|t| t.as_f64().to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&t), bits(by_rows.as_slice().unwrap()), "gemv_t {what}");
                     }
                     for c in 0..cols {
                         let terms = (0..rows).map(|r| w[(r, c)].as_f64() * v[r].as_f64());

@@ -28,6 +28,7 @@ vector_kernels!(
     axpy_f32,
     axpy_dot4_f32,
     max_abs_f32,
+    gemv_t_f32,
     _mm256_setzero_ps,
     _mm256_loadu_ps,
     _mm256_storeu_ps,
@@ -48,6 +49,7 @@ vector_kernels!(
     axpy_f64,
     axpy_dot4_f64,
     max_abs_f64,
+    gemv_t_f64,
     _mm256_setzero_pd,
     _mm256_loadu_pd,
     _mm256_storeu_pd,
@@ -66,5 +68,6 @@ matrix_kernels!(
     dot4x2_avx2,
     axpy_avx2,
     axpy_dot4_avx2,
-    max_abs_avx2
+    max_abs_avx2,
+    gemv_t_avx2
 );

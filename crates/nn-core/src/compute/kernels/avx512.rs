@@ -15,6 +15,7 @@ vector_kernels!(
     axpy_f32,
     axpy_dot4_f32,
     max_abs_f32,
+    gemv_t_f32,
     _mm512_setzero_ps,
     _mm512_loadu_ps,
     _mm512_storeu_ps,
@@ -35,6 +36,7 @@ vector_kernels!(
     axpy_f64,
     axpy_dot4_f64,
     max_abs_f64,
+    gemv_t_f64,
     _mm512_setzero_pd,
     _mm512_loadu_pd,
     _mm512_storeu_pd,
@@ -53,5 +55,6 @@ matrix_kernels!(
     dot4x2_avx512,
     axpy_avx512,
     axpy_dot4_avx512,
-    max_abs_avx512
+    max_abs_avx512,
+    gemv_t_avx512
 );

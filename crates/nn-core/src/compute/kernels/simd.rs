@@ -50,8 +50,8 @@ pub(super) fn row_blocks<F>(w: &[F], cols: usize) -> (impl Iterator<Item = [&[F]
 macro_rules! vector_kernels {
     ($feature:literal, $t:ty, $lanes:expr, $dot:ident, $dot4:ident, $dot4x2:ident,
      $axpy:ident, $axpy_dot4:ident,
-     $max_abs:ident, $zero:ident, $load:ident, $store:ident, $fmadd:ident, $add:ident,
-     $set1:ident, $mul:ident, $max:ident, $abs:ident) => {
+     $max_abs:ident, $gemv_t:ident, $zero:ident, $load:ident, $store:ident, $fmadd:ident,
+     $add:ident, $set1:ident, $mul:ident, $max:ident, $abs:ident) => {
         /// `max |v|`, or NaN when an entry is NaN or infinite (`x·0` is 0 for finite `x`
         /// and NaN otherwise: the flags' sum). A per-sample step calls it on its input
         /// and on each layer's short output and delta (10–16 entries), so the tail ends
@@ -315,6 +315,70 @@ macro_rules! vector_kernels {
             out
         }
 
+        /// `out = Wᵀ·v`: `out[j] = Σ_i v[i]·W[i, j]` over the `v.len()` rows of a
+        /// contiguous row-major `W` of `cols` columns, each sum taken in row order by
+        /// fused multiply-adds from 0, so with the bits of `out = 0` followed by
+        /// `$axpy(v[i], W[i, :], out)` row after row. The sums of up to four vectors of
+        /// columns stay in registers over all the rows: a small layer's input gradient
+        /// (16 columns, the per-sample step's) is one chain of multiply-adds instead of
+        /// a load and a store of `out` per row, each waiting for the last.
+        ///
+        /// # Safety
+        /// `w` holds `v.len()·cols` entries and `out` `cols` (the caller checked them).
+        #[target_feature(enable = $feature)]
+        pub(super) unsafe fn $gemv_t(w: &[$t], cols: usize, v: &[$t], out: &mut [$t]) {
+            /// Columns `j..j + N·L` of `out`, in `N` registers.
+            #[target_feature(enable = $feature)]
+            #[inline]
+            unsafe fn columns<const N: usize>(
+                w: &[$t],
+                cols: usize,
+                v: &[$t],
+                out: &mut [$t],
+                j: usize,
+            ) {
+                const L: usize = $lanes;
+                let mut sums = [$zero(); N];
+                let p = w.as_ptr();
+                // SAFETY: row i's columns j..j + N·L end at i·cols + j + N·L <= i·cols + cols,
+                // within `w` for i < v.len(); out's j..j + N·L are within `cols`.
+                unsafe {
+                    for (i, &vi) in v.iter().enumerate() {
+                        let (vi, row) = ($set1(vi), p.add(i * cols + j));
+                        for (k, sum) in sums.iter_mut().enumerate() {
+                            *sum = $fmadd(vi, $load(row.add(k * L)), *sum);
+                        }
+                    }
+                    for (k, sum) in sums.into_iter().enumerate() {
+                        $store(out.as_mut_ptr().add(j + k * L), sum);
+                    }
+                }
+            }
+            const L: usize = $lanes;
+            debug_assert!(w.len() == v.len() * cols && out.len() == cols);
+            let mut j = 0;
+            // SAFETY: each call's columns end at j + N·L <= cols (the caller's lengths).
+            unsafe {
+                while j + 4 * L <= cols {
+                    columns::<4>(w, cols, v, out, j);
+                    j += 4 * L;
+                }
+                match (cols - j) / L {
+                    3 => columns::<3>(w, cols, v, out, j),
+                    2 => columns::<2>(w, cols, v, out, j),
+                    1 => columns::<1>(w, cols, v, out, j),
+                    _ => {}
+                }
+            }
+            for k in j + (cols - j) / L * L..cols {
+                let mut sum = 0.0 as $t;
+                for (i, &vi) in v.iter().enumerate() {
+                    sum = vi.mul_add(w[i * cols + k], sum);
+                }
+                out[k] = sum;
+            }
+        }
+
         #[target_feature(enable = $feature)]
         pub(super) unsafe fn $axpy(alpha: $t, x: &[$t], y: &mut [$t]) {
             const L: usize = $lanes;
@@ -341,7 +405,7 @@ macro_rules! vector_kernels {
 /// `Sealed` methods `$dot`, `$dot4`, `$axpy` and `$max_abs` of that set.
 macro_rules! matrix_kernels {
     ($feature:literal, $dot:ident, $dot4:ident, $dot4x2:ident, $axpy:ident,
-     $axpy_dot4:ident, $max_abs:ident) => {
+     $axpy_dot4:ident, $max_abs:ident, $gemv_t:ident) => {
         #[target_feature(enable = $feature)]
         pub(in crate::compute) unsafe fn dot<F: Float>(a: &[F], b: &[F]) -> F {
             // SAFETY: this function's callers checked the instruction set.
@@ -473,14 +537,9 @@ macro_rules! matrix_kernels {
             v: &[F],
             out: &mut [F],
         ) {
-            out.iter_mut().for_each(|o| *o = F::zero());
-            if cols == 0 {
-                return;
-            }
-            for (row, &vi) in w.chunks_exact(cols).zip(v) {
-                // SAFETY: this function's callers checked the instruction set.
-                unsafe { F::$axpy(vi, row, out) };
-            }
+            // SAFETY: this function's callers checked the instruction set, and
+            // `kernels::gemv_t` the lengths (`v.len()` rows of `cols`, `cols` outputs).
+            unsafe { F::$gemv_t(w, cols, v, out) }
         }
 
         #[target_feature(enable = $feature)]
