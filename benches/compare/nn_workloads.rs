@@ -292,8 +292,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
     // The f32 figure through `train` keeps its historical name; f64 is the Python
-    // module's (and the original's) default type.
-    let x64 = train.inputs().mapv(f64::from);
+    // module's (and the original's) default type. Both data sets come from the loader,
+    // so both lie on the memory it allocates (huge pages where the kernel offers them).
+    let (train64, _) = nn_data::load_mnist_dir::<f64>(&options.data_dir)?;
+    let x64 = train64.scaled(1.0 / 255.0).into_parts().0;
     for (name, streamed) in [("per_sample_step", false), ("per_sample_stream", true)] {
         per_sample_run(
             train.inputs().view(),

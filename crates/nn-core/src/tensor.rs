@@ -140,10 +140,63 @@ fn argmax<F: Float>(column: ArrayView1<'_, F>) -> usize {
 /// size in bytes overflows or passes `isize::MAX` (which ndarray and `Vec` both need;
 /// `try_reserve_exact` checks it) or the allocator refuses it. For buffers whose size
 /// comes from a caller's number, which must give an error, not a panic or an abort.
+///
+/// On Linux, a buffer of [`HUGE_PAGE_ADVICE_FROM`] bytes or more is advised onto
+/// transparent huge pages (see [`advise_huge_pages`]) before anything is written to it.
 pub fn try_vec<T>(len: usize) -> Option<Vec<T>> {
     let mut values = Vec::new();
     values.try_reserve_exact(len).ok()?;
+    advise_huge_pages(&mut values);
     Some(values)
+}
+
+/// The size in bytes from which [`try_vec`] advises a buffer onto huge pages: 4 MiB, so
+/// that at least one whole 2 MiB page lies inside it wherever it starts.
+pub const HUGE_PAGE_ADVICE_FROM: usize = 4 << 20;
+
+/// Asks the kernel (Linux's `madvise(MADV_HUGEPAGE)`) to back the whole 2 MiB pages inside
+/// the memory reserved by an empty vector of [`HUGE_PAGE_ADVICE_FROM`] bytes or more with
+/// transparent huge pages, as the kernel does for every large buffer when
+/// `/sys/kernel/mm/transparent_hugepage/enabled` is `always` and only for advised ones
+/// when it is `madvise`, the default of many distributions. Elsewhere, and for smaller
+/// or non-empty vectors, it does nothing.
+///
+/// Why: a data set is read once an epoch in its order or a shuffled one, a few KB per
+/// sample, so with 4 KiB pages nearly every sample costs a miss in the processor's
+/// address-translation cache. Streaming Fashion-MNIST's 188 MB in a `SampleStream`
+/// (784→16→16→10, `f32`) took 1.52–1.56 µs a step on 4 KiB pages and 1.43–1.47 µs on
+/// huge pages, on an Intel Xeon with AVX-512.
+///
+/// It is advice: the contents and validity of the memory do not change, and when the
+/// kernel has no huge pages to give (or no support for them) the call fails or is
+/// ignored, and the buffer is the same buffer on small pages.
+pub fn advise_huge_pages<T>(values: &mut Vec<T>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE_PAGE: usize = 2 << 20;
+        let bytes = values.capacity().saturating_mul(std::mem::size_of::<T>());
+        if !values.is_empty() || bytes < HUGE_PAGE_ADVICE_FROM {
+            return;
+        }
+        let start = values.as_mut_ptr() as usize;
+        // The whole huge pages inside [start, start + bytes): both ends round inwards.
+        let (first, end) = (
+            start.next_multiple_of(HUGE_PAGE),
+            (start + bytes) / HUGE_PAGE * HUGE_PAGE,
+        );
+        if first < end {
+            // SAFETY: [first, end) lies inside the vector's allocation, which nothing else
+            // uses while this function borrows it mutably, and `first` is page-aligned as
+            // madvise requires. MADV_HUGEPAGE changes only which pages the kernel will back
+            // the range with, never its contents or whether it may be accessed; a failure
+            // (no huge page support) leaves the range as it was, so the result is ignored.
+            unsafe {
+                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = values;
 }
 
 /// A `(rows, cols)` matrix of zeros, allocated fallibly: a size whose bytes overflow or
@@ -262,6 +315,58 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
 mod tests {
     use super::*;
     use ndarray::{array, ShapeBuilder};
+
+    /// The `VmFlags` of the mapping that holds `address`, from `/proc/self/smaps`.
+    #[cfg(target_os = "linux")]
+    fn vm_flags_at(address: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("/proc/self/smaps");
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line
+                .split_whitespace()
+                .next()
+                .and_then(|r| r.split_once('-'));
+            let bounds = range.and_then(|(a, b)| {
+                let parse = |h| usize::from_str_radix(h, 16).ok();
+                Some((parse(a)?, parse(b)?))
+            });
+            if let Some((start, end)) = bounds {
+                inside = (start..end).contains(&address);
+            } else if let Some(flags) = line.strip_prefix("VmFlags:") {
+                if inside {
+                    return flags.trim().to_string();
+                }
+            }
+        }
+        panic!("no mapping holds {address:#x}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_large_buffer_is_advised_onto_huge_pages_and_keeps_its_values() {
+        if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists() {
+            // A kernel without transparent huge pages: there is nothing to ask for.
+            return;
+        }
+        let len = 2 * HUGE_PAGE_ADVICE_FROM / std::mem::size_of::<f32>();
+        let mut values = try_vec::<f32>(len).expect("8 MiB");
+        values.extend((0..len).map(|i| i as f32));
+        let first_huge_page = (values.as_ptr() as usize).next_multiple_of(2 << 20);
+        let flags = vm_flags_at(first_huge_page);
+        // `hg`: the mapping was advised with MADV_HUGEPAGE.
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "VmFlags: {flags}"
+        );
+        assert!(values.iter().enumerate().all(|(i, &v)| v == i as f32));
+        // A matrix allocated by `try_zeros` goes through the same buffer.
+        let zeros = try_zeros::<f64>("test", 1024, 1024).expect("8 MiB");
+        let first_huge_page = (zeros.as_ptr() as usize).next_multiple_of(2 << 20);
+        assert!(vm_flags_at(first_huge_page)
+            .split_whitespace()
+            .any(|f| f == "hg"));
+        assert!(zeros.iter().all(|&v| v == 0.0));
+    }
 
     #[test]
     fn max_abs_of_both_keeps_the_max_and_any_non_finite_value() {

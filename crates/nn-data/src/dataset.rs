@@ -170,7 +170,15 @@ impl<F: Float> Dataset<F> {
             });
         }
         check_labels(n, &labels, classes)?;
-        let values: Vec<F> = pixels.iter().map(|&b| F::from_f64(f64::from(b))).collect();
+        // Through `try_vec`: a size the allocator refuses is an error, and a large data
+        // set goes on huge pages where the kernel offers them (a pass over it then costs
+        // fewer address-translation misses).
+        let mut values = tensor::try_vec(pixels.len()).ok_or_else(|| Error::TooLarge {
+            what: "pixels".into(),
+            rows: features,
+            columns: n,
+        })?;
+        values.extend(pixels.iter().map(|&b| F::from_f64(f64::from(b))));
         let inputs = Array2::from_shape_vec((features, n).f(), values).map_err(|_| {
             Error::ShapeMismatch {
                 what: "pixels".into(),
