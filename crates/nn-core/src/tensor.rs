@@ -155,11 +155,13 @@ pub fn try_vec<T>(len: usize) -> Option<Vec<T>> {
 pub const HUGE_PAGE_ADVICE_FROM: usize = 4 << 20;
 
 /// Asks the kernel (Linux's `madvise(MADV_HUGEPAGE)`) to back the whole 2 MiB pages inside
-/// the memory reserved by an empty vector of [`HUGE_PAGE_ADVICE_FROM`] bytes or more with
-/// transparent huge pages, as the kernel does for every large buffer when
+/// the memory reserved by a vector of [`HUGE_PAGE_ADVICE_FROM`] bytes or more (its
+/// capacity) with transparent huge pages, as the kernel does for every large buffer when
 /// `/sys/kernel/mm/transparent_hugepage/enabled` is `always` and only for advised ones
-/// when it is `madvise`, the default of many distributions. Elsewhere, and for smaller
-/// or non-empty vectors, it does nothing.
+/// when it is `madvise`, the default of many distributions. Best called before anything
+/// is written to the vector: pages already touched stay small until the kernel's
+/// `khugepaged` merges them. Elsewhere than on Linux, and for smaller vectors, it does
+/// nothing.
 ///
 /// Why: a data set is read once an epoch in its order or a shuffled one, a few KB per
 /// sample, so with 4 KiB pages nearly every sample costs a miss in the processor's
@@ -173,30 +175,35 @@ pub const HUGE_PAGE_ADVICE_FROM: usize = 4 << 20;
 pub fn advise_huge_pages<T>(values: &mut Vec<T>) {
     #[cfg(target_os = "linux")]
     {
-        const HUGE_PAGE: usize = 2 << 20;
         let bytes = values.capacity().saturating_mul(std::mem::size_of::<T>());
-        if !values.is_empty() || bytes < HUGE_PAGE_ADVICE_FROM {
-            return;
-        }
-        let start = values.as_mut_ptr() as usize;
-        // The whole huge pages inside [start, start + bytes): both ends round inwards.
-        let (first, end) = (
-            start.next_multiple_of(HUGE_PAGE),
-            (start + bytes) / HUGE_PAGE * HUGE_PAGE,
-        );
-        if first < end {
-            // SAFETY: [first, end) lies inside the vector's allocation, which nothing else
-            // uses while this function borrows it mutably, and `first` is page-aligned as
-            // madvise requires. MADV_HUGEPAGE changes only which pages the kernel will back
-            // the range with, never its contents or whether it may be accessed; a failure
-            // (no huge page support) leaves the range as it was, so the result is ignored.
+        if let Some((first, length)) = huge_pages_inside(values.as_mut_ptr() as usize, bytes) {
+            // SAFETY: the range lies inside the vector's allocation, which nothing else
+            // uses while this function borrows it mutably, and starts on a page boundary
+            // as madvise requires. MADV_HUGEPAGE changes only which pages the kernel will
+            // back the range with, never its contents or whether it may be accessed; a
+            // failure (no huge page support) leaves the range as it was, so the result is
+            // ignored.
             unsafe {
-                libc::madvise(first as *mut libc::c_void, end - first, libc::MADV_HUGEPAGE);
+                libc::madvise(first as *mut libc::c_void, length, libc::MADV_HUGEPAGE);
             }
         }
     }
     #[cfg(not(target_os = "linux"))]
     let _ = values;
+}
+
+/// The whole 2 MiB pages inside the `bytes` bytes from address `start`, as
+/// `(first address, length)`, for a buffer of [`HUGE_PAGE_ADVICE_FROM`] bytes or more;
+/// `None` for a smaller one. Both ends round inwards, and 4 MiB always hold one whole page.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn huge_pages_inside(start: usize, bytes: usize) -> Option<(usize, usize)> {
+    const HUGE_PAGE: usize = 2 << 20;
+    if bytes < HUGE_PAGE_ADVICE_FROM {
+        return None;
+    }
+    let first = start.next_multiple_of(HUGE_PAGE);
+    let end = (start + bytes) / HUGE_PAGE * HUGE_PAGE;
+    Some((first, end - first))
 }
 
 /// A `(rows, cols)` matrix of zeros, allocated fallibly: a size whose bytes overflow or
@@ -339,6 +346,25 @@ mod tests {
             }
         }
         panic!("no mapping holds {address:#x}");
+    }
+
+    #[test]
+    fn the_advice_covers_the_whole_huge_pages_inside_a_buffer_of_4_mib_or_more() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(huge_pages_inside(4096, 4 * MIB - 1), None);
+        assert_eq!(huge_pages_inside(4096, 4 * MIB), Some((2 * MIB, 2 * MIB)));
+        assert_eq!(
+            huge_pages_inside(2 * MIB, 8 * MIB),
+            Some((2 * MIB, 8 * MIB))
+        );
+        assert_eq!(
+            huge_pages_inside(2 * MIB + 16, 6 * MIB),
+            Some((4 * MIB, 4 * MIB))
+        );
+        assert_eq!(
+            huge_pages_inside(6 * MIB - 64, 7 * MIB),
+            Some((6 * MIB, 6 * MIB))
+        );
     }
 
     #[cfg(target_os = "linux")]
