@@ -1,6 +1,6 @@
 //! The dense (fully connected) layer: `a = f(W·x + b)`, with its forward and backward pass.
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
 use nn_core::compute::matmul::{matmul, threads_for};
 use nn_core::compute::rows::{on_blocks_of_rows, on_rows};
 use nn_core::compute::{kernels, team::join};
@@ -464,10 +464,8 @@ impl<F: Float> Dense<F> {
         let bias = self.bias.as_slice().expect("bias is a contiguous column");
         kernels::gemv_bias(self.weights.view(), x, bias, y);
         let outs = self.outs();
-        self.activation.forward_into(
-            column_view(y, outs),
-            ArrayViewMut2::from_shape((outs, 1), a).expect("a has outs entries"),
-        );
+        self.activation
+            .forward_into(column_view(y, outs), column_view_mut(a, outs));
     }
 
     /// Backward pass on one sample, without forming `dW`:
@@ -492,7 +490,7 @@ impl<F: Float> Dense<F> {
             column_view(y, outs),
             column_view(a, outs),
             column_view(upstream, outs),
-            ArrayViewMut2::from_shape((outs, 1), &mut *delta).expect("delta has outs entries"),
+            column_view_mut(delta, outs),
         );
         if let Some(dx) = dx {
             kernels::gemv_t(self.weights.view(), delta, dx);
@@ -554,10 +552,8 @@ impl<F: Float> Dense<F> {
             y,
         );
         let outs = self.outs();
-        self.activation.forward_into(
-            column_view(y, outs),
-            ArrayViewMut2::from_shape((outs, 1), a).expect("a has outs entries"),
-        );
+        self.activation
+            .forward_into(column_view(y, outs), column_view_mut(a, outs));
     }
 }
 
@@ -579,8 +575,19 @@ fn on_parts<F: Float, R: Send>(
 }
 
 /// A slice as a column view `(len, 1)`.
+/// The first `len` of `values` as a `(len, 1)` column. Built from a 1-D view, as
+/// `ArrayView2::from_shape` would check its strides against the slice through a call
+/// that cost more than the per-sample step's activations on 16 entries.
+///
+/// # Panics
+/// If `values` has fewer than `len` entries.
 fn column_view<F>(values: &[F], len: usize) -> ArrayView2<'_, F> {
-    ArrayView2::from_shape((len, 1), values).expect("slice has len entries")
+    ArrayView1::from(&values[..len]).insert_axis(Axis(1))
+}
+
+/// [`column_view`], mutable.
+fn column_view_mut<F>(values: &mut [F], len: usize) -> ArrayViewMut2<'_, F> {
+    ArrayViewMut1::from(&mut values[..len]).insert_axis(Axis(1))
 }
 
 #[cfg(test)]
