@@ -171,7 +171,9 @@ pub const HUGE_PAGE_ADVICE_FROM: usize = 4 << 20;
 ///
 /// It is advice: the contents and validity of the memory do not change, and when the
 /// kernel has no huge pages to give (or no support for them) the call fails or is
-/// ignored, and the buffer is the same buffer on small pages.
+/// ignored, and the buffer is the same buffer on small pages. Where the system's
+/// `/sys/kernel/mm/transparent_hugepage/defrag` lets the kernel compact memory for advised
+/// buffers (its default, `madvise`), the first write to a page may wait while it does.
 pub fn advise_huge_pages<T>(values: &mut Vec<T>) {
     #[cfg(target_os = "linux")]
     {
