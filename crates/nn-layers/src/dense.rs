@@ -632,6 +632,42 @@ mod tests {
     }
 
     #[test]
+    fn the_per_sample_passes_compute_the_forward_and_backward_formulas() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for (ins, outs) in [(7, 5), (16, 10), (16, 16)] {
+            let activations: [Box<dyn Activation<f64>>; 2] =
+                [Box::new(LeakyRelu), Box::new(Sigmoid)];
+            for activation in activations {
+                let name = activation.name();
+                let weights = Dense::<f64>::new(ins, outs, LeakyRelu, Init::HeNormal, &mut rng)
+                    .unwrap()
+                    .weights()
+                    .to_owned();
+                let bias = Array2::from_shape_fn((outs, 1), |(i, _)| 0.1 * i as f64 - 0.3);
+                let layer = Dense::from_parameters(weights, bias, activation.clone_box()).unwrap();
+                let x: Vec<f64> = (0..ins).map(|i| (i as f64 * 0.7).sin()).collect();
+                let upstream: Vec<f64> = (0..outs).map(|i| (i as f64 * 1.3).cos()).collect();
+                let (mut y, mut a) = (vec![0.0; outs], vec![0.0; outs]);
+                layer.forward_sample(&x, &mut y, &mut a);
+                let (mut delta, mut dx) = (vec![0.0; outs], vec![0.0; ins]);
+                layer.backward_sample(&y, &a, &upstream, &mut delta, Some(&mut dx));
+                let (w, b) = (layer.weights(), layer.bias());
+                for i in 0..outs {
+                    let yi = b[(i, 0)] + (0..ins).map(|j| w[(i, j)] * x[j]).sum::<f64>();
+                    approx::assert_abs_diff_eq!(y[i], yi, epsilon = 1e-12);
+                    assert_eq!(a[i], activation.f(y[i]), "{name} a[{i}]");
+                    let expected = activation.df(y[i]) * upstream[i];
+                    approx::assert_abs_diff_eq!(delta[i], expected, epsilon = 1e-12);
+                }
+                for (j, &dxj) in dx.iter().enumerate() {
+                    let expected = (0..outs).map(|i| w[(i, j)] * delta[i]).sum::<f64>();
+                    approx::assert_abs_diff_eq!(dxj, expected, epsilon = 1e-12);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_fused_update_and_forward_equals_the_update_then_the_forward() {
         let mut rng = StdRng::seed_from_u64(3);
         for (ins, outs) in [(784, 16), (5, 3), (16, 10)] {
