@@ -574,7 +574,6 @@ fn on_parts<F: Float, R: Send>(
     }
 }
 
-/// A slice as a column view `(len, 1)`.
 /// The first `len` of `values` as a `(len, 1)` column. Built from a 1-D view, as
 /// `ArrayView2::from_shape` would check its strides against the slice through a call
 /// that cost more than the per-sample step's activations on 16 entries.

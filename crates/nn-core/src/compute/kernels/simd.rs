@@ -363,14 +363,17 @@ macro_rules! vector_kernels {
                     columns::<4>(w, cols, v, out, j);
                     j += 4 * L;
                 }
-                match (cols - j) / L {
+                let vectors = (cols - j) / L;
+                match vectors {
                     3 => columns::<3>(w, cols, v, out, j),
                     2 => columns::<2>(w, cols, v, out, j),
                     1 => columns::<1>(w, cols, v, out, j),
                     _ => {}
                 }
+                j += vectors * L;
             }
-            for k in j + (cols - j) / L * L..cols {
+            // The columns after the last whole vector, one by one.
+            for k in j..cols {
                 let mut sum = 0.0 as $t;
                 for (i, &vi) in v.iter().enumerate() {
                     sum = vi.mul_add(w[i * cols + k], sum);
