@@ -13,6 +13,21 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn dot_avx2(a: &[Self], b: &[Self]) -> Self;
 
+        /// AVX2/FMA dot product `a'·b` of `a' = a + Σ_u alphas[u]·vs[u]` (the updates in
+        /// registers, `a` only read), with the bits of the updates followed by
+        /// `dot_avx2(a', b)`.
+        ///
+        /// # Safety
+        /// The processor must support AVX2 and FMA; every `vs[u]` holds at least
+        /// `min(a.len(), b.len())` entries.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot_after_avx2<const K: usize>(
+            alphas: [Self; K],
+            vs: [&[Self]; K],
+            a: &[Self],
+            b: &[Self],
+        ) -> Self;
+
         /// AVX2/FMA dot products of four rows with one vector.
         ///
         /// # Safety
@@ -35,16 +50,20 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn axpy_avx2(alpha: Self, x: &[Self], y: &mut [Self]);
 
-        /// AVX2/FMA `rows[r] += alphas[r]·v`, then `rows[r]·x`, for four rows in one pass.
+        /// AVX2/FMA: four rows after `K` pending updates `rows[r] += alphas[u][r]·vs[u]`,
+        /// stored back when `STORE`, multiplied by `x`, in one pass.
         ///
         /// # Safety
-        /// The processor must support AVX2 and FMA.
+        /// The processor must support AVX2 and FMA; each `rows[r]` points to `n` entries,
+        /// writable when `STORE`, that no other argument overlaps; `x` and every `vs[u]`
+        /// hold at least `n` entries.
         #[cfg(target_arch = "x86_64")]
-        unsafe fn axpy_dot4_avx2(
-            alphas: [Self; 4],
-            v: &[Self],
+        unsafe fn axpy_dot4_avx2<const K: usize, const STORE: bool>(
+            alphas: [[Self; 4]; K],
+            vs: [&[Self]; K],
             x: &[Self],
-            rows: [&mut [Self]; 4],
+            rows: [*mut Self; 4],
+            n: usize,
         ) -> [Self; 4];
 
         /// AVX2/FMA `out = Wᵀ·v` for a contiguous row-major `W` of `cols` columns and
@@ -71,6 +90,21 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn dot_avx512(a: &[Self], b: &[Self]) -> Self;
 
+        /// AVX-512F dot product `a'·b` of `a' = a + Σ_u alphas[u]·vs[u]` (the updates in
+        /// registers, `a` only read), with the bits of the updates followed by
+        /// `dot_avx512(a', b)`.
+        ///
+        /// # Safety
+        /// The processor must support AVX-512F, AVX2 and FMA; every `vs[u]` holds at least
+        /// `min(a.len(), b.len())` entries.
+        #[cfg(target_arch = "x86_64")]
+        unsafe fn dot_after_avx512<const K: usize>(
+            alphas: [Self; K],
+            vs: [&[Self]; K],
+            a: &[Self],
+            b: &[Self],
+        ) -> Self;
+
         /// AVX-512F dot products of four rows with one vector.
         ///
         /// # Safety
@@ -93,16 +127,20 @@ pub(crate) mod sealed {
         #[cfg(target_arch = "x86_64")]
         unsafe fn axpy_avx512(alpha: Self, x: &[Self], y: &mut [Self]);
 
-        /// AVX-512F `rows[r] += alphas[r]·v`, then `rows[r]·x`, for four rows in one pass.
+        /// AVX-512F: four rows after `K` pending updates `rows[r] += alphas[u][r]·vs[u]`,
+        /// stored back when `STORE`, multiplied by `x`, in one pass.
         ///
         /// # Safety
-        /// The processor must support AVX-512F, AVX2 and FMA.
+        /// The processor must support AVX-512F, AVX2 and FMA; each `rows[r]` points to `n` entries,
+        /// writable when `STORE`, that no other argument overlaps; `x` and every `vs[u]`
+        /// hold at least `n` entries.
         #[cfg(target_arch = "x86_64")]
-        unsafe fn axpy_dot4_avx512(
-            alphas: [Self; 4],
-            v: &[Self],
+        unsafe fn axpy_dot4_avx512<const K: usize, const STORE: bool>(
+            alphas: [[Self; 4]; K],
+            vs: [&[Self]; K],
             x: &[Self],
-            rows: [&mut [Self]; 4],
+            rows: [*mut Self; 4],
+            n: usize,
         ) -> [Self; 4];
 
         /// AVX-512F `out = Wᵀ·v` for a contiguous row-major `W` of `cols` columns and

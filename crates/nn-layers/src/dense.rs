@@ -516,45 +516,125 @@ impl<F: Float> Dense<F> {
         }
     }
 
-    /// A deferred SGD step fused with the next forward pass: the update of
-    /// [`Dense::sgd_update_sample`] from an earlier sample's `x_before` and
-    /// `delta_before`, then [`Dense::forward_sample`] on `x` with the updated parameters,
-    /// sharing one pass over `W` (see `kernels::rank1_gemv_bias`). The parameters, `y` and
-    /// `a` are bit for bit those of the two calls.
+    /// Deferred SGD steps fused with the next forward pass: the updates of
+    /// [`Dense::sgd_update_sample`] from earlier samples, in turn, then
+    /// [`Dense::forward_sample`] on `x` with the updated parameters, sharing one pass over
+    /// `W` (see `kernels::rank1_gemv_bias`). The parameters, `y` and `a` are bit for bit
+    /// those of the separate calls.
     ///
     /// # Shapes
-    /// `x_before` and `x` have `ins` entries; `delta_before`, `y` and `a` have `outs`.
+    /// Each update's `x` and `x` have `ins` entries; each update's `delta`, and `y` and
+    /// `a`, have `outs`.
     ///
     /// # Panics
     /// If a length does not fit.
     pub fn sgd_update_and_forward_sample(
         &mut self,
-        (x_before, delta_before, learning_rate): (&[F], &[F], F),
+        updates: &[SampleUpdate<'_, F>],
         x: &[F],
         y: &mut [F],
         a: &mut [F],
     ) {
+        let (earlier, updates) =
+            updates.split_at(updates.len().saturating_sub(kernels::MAX_FUSED_UPDATES));
+        for update in earlier {
+            self.sgd_update_sample(update.x, update.delta, update.learning_rate);
+        }
         let bias = self
             .bias
             .as_slice_mut()
             .expect("bias is a contiguous column");
-        for (b, &d) in bias.iter_mut().zip(delta_before) {
-            *b -= learning_rate * d;
+        for update in updates {
+            for (b, &d) in bias.iter_mut().zip(update.delta) {
+                *b -= update.learning_rate * d;
+            }
         }
         let bias = self.bias.as_slice().expect("bias is a contiguous column");
-        kernels::rank1_gemv_bias(
-            self.weights.view_mut(),
-            -learning_rate,
-            delta_before,
-            x_before,
-            x,
-            bias,
-            y,
-        );
+        with_rank1(updates, |rank1s| {
+            kernels::rank1_gemv_bias(self.weights.view_mut(), rank1s, x, bias, y)
+        });
         let outs = self.outs();
         self.activation
             .forward_into(column_view(y, outs), column_view_mut(a, outs));
     }
+
+    /// [`Dense::forward_sample`] as it will be once `updates` are applied (by
+    /// [`Dense::sgd_update_sample`], in turn), without applying them: the updated weights
+    /// and bias are formed in registers and never stored, so the layer is only read. `y`
+    /// and `a` are bit for bit those of the updates followed by the forward pass.
+    ///
+    /// A per-sample SGD stream takes every other step's forward product this way and
+    /// applies two steps' updates with one store of `W` in the next
+    /// ([`Dense::sgd_update_and_forward_sample`]).
+    ///
+    /// # Shapes
+    /// As [`Dense::sgd_update_and_forward_sample`].
+    ///
+    /// # Panics
+    /// If a length does not fit, or with more than `kernels::MAX_FUSED_UPDATES` updates.
+    pub fn forward_sample_after(
+        &self,
+        updates: &[SampleUpdate<'_, F>],
+        x: &[F],
+        y: &mut [F],
+        a: &mut [F],
+    ) {
+        let bias = self.bias.as_slice().expect("bias is a contiguous column");
+        assert!(a.len() == bias.len(), "forward_sample_after shapes");
+        // The updated bias, in `a` until the activation overwrites it.
+        a.copy_from_slice(bias);
+        for update in updates {
+            for (b, &d) in a.iter_mut().zip(update.delta) {
+                *b -= update.learning_rate * d;
+            }
+        }
+        with_rank1(updates, |rank1s| {
+            kernels::gemv_bias_after(self.weights.view(), rank1s, x, a, y)
+        });
+        let outs = self.outs();
+        self.activation
+            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+    }
+}
+
+/// A one-sample SGD update of a dense layer, waiting to be applied:
+/// `W -= learning_rate·delta·xᵀ` and `b -= learning_rate·delta`, as
+/// [`Dense::sgd_update_sample`] applies it.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleUpdate<'a, F> {
+    /// The sample the update was computed on (the layer's input), `ins` entries.
+    pub x: &'a [F],
+    /// The layer's `delta` on that sample, `outs` entries.
+    pub delta: &'a [F],
+    /// The step's learning rate.
+    pub learning_rate: F,
+}
+
+/// `f` of `updates` (at most `kernels::MAX_FUSED_UPDATES`) as the kernels' rank-1 updates
+/// `W += (−learning_rate)·delta·xᵀ`, on the stack.
+fn with_rank1<F: Float, R>(
+    updates: &[SampleUpdate<'_, F>],
+    f: impl FnOnce(&[kernels::Rank1<'_, F>]) -> R,
+) -> R {
+    let unused = kernels::Rank1 {
+        alpha: F::zero(),
+        u: &[],
+        v: &[],
+    };
+    let mut rank1s = [unused; kernels::MAX_FUSED_UPDATES];
+    assert!(
+        updates.len() <= rank1s.len(),
+        "more than {} pending updates",
+        rank1s.len()
+    );
+    for (rank1, update) in rank1s.iter_mut().zip(updates) {
+        *rank1 = kernels::Rank1 {
+            alpha: -update.learning_rate,
+            u: update.delta,
+            v: update.x,
+        };
+    }
+    f(&rank1s[..updates.len()])
 }
 
 /// `f(part, first_row)` on parts of `a` on up to `threads` threads (nn-core's `on_rows`),
@@ -667,25 +747,47 @@ mod tests {
     }
 
     #[test]
-    fn the_fused_update_and_forward_equals_the_update_then_the_forward() {
+    fn the_fused_updates_and_forward_equal_the_updates_then_the_forward() {
         let mut rng = StdRng::seed_from_u64(3);
         for (ins, outs) in [(784, 16), (5, 3), (16, 10)] {
             let layer = Dense::<f32>::new(ins, outs, Sigmoid, Init::HeNormal, &mut rng).unwrap();
             let values =
                 |n: usize, k: f32| (0..n).map(|i| ((i as f32) * k).sin()).collect::<Vec<_>>();
-            let (x_before, x) = (values(ins, 0.37), values(ins, 0.91));
-            let delta = values(outs, 1.3);
-            let mut separate = layer.clone();
-            let (mut y1, mut a1) = (vec![0.0; outs], vec![0.0; outs]);
-            separate.sgd_update_sample(&x_before, &delta, 0.05);
-            separate.forward_sample(&x, &mut y1, &mut a1);
-            let mut fused = layer.clone();
-            let (mut y2, mut a2) = (vec![0.0; outs], vec![0.0; outs]);
-            fused.sgd_update_and_forward_sample((&x_before, &delta, 0.05), &x, &mut y2, &mut a2);
-            assert_eq!(fused.weights(), separate.weights(), "{ins}->{outs}");
-            assert_eq!(fused.bias(), separate.bias(), "{ins}->{outs}");
-            assert_ne!(fused.bias(), layer.bias(), "{ins}->{outs}: no update");
-            assert_eq!((y2, a2), (y1, a1), "{ins}->{outs}");
+            let xs: Vec<_> = [0.37, 0.53, 0.71, 0.19, 0.83, 0.29]
+                .map(|k| values(ins, k))
+                .into();
+            let deltas: Vec<_> = [1.3, 0.7, 1.1, 0.3, 0.9, 1.7]
+                .map(|k| values(outs, k))
+                .into();
+            let x = values(ins, 0.91);
+            let updates: Vec<_> = (0..6)
+                .map(|k| SampleUpdate {
+                    x: &xs[k],
+                    delta: &deltas[k],
+                    learning_rate: 0.05 + 0.01 * k as f32,
+                })
+                .collect();
+            for count in 1..=6 {
+                let what = format!("{ins}->{outs}, {count} updates");
+                let mut separate = layer.clone();
+                let (mut y1, mut a1) = (vec![0.0; outs], vec![0.0; outs]);
+                for update in &updates[..count] {
+                    separate.sgd_update_sample(update.x, update.delta, update.learning_rate);
+                }
+                separate.forward_sample(&x, &mut y1, &mut a1);
+                if count <= kernels::MAX_FUSED_UPDATES {
+                    let (mut y3, mut a3) = (vec![0.0; outs], vec![0.0; outs]);
+                    layer.forward_sample_after(&updates[..count], &x, &mut y3, &mut a3);
+                    assert_eq!((&y3, &a3), (&y1, &a1), "after, {what}");
+                }
+                let mut fused = layer.clone();
+                let (mut y2, mut a2) = (vec![0.0; outs], vec![0.0; outs]);
+                fused.sgd_update_and_forward_sample(&updates[..count], &x, &mut y2, &mut a2);
+                assert_eq!(fused.weights(), separate.weights(), "{what}");
+                assert_eq!(fused.bias(), separate.bias(), "{what}");
+                assert_ne!(fused.bias(), layer.bias(), "{what}: no update");
+                assert_eq!((y2, a2), (y1, a1), "{what}");
+            }
         }
     }
 

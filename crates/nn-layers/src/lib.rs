@@ -46,7 +46,7 @@ mod dropout;
 pub use activations::{
     parse_activation, Identity, LeakyRelu, LeakyReluWithAlpha, Relu, Sigmoid, Tanh,
 };
-pub use dense::{Dense, FEW_SAMPLES};
+pub use dense::{Dense, SampleUpdate, FEW_SAMPLES};
 pub use dropout::Dropout;
 #[doc(no_inline)]
 pub use nn_core::ndarray;

@@ -265,15 +265,40 @@ mod tests {
 
     #[test]
     fn other_steps_and_failed_steps_in_a_stream_are_those_of_train() {
-        let x = samples::<f32>(12, true);
-        let scale = Preprocessing::scale(784, 1.0 / 255.0).unwrap();
-        let mut plain = network::<f32>(3, true);
+        other_steps_and_failed_steps::<f32>();
+        other_steps_and_failed_steps::<f64>();
+    }
+
+    /// A stream holds two steps' first-layer updates when its weights pass the L1 cache
+    /// (784→16 in `f64`), one otherwise (in `f32`).
+    #[test]
+    fn a_stream_holds_two_updates_of_large_first_layers() {
+        fn held<F: Float>() -> Vec<usize> {
+            let x = samples::<F>(5, true);
+            let mut net = network::<F>(2, false);
+            let mut stream = net.sample_stream();
+            (0..5)
+                .map(|j| {
+                    let column = x.slice(s![.., j..j + 1]);
+                    stream.train(column, Target::Classes(&[j])).unwrap();
+                    stream.deferred.pending()
+                })
+                .collect()
+        }
+        assert_eq!(held::<f32>(), [1, 1, 1, 1, 1]);
+        assert_eq!(held::<f64>(), [1, 2, 1, 2, 1]);
+    }
+
+    fn other_steps_and_failed_steps<F: Float>() {
+        let x = samples::<F>(12, true);
+        let scale = Preprocessing::scale(784, F::from_f64(1.0 / 255.0)).unwrap();
+        let mut plain = network::<F>(3, true);
         plain.set_preprocessing(Some(scale)).unwrap();
         let mut streamed = plain.clone();
         let mut stream = streamed.sample_stream();
         let classes: Vec<usize> = (0..12).map(|j| (j * 3) % 10).collect();
         let mut bad = x.slice(s![.., 0..1]).to_owned();
-        bad[(5, 0)] = f32::NAN;
+        bad[(5, 0)] = F::nan();
         // One sample per step, with a batch of three after step 4 (the general path, after
         // the pending update) and a NaN input after step 8 (refused before any change).
         let mut steps: Vec<(usize, usize, bool)> = (0..12).map(|j| (j, j + 1, false)).collect();
@@ -287,14 +312,16 @@ mod tests {
             };
             let target = Target::Classes(&classes[start..end]);
             match (plain.train(input, target), stream.train(input, target)) {
-                (Ok(a), Ok(b)) => assert_eq!(a.to_bits(), b.to_bits(), "step {k}"),
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.as_f64().to_bits(), b.as_f64().to_bits(), "step {k}")
+                }
                 (Err(Error::NonFiniteInput { .. }), Err(Error::NonFiniteInput { .. })) => {
                     assert!(nan, "step {k}")
                 }
-                (a, b) => panic!("step {k}: {a:?} and {b:?}"),
+                (a, b) => panic!("step {k} ({}): {a:?} and {b:?}", F::DTYPE),
             }
         }
         drop(stream);
-        assert_eq!(parameters(&streamed), parameters(&plain));
+        assert_eq!(parameters(&streamed), parameters(&plain), "{}", F::DTYPE);
     }
 }

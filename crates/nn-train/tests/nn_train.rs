@@ -513,8 +513,8 @@ fn training_steps_reuse_their_buffers() {
             }
         }
     }
-    // A SampleStream's steps, which keep the first layer's update for the next one, reuse
-    // its buffers too.
+    // A SampleStream's steps, which keep the first layer's updates for the next ones,
+    // reuse their buffers too.
     let mut net = network(
         &[20, 16, 12, 5],
         |_| Box::new(Relu),
@@ -528,9 +528,11 @@ fn training_steps_reuse_their_buffers() {
             .train(sample, Target::Classes(&classes[j..j + 1]))
             .unwrap();
     };
+    // The first two steps size the buffers of the two updates a stream holds.
     step(0);
+    step(1);
     let before = counting::count();
-    for j in 1..20 {
+    for j in 2..20 {
         step(j);
     }
     assert_eq!(counting::count() - before, 0, "a stream's steps allocated");

@@ -29,19 +29,33 @@ fn madd<F: Float>(a: F, b: F, c: F) -> F {
 
 #[inline(always)]
 fn dot_impl<F: Float>(a: &[F], b: &[F]) -> F {
+    dot_after_impl::<F, 0>([], [], a, b)
+}
+
+/// `a'·b` for `a' = a + Σ_u alphas[u]·vs[u]`, each entry of `a'` computed as `axpy_impl`
+/// would and kept in a register (`a` is only read), then summed as `dot_impl` sums: the
+/// bits of the updates followed by the product.
+#[inline(always)]
+fn dot_after_impl<F: Float, const K: usize>(alphas: [F; K], vs: [&[F]; K], a: &[F], b: &[F]) -> F {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    let updated = |j: usize| {
+        let mut w = a[j];
+        for u in 0..K {
+            w = madd::<F>(alphas[u], vs[u][j], w);
+        }
+        w
+    };
     let mut acc = [F::zero(); LANES];
-    let (a_chunks, b_chunks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (a_rest, b_rest) = (a_chunks.remainder(), b_chunks.remainder());
-    for (ca, cb) in a_chunks.zip(b_chunks) {
+    let whole = n / LANES * LANES;
+    for start in (0..whole).step_by(LANES) {
         for k in 0..LANES {
-            acc[k] = madd::<F>(ca[k], cb[k], acc[k]);
+            acc[k] = madd::<F>(updated(start + k), b[start + k], acc[k]);
         }
     }
     let mut tail = F::zero();
-    for (&x, &y) in a_rest.iter().zip(b_rest) {
-        tail = madd::<F>(x, y, tail);
+    for (j, &bj) in b.iter().enumerate().skip(whole) {
+        tail = madd::<F>(updated(j), bj, tail);
     }
     // Pairwise reduction of the accumulators.
     let mut width = LANES;
@@ -140,8 +154,17 @@ macro_rules! sealed_kernels {
      $max_abs:ident, $gemv_t:ident) => {
         impl crate::float::sealed::Sealed for $t {
             unsafe fn dot_avx2(a: &[$t], b: &[$t]) -> $t {
-                // SAFETY: the caller checked AVX2 and FMA.
-                unsafe { avx2::$dot(a, b) }
+                // SAFETY: the caller checked AVX2 and FMA; no update.
+                unsafe { avx2::$dot::<0>([], [], a, b) }
+            }
+            unsafe fn dot_after_avx2<const K: usize>(
+                alphas: [$t; K],
+                vs: [&[$t]; K],
+                a: &[$t],
+                b: &[$t],
+            ) -> $t {
+                // SAFETY: the caller checked AVX2 and FMA and the lengths.
+                unsafe { avx2::$dot(alphas, vs, a, b) }
             }
             unsafe fn dot4_avx2(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
                 // SAFETY: the caller checked AVX2 and FMA.
@@ -155,14 +178,15 @@ macro_rules! sealed_kernels {
                 // SAFETY: the caller checked AVX2 and FMA.
                 unsafe { avx2::$axpy(alpha, x, y) }
             }
-            unsafe fn axpy_dot4_avx2(
-                alphas: [$t; 4],
-                v: &[$t],
+            unsafe fn axpy_dot4_avx2<const K: usize, const STORE: bool>(
+                alphas: [[$t; 4]; K],
+                vs: [&[$t]; K],
                 x: &[$t],
-                rows: [&mut [$t]; 4],
+                rows: [*mut $t; 4],
+                n: usize,
             ) -> [$t; 4] {
-                // SAFETY: the caller checked AVX2 and FMA.
-                unsafe { avx2::$axpy_dot4(alphas, v, x, rows) }
+                // SAFETY: the caller checked AVX2 and FMA and the rows.
+                unsafe { avx2::$axpy_dot4::<K, STORE>(alphas, vs, x, rows, n) }
             }
             unsafe fn max_abs_avx2(v: &[$t]) -> $t {
                 // SAFETY: the caller checked AVX2 and FMA.
@@ -173,8 +197,17 @@ macro_rules! sealed_kernels {
                 unsafe { avx2::$gemv_t(w, cols, v, out) }
             }
             unsafe fn dot_avx512(a: &[$t], b: &[$t]) -> $t {
-                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
-                unsafe { avx512::$dot(a, b) }
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA; no update.
+                unsafe { avx512::$dot::<0>([], [], a, b) }
+            }
+            unsafe fn dot_after_avx512<const K: usize>(
+                alphas: [$t; K],
+                vs: [&[$t]; K],
+                a: &[$t],
+                b: &[$t],
+            ) -> $t {
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA and the lengths.
+                unsafe { avx512::$dot(alphas, vs, a, b) }
             }
             unsafe fn dot4_avx512(rows: [&[$t]; 4], x: &[$t]) -> [$t; 4] {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
@@ -188,14 +221,15 @@ macro_rules! sealed_kernels {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
                 unsafe { avx512::$axpy(alpha, x, y) }
             }
-            unsafe fn axpy_dot4_avx512(
-                alphas: [$t; 4],
-                v: &[$t],
+            unsafe fn axpy_dot4_avx512<const K: usize, const STORE: bool>(
+                alphas: [[$t; 4]; K],
+                vs: [&[$t]; K],
                 x: &[$t],
-                rows: [&mut [$t]; 4],
+                rows: [*mut $t; 4],
+                n: usize,
             ) -> [$t; 4] {
-                // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
-                unsafe { avx512::$axpy_dot4(alphas, v, x, rows) }
+                // SAFETY: the caller checked AVX-512F, AVX2 and FMA and the rows.
+                unsafe { avx512::$axpy_dot4::<K, STORE>(alphas, vs, x, rows, n) }
             }
             unsafe fn max_abs_avx512(v: &[$t]) -> $t {
                 // SAFETY: the caller checked AVX-512F, AVX2 and FMA.
@@ -455,15 +489,35 @@ pub fn rank1_update<F: Float>(mut w: ArrayViewMut2<'_, F>, alpha: F, u: &[F], v:
     }
 }
 
-/// A deferred rank-1 update fused with the next product: `W += alpha·u·vᵀ`, then
-/// `y = W·x + b` with the updated `W`, in one pass over `W`.
+/// A rank-1 update `W += alpha·u·vᵀ` of a matrix, waiting to be applied by
+/// [`rank1_gemv_bias`] or to be seen by [`gemv_bias_after`]: a per-sample SGD step's
+/// update of a layer's weights is `alpha = −learning_rate`, `u = delta`, `v = x`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rank1<'a, F> {
+    /// The scale of the update.
+    pub alpha: F,
+    /// The column factor, one entry a row of `W`.
+    pub u: &'a [F],
+    /// The row factor, one entry a column of `W`.
+    pub v: &'a [F],
+}
+
+/// At most this many updates are added in registers by one pass of [`rank1_gemv_bias`] or
+/// [`gemv_bias_after`]; [`rank1_gemv_bias`] applies any before the last four by
+/// [`rank1_update`] first.
+pub const MAX_FUSED_UPDATES: usize = 4;
+
+/// Deferred rank-1 updates fused with the next product: `W += alpha_u·u_u·v_uᵀ` for each
+/// of `updates` in turn, then `y = W·x + b` with the updated `W`, in one pass over `W`.
 ///
 /// A per-sample SGD step updates the first layer's weights, and the next step's forward
 /// product reads them again. Here each vector of `W` is loaded once, updated, stored and
 /// multiplied while in a register: one load and one store of `W` instead of two loads
 /// and one store, which is what the two kernels' time is made of (784→16 in `f32` is
-/// 49 KB, past the L1 cache). The results are bit for bit those of [`rank1_update`]
-/// followed by [`gemv_bias`], whose four-row blocks and accumulators this follows.
+/// 49 KB, past the L1 cache). With two updates, one store serves two steps (see
+/// [`gemv_bias_after`]). The results are bit for bit those of [`rank1_update`] for each
+/// update followed by [`gemv_bias`], whose four-row blocks and accumulators this follows;
+/// with no update, this is [`gemv_bias`].
 ///
 /// Successive calls on a thread walk the four-row blocks in alternate directions: a call
 /// then starts on the blocks the previous one ended on, which are still in the L1 cache,
@@ -473,65 +527,204 @@ pub fn rank1_update<F: Float>(mut w: ArrayViewMut2<'_, F>, alpha: F, u: &[F], v:
 /// 2.76–2.84 → 2.66–2.76 µs). Each row's values do not depend on the order of the rows.
 ///
 /// # Shapes
-/// `w` is `(rows, cols)`; `u`, `b` and `y` have `rows` entries, `v` and `x` have `cols`.
+/// `w` is `(rows, cols)`; each update's `u`, and `b` and `y`, have `rows` entries; each
+/// update's `v`, and `x`, have `cols`.
 ///
 /// # Panics
 /// If the lengths do not fit `w`.
 pub fn rank1_gemv_bias<F: Float>(
     mut w: ArrayViewMut2<'_, F>,
-    alpha: F,
-    u: &[F],
-    v: &[F],
+    updates: &[Rank1<'_, F>],
     x: &[F],
     b: &[F],
     y: &mut [F],
 ) {
-    let (rows, cols) = w.dim();
-    assert!(
-        u.len() == rows && v.len() == cols && x.len() == cols && b.len() == rows && y.len() == rows,
-        "rank1_gemv_bias shapes"
-    );
-    thread_local! {
-        static BACKWARDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    check_fused_shapes(w.dim(), updates, x, b, y);
+    let (earlier, updates) = updates.split_at(updates.len().saturating_sub(MAX_FUSED_UPDATES));
+    for update in earlier {
+        rank1_update(w.view_mut(), update.alpha, update.u, update.v);
     }
-    let backwards = BACKWARDS.with(|flag| flag.replace(!flag.get()));
+    let (rows, cols) = w.dim();
     match w.as_slice_mut() {
-        Some(w) => dispatch!(
-            rank1_gemv_bias,
-            portable_rank1_gemv_bias(w, cols, (alpha, u, v), x, b, y, backwards)
-        ),
+        // SAFETY: `w` is this call's `&mut` borrow of `rows·cols` contiguous entries.
+        Some(w) => unsafe { fused((w.as_mut_ptr(), rows, cols), updates, x, b, y, true) },
         None => {
-            rank1_update(w.view_mut(), alpha, u, v);
+            for update in updates {
+                rank1_update(w.view_mut(), update.alpha, update.u, update.v);
+            }
             gemv_bias(w.view(), x, b, y);
         }
     }
 }
 
-/// Row by row: each row is updated, then multiplied while it is in L1 (the portable
-/// kernels' products are row by row too, so the bits are theirs); the rows from the last
-/// when `backwards`.
-fn portable_rank1_gemv_bias<F: Float>(
-    w: &mut [F],
-    cols: usize,
-    (alpha, u, v): (F, &[F], &[F]),
+/// `y = W'·x + b` for the `W'` that `W` becomes after `updates` (as [`rank1_update`] would
+/// apply them, in turn), without changing `W`: the updated entries live in registers only.
+///
+/// A per-sample SGD step in a `SampleStream` leaves its first-layer update pending, and
+/// the next step's product is taken through it: this reads `W` once and writes nothing,
+/// and every second step [`rank1_gemv_bias`] applies the two pending updates with one
+/// store of `W`, where storing at every step would write `W` back twice. The outputs are
+/// bit for bit those of applying the updates, then [`gemv_bias`].
+///
+/// A `W` that is not contiguous is copied first.
+///
+/// # Shapes
+/// As [`rank1_gemv_bias`].
+///
+/// # Panics
+/// If the lengths do not fit `w`, or with more than [`MAX_FUSED_UPDATES`] updates.
+pub fn gemv_bias_after<F: Float>(
+    w: ArrayView2<'_, F>,
+    updates: &[Rank1<'_, F>],
     x: &[F],
     b: &[F],
     y: &mut [F],
-    backwards: bool,
+) {
+    check_fused_shapes(w.dim(), updates, x, b, y);
+    assert!(
+        updates.len() <= MAX_FUSED_UPDATES,
+        "gemv_bias_after: more than {MAX_FUSED_UPDATES} updates"
+    );
+    let (rows, cols) = w.dim();
+    match w.as_slice() {
+        // SAFETY: `w` holds `rows·cols` contiguous entries; without `store`, nothing
+        // writes through the pointer.
+        Some(w) => unsafe { fused((w.as_ptr().cast_mut(), rows, cols), updates, x, b, y, false) },
+        None => rank1_gemv_bias(w.to_owned().view_mut(), updates, x, b, y),
+    }
+}
+
+fn check_fused_shapes<F>(
+    (rows, cols): (usize, usize),
+    updates: &[Rank1<'_, F>],
+    x: &[F],
+    b: &[F],
+    y: &[F],
+) {
+    assert!(
+        updates
+            .iter()
+            .all(|update| update.u.len() == rows && update.v.len() == cols)
+            && x.len() == cols
+            && b.len() == rows
+            && y.len() == rows,
+        "rank1_gemv_bias shapes"
+    );
+}
+
+/// [`rank1_gemv_bias`] (`store`) or [`gemv_bias_after`] on a contiguous `w`, with the
+/// number of updates made a constant for the kernels.
+///
+/// # Safety
+/// `w` points to `rows·cols` entries, writable when `store`, that no other argument
+/// overlaps; the other lengths fit (checked by the caller); at most
+/// [`MAX_FUSED_UPDATES`] updates.
+unsafe fn fused<F: Float>(
+    w: (*mut F, usize, usize),
+    updates: &[Rank1<'_, F>],
+    x: &[F],
+    b: &[F],
+    y: &mut [F],
+    store: bool,
+) {
+    thread_local! {
+        static BACKWARDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    let backwards = BACKWARDS.with(|flag| flag.replace(!flag.get()));
+    /// The updates' scales and factors as arrays of `K`.
+    fn split<'a, F: Float, const K: usize>(
+        updates: &[Rank1<'a, F>],
+    ) -> ([F; K], [&'a [F]; K], [&'a [F]; K]) {
+        (
+            std::array::from_fn(|u| updates[u].alpha),
+            std::array::from_fn(|u| updates[u].u),
+            std::array::from_fn(|u| updates[u].v),
+        )
+    }
+    let order = (backwards, store);
+    // SAFETY: passed on from this function's caller.
+    unsafe {
+        match updates.len() {
+            0 => fused_k::<F, 0>(w, split(updates), x, b, y, order),
+            1 => fused_k::<F, 1>(w, split(updates), x, b, y, order),
+            2 => fused_k::<F, 2>(w, split(updates), x, b, y, order),
+            3 => fused_k::<F, 3>(w, split(updates), x, b, y, order),
+            4 => fused_k::<F, 4>(w, split(updates), x, b, y, order),
+            _ => unreachable!("at most MAX_FUSED_UPDATES updates"),
+        }
+    }
+}
+
+/// [`fused`] with `K` updates, on the widest vector unit.
+///
+/// # Safety
+/// As [`fused`].
+unsafe fn fused_k<F: Float, const K: usize>(
+    w: (*mut F, usize, usize),
+    updates: ([F; K], [&[F]; K], [&[F]; K]),
+    x: &[F],
+    b: &[F],
+    y: &mut [F],
+    order: (bool, bool),
+) {
+    #[cfg(target_arch = "x86_64")]
+    match unit() {
+        // SAFETY: the processor supports AVX-512F, AVX2 and FMA (`vector_unit`); the
+        // rest is this function's caller's promise.
+        VectorUnit::Avx512 => {
+            return unsafe { avx512::rank1_gemv_bias::<F, K>(w, updates, x, b, y, order) }
+        }
+        // SAFETY: the processor supports AVX2 and FMA (`vector_unit`); as above.
+        VectorUnit::Avx2 => {
+            return unsafe { avx2::rank1_gemv_bias::<F, K>(w, updates, x, b, y, order) }
+        }
+        VectorUnit::Baseline => {}
+    }
+    // SAFETY: this function's caller's promise.
+    unsafe { portable_rank1_gemv_bias::<F, K>(w, updates, x, b, y, order) }
+}
+
+/// Row by row: each row is updated and multiplied while it is in L1 (the portable
+/// kernels' products are row by row too, so the bits are theirs); the rows from the last
+/// when `backwards`.
+///
+/// # Safety
+/// As [`fused`].
+unsafe fn portable_rank1_gemv_bias<F: Float, const K: usize>(
+    (w, rows, cols): (*mut F, usize, usize),
+    (alphas, us, vs): ([F; K], [&[F]; K], [&[F]; K]),
+    x: &[F],
+    b: &[F],
+    y: &mut [F],
+    (backwards, store): (bool, bool),
 ) {
     if cols == 0 {
         y.copy_from_slice(b);
         return;
     }
-    let rows = w.chunks_exact_mut(cols).zip(u).zip(y.iter_mut()).zip(b);
-    let one_row = |(((row, &ui), y), &b): (((&mut [F], &F), &mut F), &F)| {
-        axpy_impl::<F>(alpha * ui, v, row);
-        *y = b + dot_impl::<F>(row, x);
+    let one_row = |r: usize| {
+        let coefficients: [F; K] = std::array::from_fn(|u| alphas[u] * us[u][r]);
+        let row = w.wrapping_add(r * cols);
+        // SAFETY: row `r` of `w` holds `cols` entries (writable when `store`) that no
+        // other argument overlaps (this function's caller's promise).
+        y[r] = b[r]
+            + unsafe {
+                if store {
+                    let row = std::slice::from_raw_parts_mut(row, cols);
+                    for u in 0..K {
+                        axpy_impl::<F>(coefficients[u], vs[u], row);
+                    }
+                    dot_impl::<F>(row, x)
+                } else {
+                    let row = std::slice::from_raw_parts(row.cast_const(), cols);
+                    dot_after_impl::<F, K>(coefficients, vs, row, x)
+                }
+            };
     };
     if backwards {
-        rows.rev().for_each(one_row);
+        (0..rows).rev().for_each(one_row);
     } else {
-        rows.for_each(one_row);
+        (0..rows).for_each(one_row);
     }
 }
 
@@ -881,45 +1074,89 @@ mod tests {
         }
     }
 
-    /// The fused update and product gives the bits of the update followed by the product,
-    /// on every path and for row counts around the four-row blocks, in both directions
-    /// (two calls in a row on a thread walk the blocks both ways).
-    fn fused_update_and_product_equals_the_two_kernels<F: Float>() {
+    /// The fused updates and product give the bits of the updates followed by the
+    /// product, on every path, for row counts around the four-row blocks and every number
+    /// of updates, in both directions (two calls in a row on a thread walk the blocks both
+    /// ways); the product after the updates gives the same outputs and leaves `W` as it was.
+    fn fused_updates_and_product_equal_the_separate_kernels<F: Float>() {
         for path in paths() {
             force(path);
             for rows in [1, 3, 4, 5, 8, 10, 16] {
                 for cols in [1, 7, 16, 33, 784] {
                     let w = values::<F>(rows * cols, (rows * 7 + cols) as u64);
                     let w = Array2::from_shape_vec((rows, cols), w).unwrap();
-                    let (u, b) = (values::<F>(rows, 3), values::<F>(rows, 4));
-                    let (v, x) = (values::<F>(cols, 5), values::<F>(cols, 6));
-                    let alpha = F::from_f64(-0.01);
-                    let mut separate = w.clone();
-                    let mut y_separate = vec![F::zero(); rows];
-                    rank1_update(separate.view_mut(), alpha, &u, &v);
-                    gemv_bias(separate.view(), &x, &b, &mut y_separate);
-                    let mut fused = w.clone();
-                    let mut y_fused = vec![F::zero(); rows];
-                    rank1_gemv_bias(fused.view_mut(), alpha, &u, &v, &x, &b, &mut y_fused);
-                    let what = format!("{path:?} {} {rows}x{cols}", F::DTYPE);
-                    assert_eq!(fused, separate, "weights {what}");
-                    assert_eq!(y_fused, y_separate, "outputs {what}");
-                    assert_ne!(fused, w, "the update changed nothing: {what}");
-                    // The next call, the other way along the blocks.
-                    rank1_update(separate.view_mut(), alpha, &b, &x);
-                    gemv_bias(separate.view(), &v, &u, &mut y_separate);
-                    rank1_gemv_bias(fused.view_mut(), alpha, &b, &x, &v, &u, &mut y_fused);
-                    assert_eq!(fused, separate, "weights, second call, {what}");
-                    assert_eq!(y_fused, y_separate, "outputs, second call, {what}");
+                    let (b, x) = (values::<F>(rows, 4), values::<F>(cols, 6));
+                    let us: Vec<_> = (0..6).map(|k| values::<F>(rows, 10 + k)).collect();
+                    let vs: Vec<_> = (0..6).map(|k| values::<F>(cols, 20 + k)).collect();
+                    let alphas = [-0.01, 0.02, -0.03, 0.005, -0.02, 0.01].map(F::from_f64);
+                    let updates: Vec<_> = (0..6)
+                        .map(|k| Rank1 {
+                            alpha: alphas[k],
+                            u: &us[k],
+                            v: &vs[k],
+                        })
+                        .collect();
+                    for count in 0..=6 {
+                        let updates = &updates[..count];
+                        let what = format!("{path:?} {} {rows}x{cols}, {count} updates", F::DTYPE);
+                        let mut separate = w.clone();
+                        let mut y_separate = vec![F::zero(); rows];
+                        let mut fused = w.clone();
+                        let mut y_fused = vec![F::zero(); rows];
+                        for call in ["first", "second"] {
+                            let before = fused.clone();
+                            for update in updates {
+                                rank1_update(separate.view_mut(), update.alpha, update.u, update.v);
+                            }
+                            gemv_bias(separate.view(), &x, &b, &mut y_separate);
+                            if count <= MAX_FUSED_UPDATES {
+                                let mut y_after = vec![F::zero(); rows];
+                                gemv_bias_after(fused.view(), updates, &x, &b, &mut y_after);
+                                assert_eq!(
+                                    y_after, y_separate,
+                                    "outputs after, {call} call, {what}"
+                                );
+                                assert_eq!(fused, before, "the product after changed W: {what}");
+                            }
+                            rank1_gemv_bias(fused.view_mut(), updates, &x, &b, &mut y_fused);
+                            assert_eq!(fused, separate, "weights, {call} call, {what}");
+                            assert_eq!(y_fused, y_separate, "outputs, {call} call, {what}");
+                            if count > 0 {
+                                assert_ne!(fused, before, "the updates changed nothing: {what}");
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// The product after pending updates of a `W` that is not contiguous (a transposed
+    /// view) is that of the updates applied to a copy.
+    #[test]
+    fn the_product_after_updates_of_a_strided_matrix_is_that_of_its_copy() {
+        let w = Array2::from_shape_vec((7, 5), values::<f64>(35, 1)).unwrap();
+        let (u, v) = (values::<f64>(5, 2), values::<f64>(7, 3));
+        let (x, b) = (values::<f64>(7, 4), values::<f64>(5, 5));
+        let update = [Rank1 {
+            alpha: -0.5,
+            u: &u,
+            v: &v,
+        }];
+        let mut y = vec![0.0; 5];
+        gemv_bias_after(w.t(), &update, &x, &b, &mut y);
+        let mut copy = w.t().to_owned();
+        rank1_update(copy.view_mut(), -0.5, &u, &v);
+        let mut expected = vec![0.0; 5];
+        gemv_bias(copy.view(), &x, &b, &mut expected);
+        assert_eq!(y, expected);
+        assert_ne!(copy, w.t(), "the update changed nothing");
+    }
+
     #[test]
     fn the_fused_update_and_product_is_exact() {
-        fused_update_and_product_equals_the_two_kernels::<f32>();
-        fused_update_and_product_equals_the_two_kernels::<f64>();
+        fused_updates_and_product_equal_the_separate_kernels::<f32>();
+        fused_updates_and_product_equal_the_separate_kernels::<f64>();
     }
 
     #[test]

@@ -64,6 +64,7 @@ vector_kernels!(
 matrix_kernels!(
     "avx2,fma",
     dot_avx2,
+    dot_after_avx2,
     dot4_avx2,
     dot4x2_avx2,
     axpy_avx2,

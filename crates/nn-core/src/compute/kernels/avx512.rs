@@ -51,6 +51,7 @@ vector_kernels!(
 matrix_kernels!(
     "avx512f,avx2,fma",
     dot_avx512,
+    dot_after_avx512,
     dot4_avx512,
     dot4x2_avx512,
     axpy_avx512,

@@ -102,24 +102,51 @@ macro_rules! vector_kernels {
             m + flag
         }
 
+        /// The dot product `a'·b` of `a' = a + Σ_u alphas[u]·vs[u]` (the `K` updates added
+        /// in turn by fused multiply-adds, as `$axpy` would, but in registers: `a` is only
+        /// read) with `b`: with `K = 0`, the plain dot product `a·b`, which every single
+        /// row's product goes through, so that a row's product after pending updates has
+        /// the bits of the update followed by the product.
+        ///
+        /// # Safety
+        /// Every `vs[u]` holds at least `min(a.len(), b.len())` entries.
         #[target_feature(enable = $feature)]
-        pub(super) unsafe fn $dot(a: &[$t], b: &[$t]) -> $t {
+        pub(super) unsafe fn $dot<const K: usize>(
+            alphas: [$t; K],
+            vs: [&[$t]; K],
+            a: &[$t],
+            b: &[$t],
+        ) -> $t {
             const L: usize = $lanes;
             let n = a.len().min(b.len());
             let (pa, pb) = (a.as_ptr(), b.as_ptr());
+            let mut pv = [pa; K];
+            let mut va = [$zero(); K];
+            for u in 0..K {
+                pv[u] = vs[u].as_ptr();
+                va[u] = $set1(alphas[u]);
+            }
             let mut acc = [$zero(); 4];
             let mut i = 0;
-            // SAFETY: every load reads lanes i..i+L with i + L <= n.
+            // SAFETY: every load reads lanes i..i+L with i + L <= n, within `a`, `b` and
+            // (the caller promised) every `vs[u]`.
             unsafe {
+                let updated = |j: usize| {
+                    let mut w = $load(pa.add(j));
+                    for u in 0..K {
+                        w = $fmadd(va[u], $load(pv[u].add(j)), w);
+                    }
+                    w
+                };
                 while i + 4 * L <= n {
                     for (k, acc) in acc.iter_mut().enumerate() {
                         let j = i + k * L;
-                        *acc = $fmadd($load(pa.add(j)), $load(pb.add(j)), *acc);
+                        *acc = $fmadd(updated(j), $load(pb.add(j)), *acc);
                     }
                     i += 4 * L;
                 }
                 while i + L <= n {
-                    acc[0] = $fmadd($load(pa.add(i)), $load(pb.add(i)), acc[0]);
+                    acc[0] = $fmadd(updated(i), $load(pb.add(i)), acc[0]);
                     i += L;
                 }
             }
@@ -129,7 +156,11 @@ macro_rules! vector_kernels {
             unsafe { $store(lanes.as_mut_ptr(), sum) };
             let mut total = super::simd::sum_lanes(lanes);
             for k in i..n {
-                total = a[k].mul_add(b[k], total);
+                let mut w = a[k];
+                for u in 0..K {
+                    w = alphas[u].mul_add(vs[u][k], w);
+                }
+                total = w.mul_add(b[k], total);
             }
             total
         }
@@ -231,30 +262,34 @@ macro_rules! vector_kernels {
             out
         }
 
-        /// Four rows updated and multiplied in one pass: `rows[r] += alphas[r]·v`, then
-        /// `rows[r]·x` with the updated row, each vector of a row loaded and stored once
-        /// (`$axpy` then `$dot4` would load it twice). The same operations in the same
-        /// order as those two, so the same bits.
+        /// Four rows after `K` pending updates, multiplied in one pass: `rows[r]' =
+        /// rows[r] + Σ_u alphas[u][r]·vs[u]` (each update a fused multiply-add, in turn),
+        /// stored back when `STORE`, and `rows[r]'·x`, each vector of a row loaded once
+        /// (`$axpy` then `$dot4` would load it twice, and store it). The same operations in
+        /// the same order as those two, so the same bits; without `STORE`, the rows are
+        /// only read, and the products are those the rows will have once updated.
+        ///
+        /// # Safety
+        /// Each `rows[r]` points to `n` entries, writable when `STORE`, that no other
+        /// argument overlaps; `x` and every `vs[u]` hold at least `n` entries.
         #[target_feature(enable = $feature)]
-        pub(super) unsafe fn $axpy_dot4(
-            alphas: [$t; 4],
-            v: &[$t],
+        pub(super) unsafe fn $axpy_dot4<const K: usize, const STORE: bool>(
+            alphas: [[$t; 4]; K],
+            vs: [&[$t]; K],
             x: &[$t],
-            rows: [&mut [$t]; 4],
+            pr: [*mut $t; 4],
+            n: usize,
         ) -> [$t; 4] {
             const L: usize = $lanes;
-            let n = rows
-                .iter()
-                .fold(x.len().min(v.len()), |n, r| n.min(r.len()));
-            let (px, pv) = (x.as_ptr(), v.as_ptr());
-            let [r0, r1, r2, r3] = rows;
-            let pr = [
-                r0.as_mut_ptr(),
-                r1.as_mut_ptr(),
-                r2.as_mut_ptr(),
-                r3.as_mut_ptr(),
-            ];
-            let va = alphas.map(|a| $set1(a));
+            let px = x.as_ptr();
+            let mut pv = [px; K];
+            let mut va = [[$zero(); 4]; K];
+            for u in 0..K {
+                pv[u] = vs[u].as_ptr();
+                for r in 0..4 {
+                    va[u][r] = $set1(alphas[u][r]);
+                }
+            }
             let mut acc = [[$zero(); 2]; 4];
             // Eight cache lines ahead in each row: four interleaved streams of loads and
             // stores are more than the hardware prefetchers of some processors follow
@@ -262,11 +297,28 @@ macro_rules! vector_kernels {
             // come from L2).
             const AHEAD: usize = 512 / std::mem::size_of::<$t>();
             let mut i = 0;
-            // SAFETY: every access touches lanes i..i+L with i + L <= n, and the four rows
-            // are distinct slices (`&mut`), so no store aliases another row's load. The
-            // prefetched addresses may lie past a row (wrapping arithmetic, no access):
-            // a prefetch never faults.
+            // SAFETY: every access touches lanes i..i+L with i + L <= n, within every row,
+            // `x` and `vs[u]`, and the rows overlap nothing else (the caller promised), so
+            // no store aliases another load. The prefetched addresses may lie past a row
+            // (wrapping arithmetic, no access): a prefetch never faults.
             unsafe {
+                let mut one_vector = |j: usize, k: usize| {
+                    let xv = $load(px.add(j));
+                    let mut vv = [xv; K];
+                    for u in 0..K {
+                        vv[u] = $load(pv[u].add(j));
+                    }
+                    for r in 0..4 {
+                        let mut w = $load(pr[r].add(j));
+                        for u in 0..K {
+                            w = $fmadd(va[u][r], vv[u], w);
+                        }
+                        if STORE {
+                            $store(pr[r].add(j), w);
+                        }
+                        acc[r][k] = $fmadd(w, xv, acc[r][k]);
+                    }
+                };
                 while i + 2 * L <= n {
                     for r in 0..4 {
                         let ahead = pr[r].wrapping_add(i + AHEAD).cast::<i8>();
@@ -275,24 +327,12 @@ macro_rules! vector_kernels {
                             _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
                         }
                     }
-                    for k in 0..2 {
-                        let j = i + k * L;
-                        let (xv, vv) = ($load(px.add(j)), $load(pv.add(j)));
-                        for r in 0..4 {
-                            let w = $fmadd(va[r], vv, $load(pr[r].add(j)));
-                            $store(pr[r].add(j), w);
-                            acc[r][k] = $fmadd(w, xv, acc[r][k]);
-                        }
-                    }
+                    one_vector(i, 0);
+                    one_vector(i + L, 1);
                     i += 2 * L;
                 }
                 while i + L <= n {
-                    let (xv, vv) = ($load(px.add(i)), $load(pv.add(i)));
-                    for r in 0..4 {
-                        let w = $fmadd(va[r], vv, $load(pr[r].add(i)));
-                        $store(pr[r].add(i), w);
-                        acc[r][0] = $fmadd(w, xv, acc[r][0]);
-                    }
+                    one_vector(i, 0);
                     i += L;
                 }
             }
@@ -303,10 +343,15 @@ macro_rules! vector_kernels {
                 unsafe { $store(lanes.as_mut_ptr(), $add(acc[r][0], acc[r][1])) };
                 let mut total = super::simd::sum_lanes(lanes);
                 for k in i..n {
-                    // SAFETY: k < n, within every slice.
+                    // SAFETY: k < n, within every row, `x` and `vs[u]`.
                     unsafe {
-                        let w = alphas[r].mul_add(v[k], *pr[r].add(k));
-                        *pr[r].add(k) = w;
+                        let mut w = *pr[r].add(k);
+                        for u in 0..K {
+                            w = alphas[u][r].mul_add(*pv[u].add(k), w);
+                        }
+                        if STORE {
+                            *pr[r].add(k) = w;
+                        }
                         total = w.mul_add(x[k], total);
                     }
                 }
@@ -407,8 +452,8 @@ macro_rules! vector_kernels {
 /// and `max_abs` for one instruction set, generic over the float type through the
 /// `Sealed` methods `$dot`, `$dot4`, `$axpy` and `$max_abs` of that set.
 macro_rules! matrix_kernels {
-    ($feature:literal, $dot:ident, $dot4:ident, $dot4x2:ident, $axpy:ident,
-     $axpy_dot4:ident, $max_abs:ident, $gemv_t:ident) => {
+    ($feature:literal, $dot:ident, $dot_after:ident, $dot4:ident, $dot4x2:ident,
+     $axpy:ident, $axpy_dot4:ident, $max_abs:ident, $gemv_t:ident) => {
         #[target_feature(enable = $feature)]
         pub(in crate::compute) unsafe fn dot<F: Float>(a: &[F], b: &[F]) -> F {
             // SAFETY: this function's callers checked the instruction set.
@@ -485,51 +530,75 @@ macro_rules! matrix_kernels {
             }
         }
 
+        /// `y = W'·x + b` for `W' = W + Σ_u alphas[u]·us[u]·vs[u]ᵀ`, the updates added
+        /// in turn, `W'` stored in `w` when `store` (see `kernels::rank1_gemv_bias` and
+        /// `kernels::gemv_bias_after`), with the four-row blocks of `gemv_bias` from the
+        /// last when `backwards` (the rows after the last whole block come last either
+        /// way, one by one).
+        ///
+        /// # Safety
+        /// `w` points to `rows·cols` entries, writable when `store`, that no other
+        /// argument overlaps; `us[u]`, `b` and `y` hold `rows` entries and `vs[u]` and `x`
+        /// `cols` (the caller checked them).
         #[target_feature(enable = $feature)]
-        pub(in crate::compute) unsafe fn rank1_gemv_bias<F: Float>(
-            w: &mut [F],
-            cols: usize,
-            (alpha, u, v): (F, &[F], &[F]),
+        pub(in crate::compute) unsafe fn rank1_gemv_bias<F: Float, const K: usize>(
+            (w, rows, cols): (*mut F, usize, usize),
+            (alphas, us, vs): ([F; K], [&[F]; K], [&[F]; K]),
             x: &[F],
             b: &[F],
             y: &mut [F],
-            backwards: bool,
+            (backwards, store): (bool, bool),
         ) {
             if cols == 0 {
                 y.copy_from_slice(b);
                 return;
             }
-            // The four-row blocks of `gemv_bias`, so that each product is computed as there
-            // (the rows after the last whole block, one by one, come last either way).
-            let whole = w.len() / (4 * cols) * 4;
-            let (head, rest) = w.split_at_mut(whole * cols);
-            let mut one_block = |r: usize, block: &mut [F]| {
-                let (r0, tail) = block.split_at_mut(cols);
-                let (r1, tail) = tail.split_at_mut(cols);
-                let (r2, r3) = tail.split_at_mut(cols);
-                let alphas = [0, 1, 2, 3].map(|k| alpha * u[r + k]);
-                // SAFETY: this function's callers checked the instruction set.
-                let dots = unsafe { F::$axpy_dot4(alphas, v, x, [r0, r1, r2, r3]) };
+            let row = |r: usize| w.wrapping_add(r * cols);
+            let mut one_block = |r: usize| {
+                let mut coefficients = [[F::zero(); 4]; K];
+                for u in 0..K {
+                    for k in 0..4 {
+                        coefficients[u][k] = alphas[u] * us[u][r + k];
+                    }
+                }
+                let rows = [row(r), row(r + 1), row(r + 2), row(r + 3)];
+                // SAFETY: this function's callers checked the instruction set, and the
+                // rows are four of the `rows` rows of `w`, as the caller promised.
+                let dots = unsafe {
+                    if store {
+                        F::$axpy_dot4::<K, true>(coefficients, vs, x, rows, cols)
+                    } else {
+                        F::$axpy_dot4::<K, false>(coefficients, vs, x, rows, cols)
+                    }
+                };
                 for k in 0..4 {
                     y[r + k] = b[r + k] + dots[k];
                 }
             };
+            let blocks = rows / 4;
             if backwards {
-                for (i, block) in head.chunks_exact_mut(4 * cols).enumerate().rev() {
-                    one_block(4 * i, block);
-                }
+                (0..blocks).rev().for_each(|i| one_block(4 * i));
             } else {
-                for (i, block) in head.chunks_exact_mut(4 * cols).enumerate() {
-                    one_block(4 * i, block);
-                }
+                (0..blocks).for_each(|i| one_block(4 * i));
             }
-            let mut r = whole;
-            for row in rest.chunks_exact_mut(cols) {
-                // SAFETY: this function's callers checked the instruction set.
-                unsafe { F::$axpy(alpha * u[r], v, row) };
-                // SAFETY: as above.
-                y[r] = b[r] + unsafe { F::$dot(row, x) };
-                r += 1;
+            for r in 4 * blocks..rows {
+                let coefficients: [F; K] = std::array::from_fn(|u| alphas[u] * us[u][r]);
+                // SAFETY: this function's callers checked the instruction set; row `r` of
+                // `w` holds `cols` entries (writable when `store`) that nothing else
+                // overlaps.
+                y[r] = b[r]
+                    + unsafe {
+                        if store {
+                            let row = std::slice::from_raw_parts_mut(row(r), cols);
+                            for u in 0..K {
+                                F::$axpy(coefficients[u], vs[u], row);
+                            }
+                            F::$dot(row, x)
+                        } else {
+                            let row = std::slice::from_raw_parts(row(r).cast_const(), cols);
+                            F::$dot_after::<K>(coefficients, vs, row, x)
+                        }
+                    };
             }
         }
 
