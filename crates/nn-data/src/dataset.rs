@@ -179,13 +179,8 @@ impl<F: Float> Dataset<F> {
             columns: n,
         })?;
         values.extend(pixels.iter().map(|&b| F::from_f64(f64::from(b))));
-        let inputs = Array2::from_shape_vec((features, n).f(), values).map_err(|_| {
-            Error::ShapeMismatch {
-                what: "pixels".into(),
-                expected: (features.saturating_mul(n), 1),
-                actual: (pixels.len(), 1),
-            }
-        })?;
+        let inputs = Array2::from_shape_vec((features, n).f(), values)
+            .expect("`features·n` values, checked above");
         Ok(Dataset {
             inputs,
             targets: classes_of(labels, classes),
