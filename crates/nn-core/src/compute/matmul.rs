@@ -48,9 +48,8 @@ pub fn matmul<F: Float>(
     if threads_for(threads, (m, k, n)) <= 1 {
         return single(alpha, a, b, beta, c.view_mut());
     }
-    let (first, second) = (threads / 2, threads - threads / 2);
     if n >= m {
-        let mid = n * first / threads;
+        let (mid, first, second) = super::rows::cut(n, threads);
         let (c1, c2) = c.split_at(Axis(1), mid);
         let (b1, b2) = b.split_at(Axis(1), mid);
         super::team::join(
@@ -58,7 +57,7 @@ pub fn matmul<F: Float>(
             || matmul(alpha, a, b2, beta, c2, second),
         );
     } else {
-        let mid = m * first / threads;
+        let (mid, first, second) = super::rows::cut(m, threads);
         let (c1, c2) = c.split_at(Axis(0), mid);
         let (a1, a2) = a.split_at(Axis(0), mid);
         super::team::join(

@@ -48,6 +48,16 @@ pub fn on_blocks_of_rows<'a, F: Float, R: Send, const N: usize>(
     blocks(views, 0, threads, f, merge)
 }
 
+/// Where `len` rows or columns are cut in two for `threads` threads, and how many threads
+/// each part gets: `(len·⌊T/2⌋/T, ⌊T/2⌋, ⌈T/2⌉)`. Cutting each part again the same way
+/// starts thread `t` of `T` at `len·t/T`; [`super::matmul::matmul`] and
+/// [`on_blocks_of_rows`] both cut this way, so that a pass over rows touches those the
+/// product before it wrote on the same core.
+pub(crate) fn cut(len: usize, threads: usize) -> (usize, usize, usize) {
+    let (first, second) = (threads / 2, threads - threads / 2);
+    (len * first / threads, first, second)
+}
+
 fn blocks<'a, F: Float, R: Send, const N: usize>(
     views: [ArrayViewMut2<'a, F>; N],
     first_row: usize,
@@ -59,8 +69,8 @@ fn blocks<'a, F: Float, R: Send, const N: usize>(
     if threads < 2 || rows < 2 {
         return f(views, first_row);
     }
-    let (left, right) = (threads / 2, threads - threads / 2);
-    let mid = (rows * left / threads).max(1);
+    let (mid, left, right) = cut(rows, threads);
+    let mid = mid.max(1);
     let mut halves = views.map(|v| {
         let (top, bottom) = v.split_at(Axis(0), mid);
         (Some(top), Some(bottom))
