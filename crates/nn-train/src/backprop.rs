@@ -113,10 +113,6 @@ pub(crate) struct Workspace<F> {
     /// `delta_i = ∂L/∂y_i = df_i(y_i) ⊙ dxs[i + 1]`, `(outs_i, batch)`.
     deltas: Vec<Array2<F>>,
     pub(crate) gradients: Gradients<F>,
-    /// `max |g|` over every `dW` and `db` of the last batched backward pass (NaN if an
-    /// entry is not finite), found while each block of them was in cache; `None` after
-    /// a one-sample pass, which does not scan.
-    gradient_max: Option<F>,
     /// A contiguous copy of a one-sample input whose column is strided in memory.
     input: Array2<F>,
 }
@@ -183,7 +179,6 @@ impl<F: Float> Workspace<F> {
                 dws: Vec::new(),
                 dbs: Vec::new(),
             },
-            gradient_max: None,
             input: Array2::zeros((0, 0)),
         }
     }
@@ -377,7 +372,9 @@ impl<F: Float> Workspace<F> {
     /// With the `masks` of the forward pass, a layer with dropout has `dW = delta·x̃ᵀ` and
     /// `dx = m ⊙ (Wᵀ·delta)` (see [`Dropout`]).
     ///
-    /// Returns the loss at `xs[n]`.
+    /// Returns the loss at `xs[n]`, and `max |g|` over every `dW` and `db` (NaN if an
+    /// entry is not finite), found while each block of them was in cache; `None` on one
+    /// sample, whose pass does not scan.
     pub(crate) fn backward(
         &mut self,
         layers: &[Dense<F>],
@@ -386,17 +383,16 @@ impl<F: Float> Workspace<F> {
         target: Target<'_, F>,
         threads: usize,
         masks: Option<MaskShare<'_, F>>,
-    ) -> F {
+    ) -> (F, Option<F>) {
         let mask = |i: usize| masks.and_then(|m| m.layer(i));
         let n = layers.len();
         let output = self.outputs[n - 1].view();
         let value = loss.evaluate(output, target);
         loss.gradient_into(output, target, self.gradients.dxs[n].view_mut());
         self.gradients.loss = value;
-        self.gradient_max = None;
         if self.batch == 1 {
             self.backward_sample(layers, masks);
-            return value;
+            return (value, None);
         }
         let mut largest = F::zero();
         for i in (0..n).rev() {
@@ -424,14 +420,7 @@ impl<F: Float> Workspace<F> {
                 Dropout::backward_in_place(mask, dx_below[i].view_mut());
             }
         }
-        self.gradient_max = Some(largest);
-        value
-    }
-
-    /// `max |g|` over every `dW` and `db` of the last backward pass, NaN if an entry is
-    /// not finite; `None` if that pass was on one sample.
-    pub(crate) fn gradient_max(&self) -> Option<F> {
-        self.gradient_max
+        (value, Some(largest))
     }
 
     /// The backward loop on one sample (input in `self.input`, as `forward` left it), with

@@ -140,7 +140,7 @@ mod tests {
             let share = Some(masks.share(0, batch));
             workspace.forward(&layers, x.view(), 1, share);
             let target = Target::Classes(&classes);
-            let value = workspace.backward(&layers, &CrossEntropy, x.view(), target, 1, share);
+            let (value, _) = workspace.backward(&layers, &CrossEntropy, x.view(), target, 1, share);
             assert_eq!(value, loss_with(&layers, &x, &classes, &masks));
             let gradients = &workspace.gradients;
 
@@ -211,7 +211,7 @@ mod tests {
         whole.size_for(&layers, batch, Pass::Training).unwrap();
         let share = Some(masks.share(0, batch));
         whole.forward(&layers, x.view(), 1, share);
-        let loss = whole.backward(&layers, &CrossEntropy, x.view(), target, 1, share);
+        let (loss, _) = whole.backward(&layers, &CrossEntropy, x.view(), target, 1, share);
 
         let mut buffers: Vec<Buffers<f64>> = (0..3).map(|_| Buffers::default()).collect();
         for (p, b) in buffers.iter_mut().enumerate() {

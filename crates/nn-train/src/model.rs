@@ -263,7 +263,8 @@ impl<F: Float> Model<F> {
         if self.check_finite {
             workspace.check_outputs()?;
         }
-        let loss = workspace.backward(&self.layers, self.loss(), x, target, self.threads, None);
+        let (loss, _) =
+            workspace.backward(&self.layers, self.loss(), x, target, self.threads, None);
         if self.check_finite {
             nn_core::finite_loss(loss)?;
             workspace.gradients.check(step)?;

@@ -241,8 +241,7 @@ impl<F: Float> Trainer<F> {
             let workspace = self.buffers[0].current_mut();
             let share = masks.map(|m| m.share(0, batch));
             workspace.forward(layers, x, model.threads, share);
-            let value = workspace.backward(layers, loss, x, target, model.threads, share);
-            (value, workspace.gradient_max())
+            workspace.backward(layers, loss, x, target, model.threads, share)
         } else {
             let buffers = &mut self.buffers[..parts];
             let (value, max) = shares::forward_backward(buffers, layers, loss, x, target, masks);
