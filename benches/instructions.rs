@@ -24,10 +24,12 @@ use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// The workloads, by the name `.ci/instructions` passes.
-const WORKLOADS: [(&str, fn()); 5] = [
+const WORKLOADS: [(&str, fn()); 6] = [
     ("sample_step_f32", || sample_steps::<f32>(false)),
     ("sample_step_f64", || sample_steps::<f64>(false)),
     ("sample_stream_f32", || sample_steps::<f32>(true)),
+    // The Python module's `train`, which streams in f64 as the original computes.
+    ("sample_stream_f64", || sample_steps::<f64>(true)),
     ("batch_step_128", batch_steps),
     ("predict", predict),
 ];

@@ -1131,6 +1131,41 @@ mod tests {
         }
     }
 
+    /// A length that does not fit `W` is refused by both fused kernels before any
+    /// access: an update's `u` or `v`, `x`, `b` or `y`.
+    #[test]
+    fn the_fused_kernels_refuse_lengths_that_do_not_fit() {
+        let (rows, cols) = (4, 6);
+        let ok = |n: usize| vec![0.5f64; n];
+        let cases = [
+            (rows + 1, cols, cols, rows, rows),
+            (rows, cols - 1, cols, rows, rows),
+            (rows, cols, cols + 1, rows, rows),
+            (rows, cols, cols, rows - 1, rows),
+            (rows, cols, cols, rows, rows + 1),
+        ];
+        for (k, &(u, v, x, b, y)) in cases.iter().enumerate() {
+            for store in [true, false] {
+                let result = std::panic::catch_unwind(|| {
+                    let mut w = Array2::<f64>::zeros((rows, cols));
+                    let (u, v, x, b) = (ok(u), ok(v), ok(x), ok(b));
+                    let mut y = ok(y);
+                    let update = [Rank1 {
+                        alpha: 1.0,
+                        u: &u,
+                        v: &v,
+                    }];
+                    if store {
+                        rank1_gemv_bias(w.view_mut(), &update, &x, &b, &mut y);
+                    } else {
+                        gemv_bias_after(w.view(), &update, &x, &b, &mut y);
+                    }
+                });
+                assert!(result.is_err(), "case {k}, store {store}: accepted");
+            }
+        }
+    }
+
     /// The product after pending updates of a `W` that is not contiguous (a transposed
     /// view) is that of the updates applied to a copy.
     #[test]
