@@ -289,39 +289,68 @@ mod tests {
         assert_eq!(held::<f64>(), [1, 2, 1, 2, 1]);
     }
 
+    /// With a preprocessing step (which scans what the first layer sees) or without one
+    /// (the fused step then scans its input after its forward pass).
     fn other_steps_and_failed_steps<F: Float>() {
-        let x = samples::<F>(12, true);
-        let scale = Preprocessing::scale(784, F::from_f64(1.0 / 255.0)).unwrap();
+        for preprocess in [true, false] {
+            steps_around_failed_steps::<F>(preprocess);
+        }
+    }
+
+    fn steps_around_failed_steps<F: Float>(preprocess: bool) {
+        let mut x = samples::<F>(12, true);
         let mut plain = network::<F>(3, true);
-        plain.set_preprocessing(Some(scale)).unwrap();
+        if preprocess {
+            let scale = Preprocessing::scale(784, F::from_f64(1.0 / 255.0)).unwrap();
+            plain.set_preprocessing(Some(scale)).unwrap();
+        } else {
+            x.mapv_inplace(|v| v / F::from_f64(255.0));
+        }
         let mut streamed = plain.clone();
         let mut stream = streamed.sample_stream();
         let classes: Vec<usize> = (0..12).map(|j| (j * 3) % 10).collect();
         let mut bad = x.slice(s![.., 0..1]).to_owned();
         bad[(5, 0)] = F::nan();
+        let mut infinite = x.slice(s![.., 1..2]).to_owned();
+        infinite[(700, 0)] = F::infinity();
         // One sample per step, with a batch of three after step 4 (the general path, after
-        // the pending update) and a NaN input after step 8 (refused before any change).
-        let mut steps: Vec<(usize, usize, bool)> = (0..12).map(|j| (j, j + 1, false)).collect();
-        steps.insert(5, (0, 3, false));
-        steps.insert(10, (0, 1, true));
-        for (k, &(start, end, nan)) in steps.iter().enumerate() {
-            let input = if nan {
-                bad.view()
-            } else {
-                x.slice(s![.., start..end])
+        // the pending update), a NaN input after step 8 and an infinite one after step 9
+        // (refused before any change of theirs).
+        let mut steps: Vec<(usize, usize, Option<usize>)> =
+            (0..12).map(|j| (j, j + 1, None)).collect();
+        steps.insert(5, (0, 3, None));
+        steps.insert(10, (0, 1, Some(5)));
+        steps.insert(12, (1, 2, Some(700)));
+        for (k, &(start, end, bad_row)) in steps.iter().enumerate() {
+            let input = match bad_row {
+                Some(5) => bad.view(),
+                Some(_) => infinite.view(),
+                None => x.slice(s![.., start..end]),
             };
             let target = Target::Classes(&classes[start..end]);
+            let what = format!("step {k} ({}, preprocess {preprocess})", F::DTYPE);
             match (plain.train(input, target), stream.train(input, target)) {
-                (Ok(a), Ok(b)) => {
-                    assert_eq!(a.as_f64().to_bits(), b.as_f64().to_bits(), "step {k}")
+                (Ok(a), Ok(b)) => assert_eq!(a.as_f64().to_bits(), b.as_f64().to_bits(), "{what}"),
+                (
+                    Err(Error::NonFiniteInput { row, column, .. }),
+                    Err(Error::NonFiniteInput {
+                        row: r, column: c, ..
+                    }),
+                ) => {
+                    assert_eq!(Some(row), bad_row, "{what}");
+                    assert_eq!((row, column), (r, c), "{what}");
+                    assert_eq!(column, 0, "{what}");
                 }
-                (Err(Error::NonFiniteInput { .. }), Err(Error::NonFiniteInput { .. })) => {
-                    assert!(nan, "step {k}")
-                }
-                (a, b) => panic!("step {k} ({}): {a:?} and {b:?}", F::DTYPE),
+                (a, b) => panic!("{what}: {a:?} and {b:?}"),
             }
+            assert_eq!(
+                plain.steps() as usize,
+                k + 1 - steps[..=k].iter().filter(|s| s.2.is_some()).count(),
+                "{what}"
+            );
         }
         drop(stream);
         assert_eq!(parameters(&streamed), parameters(&plain), "{}", F::DTYPE);
+        assert_eq!(streamed.steps(), plain.steps(), "{}", F::DTYPE);
     }
 }

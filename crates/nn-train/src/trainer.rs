@@ -6,7 +6,7 @@ use nn_core::{tensor, Error, Float, Result, Target};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::backprop::{Buffers, Deferred, SampleBounds, SampleFailure};
+use crate::backprop::{Buffers, Deferred, InputBound, SampleBounds, SampleFailure};
 use crate::bounds::MagnitudeBounds;
 use crate::dropout::Masks;
 use crate::hyperparameter::check_hyperparameter;
@@ -149,7 +149,11 @@ impl<F: Float> Trainer<F> {
         // below, without forming dW. `None` when it could not prove its update finite,
         // having changed nothing: the stages below then check it.
         if let Some(rate) = self.fused_rate(model, x.ncols()) {
-            let fused = (rate, input_max);
+            let input = match input_max {
+                Some(max) => Some(InputBound::Known(max)),
+                None => model.check_finite.then_some(InputBound::ScanAfterForward),
+            };
+            let fused = (rate, input);
             if let Some(loss) =
                 self.sgd_sample_fused(model, x, target, fused, deferred.as_deref_mut())?
             {
@@ -167,8 +171,8 @@ impl<F: Float> Trainer<F> {
 
     /// Stage 1: `x` and `target` fit the model; with the finiteness check on (and no
     /// preprocessing step, after which the step's output is scanned instead), `x` is
-    /// finite. Returns `max |x|` when it was scanned (which it always is for the fused
-    /// path, whose proof that its update stays finite needs it).
+    /// finite. Returns `max |x|` when it was scanned (never for the fused path, which
+    /// scans its input after its forward pass).
     ///
     /// # Errors
     /// The input and target errors of `NeuralNetwork::backprop`.
@@ -181,9 +185,12 @@ impl<F: Float> Trainer<F> {
     ) -> Result<Option<F>> {
         model.check_input(x, false)?;
         // With a preprocessing step, the preprocessed input is scanned instead.
+        // The fused one-sample path scans its input itself, after its forward pass, when
+        // the first layer's product has brought it into the cache.
         let scan = model.check_finite
             && model.preprocessing().is_none()
-            && (scan_input || self.fused_rate(model, x.ncols()).is_some());
+            && scan_input
+            && self.fused_rate(model, x.ncols()).is_none();
         let input_max = scan
             .then(|| tensor::finite_max_abs("input", x))
             .transpose()?;
@@ -319,8 +326,9 @@ impl<F: Float> Trainer<F> {
 
     /// The fused one-sample SGD step, [`crate::backprop::Workspace::train_sample_sgd`]:
     /// equal to stages 2 to 4 with plain SGD (the test
-    /// `the_fused_per_sample_path_equals_the_general_path` compares them). `input_max` is
-    /// `max |x|` when the finiteness check is on. `Ok(None)` when, with the check on, the
+    /// `the_fused_per_sample_path_equals_the_general_path` compares them). `input` is
+    /// `max |x|`, or that it is to be scanned, when the finiteness check is on. `Ok(None)`
+    /// when, with the check on, the
     /// magnitude bounds cannot prove that its update stays finite; nothing was changed
     /// then.
     ///
@@ -332,10 +340,10 @@ impl<F: Float> Trainer<F> {
         model: &mut Model<F>,
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
-        (rate, input_max): (F, Option<F>),
+        (rate, input): (F, Option<InputBound<F>>),
         mut deferred: Option<&mut Deferred<F>>,
     ) -> Result<Option<F>> {
-        let bounds = match input_max {
+        let bounds = match input {
             Some(input) => {
                 if !self.bounds.is_known() {
                     // The bound is measured on the parameters as they are.
@@ -357,6 +365,10 @@ impl<F: Float> Trainer<F> {
             match workspace.train_sample_sgd(layers, loss, x, target, (rate, bounds), deferred) {
                 Ok(done) => done,
                 Err(SampleFailure::MayOverflow) => return Ok(None),
+                Err(SampleFailure::NonFiniteInput) => {
+                    return Err(tensor::finite_max_abs("input", x)
+                        .expect_err("the step found a non-finite entry"))
+                }
                 Err(SampleFailure::NonFinite { what, value }) => {
                     return Err(Error::Diverged {
                         step: self.steps,
@@ -365,7 +377,7 @@ impl<F: Float> Trainer<F> {
                     })
                 }
             };
-        if input_max.is_some() {
+        if input.is_some() {
             self.bounds.grow(increment);
         }
         self.last_parts = 1;
