@@ -511,9 +511,7 @@ impl<F: Float> Dense<F> {
             .bias
             .as_slice_mut()
             .expect("bias is a contiguous column");
-        for (b, &d) in bias.iter_mut().zip(delta) {
-            *b -= learning_rate * d;
-        }
+        sgd_update_bias(bias, delta, learning_rate);
     }
 
     /// Deferred SGD steps fused with the next forward pass: the updates of
@@ -545,9 +543,7 @@ impl<F: Float> Dense<F> {
             .as_slice_mut()
             .expect("bias is a contiguous column");
         for update in updates {
-            for (b, &d) in bias.iter_mut().zip(update.delta) {
-                *b -= update.learning_rate * d;
-            }
+            sgd_update_bias(bias, update.delta, update.learning_rate);
         }
         let bias = self.bias.as_slice().expect("bias is a contiguous column");
         with_rank1(updates, |rank1s| {
@@ -584,9 +580,7 @@ impl<F: Float> Dense<F> {
         // The updated bias, in `a` until the activation overwrites it.
         a.copy_from_slice(bias);
         for update in updates {
-            for (b, &d) in a.iter_mut().zip(update.delta) {
-                *b -= update.learning_rate * d;
-            }
+            sgd_update_bias(a, update.delta, update.learning_rate);
         }
         with_rank1(updates, |rank1s| {
             kernels::gemv_bias_after(self.weights.view(), rank1s, x, a, y)
@@ -608,6 +602,14 @@ pub struct SampleUpdate<'a, F> {
     pub delta: &'a [F],
     /// The step's learning rate.
     pub learning_rate: F,
+}
+
+/// `b -= learning_rate·delta`: the bias's part of a one-sample SGD step, the one
+/// computation of it whether the step is applied at once or later.
+fn sgd_update_bias<F: Float>(bias: &mut [F], delta: &[F], learning_rate: F) {
+    for (b, &d) in bias.iter_mut().zip(delta) {
+        *b -= learning_rate * d;
+    }
 }
 
 /// `f` of `updates` (at most `kernels::MAX_FUSED_UPDATES`) as the kernels' rank-1 updates

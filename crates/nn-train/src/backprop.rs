@@ -474,8 +474,8 @@ impl<F: Float> Workspace<F> {
     ///
     /// `step` is `(learning_rate, bounds)`. With `bounds = Some(..)` (the finiteness check
     /// on, `parameters ≥ max |θ|` and `input` the bound of `max |x|`, known or to be
-    /// scanned here), every update is checked: the
-    /// update of `W_i` is `learning_rate·delta_i·x_iᵀ`, each of whose entries is at most
+    /// scanned here), every update is checked: the update of `W_i` is
+    /// `learning_rate·delta_i·x_iᵀ`, each of whose entries is at most
     /// `learning_rate·max|delta_i|·max|x_i|`, so every parameter stays below
     /// `parameters + increment` with `increment` the largest such bound (the bias's is
     /// `learning_rate·max|delta_i|`). When that is not provably below half the float
@@ -725,7 +725,11 @@ impl<F: Float> Deferred<F> {
     /// whether as many are pending as it holds (see [`HOLD_TWO_FROM_BYTES`]).
     fn is_full(&self, first: &Dense<F>) -> bool {
         let bytes = first.weights().len() * std::mem::size_of::<F>();
-        let holds = if bytes >= HOLD_TWO_FROM_BYTES { 2 } else { 1 };
+        let holds = if bytes >= HOLD_TWO_FROM_BYTES {
+            DEFERRED_STEPS
+        } else {
+            1
+        };
         self.pending >= holds
     }
 }

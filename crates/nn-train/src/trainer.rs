@@ -328,9 +328,8 @@ impl<F: Float> Trainer<F> {
     /// equal to stages 2 to 4 with plain SGD (the test
     /// `the_fused_per_sample_path_equals_the_general_path` compares them). `input` is
     /// `max |x|`, or that it is to be scanned, when the finiteness check is on. `Ok(None)`
-    /// when, with the check on, the
-    /// magnitude bounds cannot prove that its update stays finite; nothing was changed
-    /// then.
+    /// when, with the check on, the magnitude bounds cannot prove that its update stays
+    /// finite; nothing was changed then.
     ///
     /// # Errors
     /// [`Error::TooLarge`] for buffers that cannot be allocated; [`Error::Diverged`] for a
