@@ -10,8 +10,9 @@
 //! - `per-sample`: one SGD step on one sample, 784→16→16→10 LeakyReLU(0.1), MSE on one-hot
 //!   targets, learning rate 0.001, the original's initialisation; median over 5 runs of
 //!   5 000 steps on Fashion-MNIST images /255, after 200 warm-up steps. Through
-//!   `NeuralNetwork::train` (`per_sample_step`) and through a `SampleStream`
-//!   (`per_sample_stream`), in f32 and in f64 (`_f64`).
+//!   `NeuralNetwork::train` (`per_sample_step`), through a `SampleStream`
+//!   (`per_sample_stream`) and pushed into one (`per_sample_push`, blocks of steps), in
+//!   f32 and in f64 (`_f64`).
 //! - `epoch`: one epoch of the 60 000 training images /255, 784→256→128→10 ReLU,
 //!   cross-entropy, batches of 128 reshuffled each epoch, on the machine's cores: SGD with
 //!   momentum 0.9 (learning rate 0.01) and Adam (1e-3); median of 3 epochs after a warm-up.
@@ -296,23 +297,32 @@ fn per_sample(train: &Dataset<f32>, options: &Options) -> nn::Result<()> {
     // so both lie on the memory it allocates (huge pages where the kernel offers them).
     let (train64, _) = nn_data::load_mnist_dir::<f64>(&options.data_dir)?;
     let x64 = train64.scaled(1.0 / 255.0).into_parts().0;
-    for (name, streamed) in [("per_sample_step", false), ("per_sample_stream", true)] {
-        per_sample_run(
-            train.inputs().view(),
-            train.labels(),
-            name,
-            streamed,
-            options,
-        )?;
+    for (name, way) in [
+        ("per_sample_step", Way::Train),
+        ("per_sample_stream", Way::Stream),
+        ("per_sample_push", Way::Push),
+    ] {
+        per_sample_run(train.inputs().view(), train.labels(), name, way, options)?;
         per_sample_run(
             x64.view(),
             train.labels(),
             &format!("{name}_f64"),
-            streamed,
+            way,
             options,
         )?;
     }
     Ok(())
+}
+
+/// How a per-sample run trains.
+#[derive(Clone, Copy)]
+enum Way {
+    /// `NeuralNetwork::train`.
+    Train,
+    /// `SampleStream::train`.
+    Stream,
+    /// `SampleStream::push`: blocks of steps.
+    Push,
 }
 
 /// The per-sample steps through `NeuralNetwork::train`, or through a `SampleStream`.
@@ -320,7 +330,7 @@ fn per_sample_run<F: Float>(
     x: ArrayView2<'_, F>,
     labels: &[usize],
     name: &str,
-    streamed: bool,
+    way: Way,
     options: &Options,
 ) -> nn::Result<()> {
     let mut rng = StdRng::seed_from_u64(0);
@@ -341,10 +351,10 @@ fn per_sample_run<F: Float>(
             x.slice(s![.., j..j + 1]),
             Target::Classes(&labels[j..j + 1]),
         );
-        if streamed {
-            stream.train(sample, target)?;
-        } else {
-            stream.network().train(sample, target)?;
+        match way {
+            Way::Train => stream.network().train(sample, target).map(|_| ())?,
+            Way::Stream => stream.train(sample, target).map(|_| ())?,
+            Way::Push => stream.push(sample, target)?,
         }
         j = (j + 1) % x.ncols();
         Ok(())

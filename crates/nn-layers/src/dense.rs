@@ -589,6 +589,43 @@ impl<F: Float> Dense<F> {
         self.activation
             .forward_into(column_view(y, outs), column_view_mut(a, outs));
     }
+
+    /// The forward pass on one sample whose product `p = W·x` is already known (a
+    /// `SampleStream` computes a block's products together): `y = p + b`, `a = f(y)`,
+    /// the bias added as [`Dense::forward_sample`] adds it.
+    ///
+    /// # Shapes
+    /// `product`, `y` and `a` have `outs` entries.
+    ///
+    /// # Panics
+    /// If a length does not fit.
+    pub fn forward_sample_from_product(&self, product: &[F], y: &mut [F], a: &mut [F]) {
+        let bias = self.bias.as_slice().expect("bias is a contiguous column");
+        assert!(
+            product.len() == bias.len() && y.len() == bias.len(),
+            "forward_sample_from_product shapes"
+        );
+        for ((y, &b), &p) in y.iter_mut().zip(bias).zip(product) {
+            *y = b + p;
+        }
+        let outs = self.outs();
+        self.activation
+            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+    }
+
+    /// The bias's part of a one-sample SGD step, `b -= learning_rate·delta`, for a caller
+    /// that applies the weights' part `W -= learning_rate·delta·xᵀ` itself, later.
+    ///
+    /// # Panics
+    /// If `delta` does not have `outs` entries.
+    pub fn sgd_update_bias_sample(&mut self, delta: &[F], learning_rate: F) {
+        assert!(delta.len() == self.outs(), "sgd_update_bias_sample shapes");
+        let bias = self
+            .bias
+            .as_slice_mut()
+            .expect("bias is a contiguous column");
+        sgd_update_bias(bias, delta, learning_rate);
+    }
 }
 
 /// A one-sample SGD update of a dense layer, waiting to be applied:

@@ -257,6 +257,11 @@ impl<F: Float> Workspace<F> {
         self.outputs.last().expect("fit sized the buffers").view()
     }
 
+    /// The first layer's `delta` of the last one-sample step.
+    pub(crate) fn first_delta(&self) -> &[F] {
+        slice(&self.deltas[0])
+    }
+
     /// [`Error::NonFiniteOutput`] naming the first layer whose output `xs[i + 1]` holds NaN
     /// or an infinity after the last forward pass. Callers check the input first, so the
     /// first such layer is the one that made it: its weights, or the values reaching it,
@@ -502,28 +507,28 @@ impl<F: Float> Workspace<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         step: (F, Option<SampleBounds<F>>),
-        deferred: Option<&mut Deferred<F>>,
+        first: FirstLayer<'_, F>,
     ) -> Result<(F, F), SampleFailure<F>> {
         if let Some(x) = x.as_slice() {
-            return self.train_slice_sgd(layers, loss, x, target, step, deferred);
+            return self.train_slice_sgd(layers, loss, x, target, step, first);
         }
         // A strided column is copied into the input buffer, taken out of the workspace
         // while the other buffers are written.
         let input = self.contiguous_input(x);
-        let result = self.train_slice_sgd(layers, loss, slice(&input), target, step, deferred);
+        let result = self.train_slice_sgd(layers, loss, slice(&input), target, step, first);
         self.input = input;
         result
     }
 
     /// [`Workspace::train_sample_sgd`] on a contiguous sample.
-    fn train_slice_sgd(
+    pub(crate) fn train_slice_sgd(
         &mut self,
         layers: &mut [Dense<F>],
         loss: &dyn Loss<F>,
         x: &[F],
         target: Target<'_, F>,
         (learning_rate, bounds): (F, Option<SampleBounds<F>>),
-        mut deferred: Option<&mut Deferred<F>>,
+        mut first: FirstLayer<'_, F>,
     ) -> Result<(F, F), SampleFailure<F>> {
         let n = layers.len();
         for (i, layer) in layers.iter_mut().enumerate() {
@@ -535,16 +540,17 @@ impl<F: Float> Workspace<F> {
             }
             // The earlier steps' deferred first-layer updates, seen or applied in the
             // same pass over W as this product.
-            match deferred.as_deref_mut() {
-                Some(deferred) if deferred.is_full(layer) => {
+            match &mut first {
+                FirstLayer::Deferred(deferred) if deferred.is_full(layer) => {
                     deferred.with_updates(|updates| {
                         layer.sgd_update_and_forward_sample(updates, x, y, a)
                     });
                     deferred.clear();
                 }
-                Some(deferred) if deferred.is_pending() => {
+                FirstLayer::Deferred(deferred) if deferred.is_pending() => {
                     deferred.with_updates(|updates| layer.forward_sample_after(updates, x, y, a))
                 }
+                FirstLayer::Product(product) => layer.forward_sample_from_product(product, y, a),
                 _ => layer.forward_sample(x, y, a),
             }
         }
@@ -603,16 +609,31 @@ impl<F: Float> Workspace<F> {
         }
         for (i, layer) in layers.iter_mut().enumerate() {
             let delta = slice(&self.deltas[i]);
-            match (i, deferred.as_deref_mut()) {
+            match (i, &mut first) {
                 // Left for the next step's forward product, which reads W_0 anyway.
-                (0, Some(deferred)) => deferred.defer(x, delta, learning_rate),
-                (0, None) => layer.sgd_update_sample(x, delta, learning_rate),
+                (0, FirstLayer::Deferred(deferred)) => deferred.defer(x, delta, learning_rate),
+                // The caller applies the weights' part with its block's.
+                (0, FirstLayer::Product(_)) => layer.sgd_update_bias_sample(delta, learning_rate),
+                (0, FirstLayer::Now) => layer.sgd_update_sample(x, delta, learning_rate),
                 _ => layer.sgd_update_sample(slice(&self.outputs[i - 1]), delta, learning_rate),
             }
         }
         self.gradients.loss = value;
         Ok((value, increment))
     }
+}
+
+/// How a fused per-sample step takes its first layer's product and update.
+pub(crate) enum FirstLayer<'a, F> {
+    /// Both now, as `NeuralNetwork::train`.
+    Now,
+    /// A `SampleStream`'s held updates: the product is taken through them, and this
+    /// step's update joins them.
+    Deferred(&'a mut Deferred<F>),
+    /// The product `W_0·x` is given (a block's, see `crate::sample_block`); the step
+    /// updates the bias and leaves `W_0`'s update, `learning_rate·delta_0·xᵀ`, to the
+    /// caller, who reads `delta_0` in [`Workspace::first_delta`].
+    Product(&'a [F]),
 }
 
 /// What [`Workspace::infer`] found not finite.

@@ -123,6 +123,7 @@ mod network;
 mod optimizer;
 #[cfg(feature = "progress")]
 mod progress_bar;
+mod sample_block;
 mod sample_stream;
 mod schedule;
 mod sgd;

@@ -406,6 +406,54 @@ impl<F: Float> NeuralNetwork<F> {
             .step(&mut self.model, x, target, true, Some(deferred))
     }
 
+    /// See `Trainer::block_step`.
+    pub(crate) fn block_step(
+        &mut self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        input_max: Option<F>,
+        product: &[F],
+    ) -> Result<Option<F>> {
+        self.trainer
+            .block_step(&mut self.model, x, target, input_max, product)
+    }
+
+    /// Whether one-sample steps take the fused SGD path (plain SGD, no clipping, dropout
+    /// or preprocessing), which blocks of steps compute together.
+    pub(crate) fn takes_fused_steps(&self) -> bool {
+        self.trainer.takes_fused_steps(&self.model)
+    }
+
+    /// Measures the magnitude bounds of the parameters if they are unknown.
+    pub(crate) fn know_bounds(&mut self) {
+        self.trainer.know_bounds(&self.model);
+    }
+
+    /// The first layer's `delta` of the last one-sample step.
+    pub(crate) fn first_delta(&self) -> &[F] {
+        self.trainer.first_delta()
+    }
+
+    /// Whether training checks its inputs and steps for non-finite values.
+    pub(crate) fn checks_finite(&self) -> bool {
+        self.model.check_finite
+    }
+
+    /// Checks that `(x, target)` fit the network, without scanning `x`.
+    pub(crate) fn check_sample_shapes(
+        &self,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+    ) -> Result<()> {
+        self.model.check_sample(x, target, false)
+    }
+
+    /// The first layer's weights, to write back values the training steps computed
+    /// elsewhere (the magnitude bounds, which count those steps, stay known).
+    pub(crate) fn first_weights_mut(&mut self) -> ndarray::ArrayViewMut2<'_, F> {
+        self.model.layers_mut()[0].parameters_mut().0
+    }
+
     /// Applies a [`SampleStream`](crate::SampleStream)'s deferred update.
     pub(crate) fn apply_deferred(&mut self, deferred: &mut Deferred<F>) {
         deferred.apply(self.model.layers_mut());

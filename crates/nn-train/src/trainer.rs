@@ -6,7 +6,7 @@ use nn_core::{tensor, Error, Float, Result, Target};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use crate::backprop::{Buffers, Deferred, InputBound, SampleBounds, SampleFailure};
+use crate::backprop::{Buffers, Deferred, FirstLayer, InputBound, SampleBounds, SampleFailure};
 use crate::bounds::MagnitudeBounds;
 use crate::dropout::Masks;
 use crate::hyperparameter::check_hyperparameter;
@@ -154,9 +154,11 @@ impl<F: Float> Trainer<F> {
                 None => model.check_finite.then_some(InputBound::ScanAfterForward),
             };
             let fused = (rate, input);
-            if let Some(loss) =
-                self.sgd_sample_fused(model, x, target, fused, deferred.as_deref_mut())?
-            {
+            let first = match deferred.as_deref_mut() {
+                Some(deferred) => FirstLayer::Deferred(deferred),
+                None => FirstLayer::Now,
+            };
+            if let Some(loss) = self.sgd_sample_fused(model, x, target, fused, first)? {
                 return Ok(loss);
             }
         }
@@ -340,14 +342,17 @@ impl<F: Float> Trainer<F> {
         x: ArrayView2<'_, F>,
         target: Target<'_, F>,
         (rate, input): (F, Option<InputBound<F>>),
-        mut deferred: Option<&mut Deferred<F>>,
+        mut first: FirstLayer<'_, F>,
     ) -> Result<Option<F>> {
         let bounds = match input {
             Some(input) => {
                 if !self.bounds.is_known() {
                     // The bound is measured on the parameters as they are.
-                    if let Some(deferred) = deferred.as_deref_mut() {
-                        deferred.apply(model.layers_mut());
+                    match &mut first {
+                        FirstLayer::Deferred(deferred) => deferred.apply(model.layers_mut()),
+                        // W_0 is the block's to update: it cannot be measured here.
+                        FirstLayer::Product(_) => return Ok(None),
+                        FirstLayer::Now => {}
                     }
                     self.bounds.measure(model.layers(), &self.state);
                 }
@@ -361,7 +366,7 @@ impl<F: Float> Trainer<F> {
         let workspace = self.buffers[0].for_batch(model.layers(), 1)?;
         let (layers, loss) = model.layers_mut_and_loss();
         let (value, increment) =
-            match workspace.train_sample_sgd(layers, loss, x, target, (rate, bounds), deferred) {
+            match workspace.train_sample_sgd(layers, loss, x, target, (rate, bounds), first) {
                 Ok(done) => done,
                 Err(SampleFailure::MayOverflow) => return Ok(None),
                 Err(SampleFailure::NonFiniteInput) => {
@@ -383,6 +388,51 @@ impl<F: Float> Trainer<F> {
         self.optimizer_steps += 1;
         self.steps += 1;
         Ok(Some(value))
+    }
+
+    /// One step of a block of per-sample steps (see `crate::sample_block`): the fused
+    /// one-sample SGD step with the first layer's product `W_0·x` given, which updates
+    /// every parameter but `W_0` and leaves `delta_0` in [`Trainer::first_delta`] for the
+    /// caller to update `W_0` with, at the learning rate returned. `input_max` is
+    /// `max |x|` when the finiteness check is on. `Ok(None)` when the step cannot be taken so (not a plain SGD step on one
+    /// sample, magnitude bounds unknown, or not provably finite); nothing changed then.
+    ///
+    /// # Errors
+    /// As [`Trainer::step`] for a non-finite loss or update.
+    pub(crate) fn block_step(
+        &mut self,
+        model: &mut Model<F>,
+        x: ArrayView2<'_, F>,
+        target: Target<'_, F>,
+        input_max: Option<F>,
+        product: &[F],
+    ) -> Result<Option<F>> {
+        let Some(rate) = self.fused_rate(model, 1) else {
+            return Ok(None);
+        };
+        let input = input_max.map(InputBound::Known);
+        let first = FirstLayer::Product(product);
+        let step = self.sgd_sample_fused(model, x, target, (rate, input), first)?;
+        Ok(step.map(|_| rate))
+    }
+
+    /// Whether a one-sample step of `model` would take the fused SGD path, so that a block
+    /// of such steps can be computed together.
+    pub(crate) fn takes_fused_steps(&self, model: &Model<F>) -> bool {
+        self.fused_rate(model, 1).is_some() && model.preprocessing().is_none()
+    }
+
+    /// Measures the magnitude bounds if they are unknown (before a block of steps starts,
+    /// while the parameters are all where they can be measured).
+    pub(crate) fn know_bounds(&mut self, model: &Model<F>) {
+        if !self.bounds.is_known() {
+            self.bounds.measure(model.layers(), &self.state);
+        }
+    }
+
+    /// The first layer's `delta` of the last one-sample step.
+    pub(crate) fn first_delta(&self) -> &[F] {
+        self.buffers[0].current().first_delta()
     }
 
     /// Allocates the optimizer's state (zeros) at the first step after it was set.

@@ -1,5 +1,7 @@
 //! The compute engine: the arithmetic every layer and the trainer run on.
 //!
+//! - [`block`]: the first layer's share of a block of per-sample SGD steps, one pass
+//!   over its weights for several samples (`nn_train::SampleStream::push`).
 //! - [`kernels`]: the one-sample path. Dot products, matrix-vector products and rank-1
 //!   updates on contiguous rows, with AVX-512 and AVX2/FMA versions chosen at run time
 //!   on x86-64.
@@ -17,6 +19,7 @@
 //! from the documentation and are not part of the stable API. Their signatures follow
 //! the engine's needs, and a change to them is not a breaking change of `nn`.
 
+pub mod block;
 pub mod kernels;
 pub mod matmul;
 pub mod rows;
