@@ -52,7 +52,9 @@ use crate::sample_block::Blocks;
 /// flush). That step changes nothing, the steps before it are kept, and the samples
 /// queued after it are dropped, as a loop stopping at the error would have left them.
 /// Blocks are taken by plain SGD steps on one sample without preprocessing, on a first
-/// layer of at most 32 outputs; any other push is [`SampleStream::train`].
+/// layer of at most 32 outputs whose weights take 64 KiB or more (below that they stay
+/// in the L1 cache, and blocks gain less than they cost); any other push is
+/// [`SampleStream::train`].
 ///
 /// `N` is the network or a mutable borrow of it: [`NeuralNetwork::sample_stream`]
 /// borrows; [`SampleStream::new`] takes either.
@@ -248,8 +250,13 @@ mod tests {
 
     /// 784→16→16→10 as the series builds it, with a seeded original initialisation.
     fn network<F: Float>(seed: u64, cross_entropy: bool) -> NeuralNetwork<F> {
+        network_of(16, seed, cross_entropy)
+    }
+
+    /// 784→`first`→16→10, otherwise as [`network`].
+    fn network_of<F: Float>(first: usize, seed: u64, cross_entropy: bool) -> NeuralNetwork<F> {
         let builder = NeuralNetwork::<F>::builder(784)
-            .dense_with_init(16, LeakyRelu, Init::Original)
+            .dense_with_init(first, LeakyRelu, Init::Original)
             .dense_with_init(16, Sigmoid, Init::Original)
             .dense_with_init(10, LeakyRelu, Init::Original)
             .learning_rate(F::from_f64(0.01))
@@ -476,7 +483,7 @@ mod tests {
 
     /// Pushed samples, trained in blocks after the warm-up, give `train`'s parameters to
     /// rounding, with every target kind, and strided or contiguous samples.
-    fn pushed_samples_equal_train<F: Float>(tolerance: f64) {
+    fn pushed_samples_equal_train<F: Float>(first: usize, tolerance: f64) {
         let n =
             crate::sample_block::WARM_UP_PUSHES + 5 * nn_core::compute::block::BLOCK_SAMPLES + 3;
         for (contiguous, cross_entropy, values) in [
@@ -489,7 +496,7 @@ mod tests {
                 F::DTYPE
             );
             let x = samples::<F>(n, contiguous).mapv(|v| v / F::from_f64(255.0));
-            let mut plain = network::<F>(3, cross_entropy);
+            let mut plain = network_of::<F>(first, 3, cross_entropy);
             let mut pushed = plain.clone();
             let mut stream = pushed.sample_stream();
             let mut queued = Vec::new();
@@ -528,8 +535,24 @@ mod tests {
 
     #[test]
     fn pushed_samples_train_as_train_does_to_rounding() {
-        pushed_samples_equal_train::<f64>(1e-12);
-        pushed_samples_equal_train::<f32>(1e-4);
+        pushed_samples_equal_train::<f64>(16, 1e-12);
+        // 784→16 in f32 (49 KB) takes no blocks (see `MIN_BLOCK_WEIGHT_BYTES`).
+        pushed_samples_equal_train::<f32>(32, 1e-4);
+    }
+
+    #[test]
+    fn a_first_layer_that_fits_in_l1_takes_no_blocks() {
+        let warm = crate::sample_block::WARM_UP_PUSHES;
+        let x = samples::<f32>(warm + 10, true);
+        let mut plain = network::<f32>(4, false);
+        let mut stream = SampleStream::new(plain.clone());
+        for j in 0..warm + 10 {
+            let column = x.slice(s![.., j..j + 1]);
+            plain.train(column, Target::Classes(&[j % 10])).unwrap();
+            stream.push(column, Target::Classes(&[j % 10])).unwrap();
+            assert_eq!(stream.queued(), 0);
+        }
+        assert_eq!(parameters(&stream.into_inner()), parameters(&plain));
     }
 
     #[test]
