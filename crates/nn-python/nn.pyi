@@ -149,7 +149,8 @@ class NeuralNetwork:
     def loss(self, values: ArrayLike, expected: Target) -> float:
         """The loss of ``values`` against ``expected``."""
     def train(self, x: ArrayLike, t: Target) -> None:
-        """One SGD step on the column ``x`` and its target ``t``."""
+        """One SGD step on the column ``x`` and its target ``t`` (after 64 in a row,
+        queued and trained in blocks; a read of the network trains the queue)."""
     def backprop(
         self, x: ArrayLike, t: Target
     ) -> Tuple[List[np.ndarray], List[np.ndarray], List[np.ndarray]]:

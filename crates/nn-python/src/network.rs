@@ -61,6 +61,17 @@ pub(crate) struct Engine<F: Real> {
     classes: Vec<usize>,
 }
 
+/// The network of `stream`, with every queued `train(x, t)` trained and every update
+/// applied; the error of a queued step that diverged is raised here.
+fn flushed<'s, F: Real>(
+    stream: &'s mut SampleStream<F, NeuralNetwork<F>>,
+    core: &Core,
+) -> PyResult<&'s mut NeuralNetwork<F>> {
+    let result = stream.flush();
+    core.finish(result)?;
+    Ok(stream.network())
+}
+
 impl<F: Real> Engine<F> {
     fn new(net: NeuralNetwork<F>) -> Self {
         Engine {
@@ -114,6 +125,10 @@ impl Core {
     /// The result of an engine call: a Python callback's exception first, if one was
     /// raised during the call, else nn's error as a Python exception.
     fn finish<T>(&self, result: nn_core::Result<T>) -> PyResult<T> {
+        if !self.python_parts {
+            // Only the functions written in Python hold the slot: nothing can be there.
+            return result.py_err();
+        }
         let raised = self
             .slot
             .lock()
@@ -350,7 +365,7 @@ impl Layer {
             let mut guard = core.lock()?;
             return dispatch!(&mut *guard, e => {
                 convert::fill(x, &mut e.x, "x", Layout::Columns)?;
-                let out = core.finish(e.stream.network().layers()[*index].forward(e.x.view()))?;
+                let out = core.finish(flushed(&mut e.stream, core)?.layers()[*index].forward(e.x.view()))?;
                 Ok(PyArray2::from_owned_array(py, out).into_any())
             });
         }
@@ -408,7 +423,7 @@ impl Layer {
                 )?
                 .into_any();
                 dispatch!(&mut *guard, e => {
-                    let dense = &e.stream.network().layers()[*index];
+                    let dense = &flushed(&mut e.stream, core)?.layers()[*index];
                     let array = if weights { dense.weights() } else { dense.bias() };
                     // SAFETY: the engine's parameters are updated in place and never
                     // reallocated (no method of this module replaces a layer of a built
@@ -436,7 +451,7 @@ impl Layer {
             }
             Some((core, index)) => {
                 let mut guard = core.lock()?;
-                dispatch!(&mut *guard, e => assign_parameter(e.stream.network(), *index, weights, &new))
+                dispatch!(&mut *guard, e => assign_parameter(flushed(&mut e.stream, core)?, *index, weights, &new))
             }
         }
         Ok(())
@@ -614,7 +629,7 @@ fn forward<'py, F: Real>(
     x: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     convert::fill(x, &mut e.x, "x", Layout::Columns)?;
-    let (net, x) = (&*e.stream.network(), e.x.view());
+    let (net, x) = (&*flushed(&mut e.stream, core)?, e.x.view());
     // One column takes the engine's per-sample kernels (Model::forward_pass).
     let out = if core.detach(x.ncols()) {
         py.detach(|| net.forward_pass(x))
@@ -639,9 +654,9 @@ fn train<F: Real>(
     let (stream, x) = (&mut e.stream, e.x.view());
     let mut step = move || {
         if deferring {
-            stream.train(x, target)
+            stream.push(x, target)
         } else {
-            stream.network().train(x, target)
+            stream.network().train(x, target).map(|_| ())
         }
     };
     let result = if core.detach(x.ncols()) {
@@ -649,7 +664,7 @@ fn train<F: Real>(
     } else {
         step()
     };
-    core.finish(result).map(|_| ())
+    core.finish(result)
 }
 
 fn to_list<'py, F: Real>(py: Python<'py>, arrays: Vec<Array2<F>>) -> PyResult<Bound<'py, PyList>> {
@@ -673,7 +688,7 @@ fn fit<'py, F: Real>(
     verbose: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
-    check_rows(data.x.view(), e.stream.network().ins(), "X")?;
+    check_rows(data.x.view(), flushed(&mut e.stream, core)?.ins(), "X")?;
     let train = data.samples()?;
     let validation_data = match validation {
         None => None,
@@ -687,14 +702,18 @@ fn fit<'py, F: Real>(
                 ));
             }
             let data = Data::<F>::new(&pair.get_item(0)?, &pair.get_item(1)?, "X_validation")?;
-            check_rows(data.x.view(), e.stream.network().ins(), "X_validation")?;
+            check_rows(
+                data.x.view(),
+                flushed(&mut e.stream, core)?.ins(),
+                "X_validation",
+            )?;
             Some(data)
         }
     };
     let validation = validation_data.as_ref().map(Data::samples).transpose()?;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut interrupted: Option<PyErr> = None;
-    let net = e.stream.network();
+    let net = flushed(&mut e.stream, core)?;
     let on_progress = |progress: Progress<'_>| -> std::ops::ControlFlow<()> {
         let outcome = Python::attach(|py| -> PyResult<()> {
             match progress {
@@ -764,9 +783,9 @@ fn evaluate<'py, F: Real>(
     batch_size: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
     let data = Data::<F>::new(x, y, "X")?;
-    check_rows(data.x.view(), e.stream.network().ins(), "X")?;
+    check_rows(data.x.view(), flushed(&mut e.stream, core)?.ins(), "X")?;
     let samples = data.samples()?;
-    let net = &*e.stream.network();
+    let net = &*flushed(&mut e.stream, core)?;
     let result = if core.python_parts {
         net.evaluate(samples, batch_size)
     } else {
@@ -938,7 +957,7 @@ impl Network {
             let mut v = Array2::zeros((0, 0));
             convert::fill(values, &mut v, "values", Layout::Columns)?;
             let target = functions::target_of(expected, &mut e.t, &mut e.classes, self.allow_classes)?;
-            let loss = self.core.finish(e.stream.network().loss(v.view(), target))?;
+            let loss = self.core.finish(flushed(&mut e.stream, &self.core)?.loss(v.view(), target))?;
             Ok(loss.as_f64())
         })
     }
@@ -949,6 +968,13 @@ impl Network {
     /// (an ``int`` or a NumPy integer) for ``CrossEntropyLoss``. Returns ``None``, as the
     /// original; raises ``DivergedError`` (and changes nothing) if the step would make a
     /// weight NaN or infinite.
+    ///
+    /// After 64 one-sample steps in a row, steps are queued and trained six at a time
+    /// with one pass over the first layer's weights (the same SGD steps, in order, to
+    /// rounding); anything that reads the network trains the queue first. A queued step
+    /// that diverges raises ``DivergedError`` (naming its step) from the call that trained
+    /// it: a later ``train``, or a read such as ``forward_pass``; that step changes
+    /// nothing, and the samples queued after it are dropped.
     fn train(&self, x: &Bound<'_, PyAny>, t: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = x.py();
         let mut guard = self.core.lock()?;
@@ -969,7 +995,7 @@ impl Network {
         dispatch!(&mut *guard, e => {
             convert::fill(x, &mut e.x, "x", Layout::Columns)?;
             let target = functions::target_of(t, &mut e.t, &mut e.classes, self.allow_classes)?;
-            let g = self.core.finish(e.stream.network().backprop(e.x.view(), target))?;
+            let g = self.core.finish(flushed(&mut e.stream, &self.core)?.backprop(e.x.view(), target))?;
             PyTuple::new(py, [
                 to_list(py, g.dxs)?.into_any(),
                 to_list(py, g.dws)?.into_any(),
@@ -1011,7 +1037,7 @@ impl Network {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if !last.as_ref().is_some_and(|o| o.bind(py).is(optimizer)) {
-                dispatch!(&mut *guard, e => e.stream.network().set_boxed_optimizer(optimizer_for(optimizer)?));
+                dispatch!(&mut *guard, e => flushed(&mut e.stream, &self.core)?.set_boxed_optimizer(optimizer_for(optimizer)?));
                 *last = Some(optimizer.clone().unbind());
             }
         }
@@ -1033,7 +1059,7 @@ impl Network {
         let mut guard = self.core.lock()?;
         dispatch!(&mut *guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
-            let (net, view) = (&*e.stream.network(), rows.view());
+            let (net, view) = (&*flushed(&mut e.stream, &self.core)?, rows.view());
             check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict(view.t()))
@@ -1052,7 +1078,7 @@ impl Network {
         let mut guard = self.core.lock()?;
         dispatch!(&mut *guard, e => {
             let rows = convert::matrix::<_>(x, "X", Layout::Rows)?;
-            let (net, view) = (&*e.stream.network(), rows.view());
+            let (net, view) = (&*flushed(&mut e.stream, &self.core)?, rows.view());
             check_rows(view, net.ins(), "X")?;
             let result = if self.core.detach(view.nrows()) {
                 py.detach(|| net.predict_probabilities(view.t()))
@@ -1084,7 +1110,7 @@ impl Network {
     /// is atomic.
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
         let mut guard = self.core.lock()?;
-        dispatch!(&mut *guard, e => self.core.finish(e.stream.network().save(&path)))
+        dispatch!(&mut *guard, e => self.core.finish(flushed(&mut e.stream, &self.core)?.save(&path)))
     }
 
     /// Loads a network saved by :meth:`save` or by the Rust side, in the file's dtype.
@@ -1111,13 +1137,15 @@ impl Network {
     #[getter]
     fn lr(&self) -> PyResult<f64> {
         let mut guard = self.core.lock()?;
-        Ok(dispatch!(&mut *guard, e => e.stream.network().learning_rate().as_f64()))
+        Ok(
+            dispatch!(&mut *guard, e => flushed(&mut e.stream, &self.core)?.learning_rate().as_f64()),
+        )
     }
 
     #[setter]
     fn set_lr(&self, value: f64) -> PyResult<()> {
         let mut guard = self.core.lock()?;
-        dispatch!(&mut *guard, e => e.stream.network().set_learning_rate(Float::from_f64(value)).py_err())
+        dispatch!(&mut *guard, e => flushed(&mut e.stream, &self.core)?.set_learning_rate(Float::from_f64(value)).py_err())
     }
 
     /// The layers, first to last (a new list of the same ``Layer`` objects).
@@ -1158,7 +1186,7 @@ impl Network {
     #[getter]
     fn steps(&self) -> PyResult<u64> {
         let mut guard = self.core.lock()?;
-        Ok(dispatch!(&mut *guard, e => e.stream.network().steps()))
+        Ok(dispatch!(&mut *guard, e => flushed(&mut e.stream, &self.core)?.steps()))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

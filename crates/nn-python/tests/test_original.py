@@ -216,3 +216,38 @@ def test_train_leaves_the_same_bits_with_and_without_a_view_of_the_first_layer(d
     x = rng.integers(0, 256, size=(784, 1))
     assert watched.forward_pass(x).tobytes() == plain.forward_pass(x).tobytes()
     assert watched.steps == plain.steps == 60
+
+
+def test_the_series_loop_matches_the_reference_past_the_warm_up(rng):
+    """After 64 steps in a row, ``train(x, t)`` queues its samples and trains them in
+    blocks (one pass over the first layer's weights for several steps): the same steps to
+    rounding, and reading the network trains what is queued first."""
+    ours, theirs = twin_networks([784, 16, 16, 10], ["leaky_relu"] * 3, "mse", lr=0.001, scale=0.05)
+    for i in range(203):
+        x = rng.integers(0, 256, size=(784, 1))
+        t = np.zeros((10, 1), dtype=int)
+        t[i % 10] = 1
+        ours.train(x, t)
+        theirs.train(x, t)
+    assert ours.steps == 203
+    x = rng.integers(0, 256, size=(784, 1))
+    np.testing.assert_allclose(ours.forward_pass(x), theirs.forward_pass(x), rtol=1e-9)
+    for a, b in zip(ours._layers, theirs._layers):
+        np.testing.assert_allclose(a._W, b._W, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a._b, b._b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_queued_step_that_diverges_raises_at_the_next_call(rng):
+    net, _ = twin_networks([784, 16, 16, 10], ["leaky_relu"] * 3, "mse", lr=0.001, scale=0.05)
+    xs = rng.integers(0, 256, size=(80, 784, 1))
+    t = np.zeros((10, 1), dtype=int)
+    for x in xs[:70]:
+        net.train(x, t)
+    # Queued: the loss overflows only when its block is trained.
+    assert net.train(xs[70], np.full((10, 1), 1e200)) is None
+    with pytest.raises(nn.DivergedError, match="step 70"):
+        net.forward_pass(xs[71])
+    assert net.steps == 70
+    assert all(np.isfinite(layer._W).all() for layer in net._layers)
+    net.train(xs[72], t)
+    assert net.steps == 71
