@@ -969,7 +969,7 @@ impl Network {
     /// original; raises ``DivergedError`` (and changes nothing) if the step would make a
     /// weight NaN or infinite.
     ///
-    /// After 64 one-sample steps in a row, steps are queued and trained six at a time
+    /// After 64 one-sample steps in a row, steps are queued and trained five at a time
     /// with one pass over the first layer's weights (the same SGD steps, in order, to
     /// rounding); anything that reads the network trains the queue first. A queued step
     /// that diverges raises ``DivergedError`` (naming its step) from the call that trained

@@ -520,7 +520,9 @@ mod tests {
             // Queued from the first push after the warm-up, a block at a time.
             let warm = crate::sample_block::WARM_UP_PUSHES;
             assert!(queued[..warm].iter().all(|&q| q == 0), "{what}");
-            assert_eq!(queued[warm..warm + 7], [1, 2, 3, 4, 5, 0, 1], "{what}");
+            let block = nn_core::compute::block::BLOCK_SAMPLES;
+            let expected: Vec<usize> = (1..=block + 2).map(|i| i % block).collect();
+            assert_eq!(queued[warm..warm + block + 2], expected[..], "{what}");
             assert!(stream.has_pending_update());
             stream.flush().unwrap();
             assert_eq!(stream.queued(), 0);
@@ -614,12 +616,14 @@ mod tests {
                 let _ = stream.network();
                 stream.push(column, Target::Classes(&[0])).unwrap_err()
             } else {
-                let mut result = Ok(());
-                for j in warm + 4..warm + 6 {
+                // The push that fills the block trains it.
+                let block = nn_core::compute::block::BLOCK_SAMPLES;
+                for j in warm + 4..warm + block - 1 {
                     let column = x.slice(s![.., j..j + 1]);
-                    result = result.and(stream.push(column, Target::Classes(&[0])));
+                    stream.push(column, Target::Classes(&[0])).unwrap();
                 }
-                result.unwrap_err()
+                let column = x.slice(s![.., warm + block - 1..warm + block]);
+                stream.push(column, Target::Classes(&[0])).unwrap_err()
             };
             assert!(
                 matches!(error, Error::Diverged { step, .. } if step == (warm + 2) as u64),
