@@ -24,12 +24,13 @@ use nn::prelude::*;
 use nn::rand::{rngs::StdRng, Rng, SeedableRng};
 
 /// The workloads, by the name `.ci/instructions` passes.
-const WORKLOADS: [(&str, fn()); 6] = [
-    ("sample_step_f32", || sample_steps::<f32>(false)),
-    ("sample_step_f64", || sample_steps::<f64>(false)),
-    ("sample_stream_f32", || sample_steps::<f32>(true)),
-    // The Python module's `train`, which streams in f64 as the original computes.
-    ("sample_stream_f64", || sample_steps::<f64>(true)),
+const WORKLOADS: [(&str, fn()); 7] = [
+    ("sample_step_f32", || sample_steps::<f32>(Way::Train)),
+    ("sample_step_f64", || sample_steps::<f64>(Way::Train)),
+    ("sample_stream_f32", || sample_steps::<f32>(Way::Stream)),
+    ("sample_stream_f64", || sample_steps::<f64>(Way::Stream)),
+    // The Python module's `train`, which pushes in f64 as the original computes.
+    ("sample_push_f64", || sample_steps::<f64>(Way::Push)),
     ("batch_step_128", batch_steps),
     ("predict", predict),
 ];
@@ -68,10 +69,20 @@ fn data<F: Float>(n: usize, rng: &mut StdRng) -> (Array2<F>, Vec<usize>) {
     (x, classes)
 }
 
+/// How `sample_steps` trains.
+#[derive(Clone, Copy)]
+enum Way {
+    /// `NeuralNetwork::train`.
+    Train,
+    /// `SampleStream::train`.
+    Stream,
+    /// `SampleStream::push`: blocks of steps after the warm-up.
+    Push,
+}
+
 /// 2 000 per-sample SGD steps of the series' network, 784→16→16→10 LeakyReLU with MSE
-/// on one-hot targets (the fused one-sample path): through `NeuralNetwork::train`, or
-/// through a `SampleStream` (`streamed`).
-fn sample_steps<F: Float>(streamed: bool) {
+/// on one-hot targets (the fused one-sample path), taken as `way` says.
+fn sample_steps<F: Float>(way: Way) {
     let mut rng = StdRng::seed_from_u64(0);
     let (x, classes) = data::<F>(2_000, &mut rng);
     let mut net = NeuralNetwork::<F>::builder(784)
@@ -84,16 +95,17 @@ fn sample_steps<F: Float>(streamed: bool) {
         .expect("a valid network");
     net.set_threads(1).expect("one thread");
     measured(|| {
+        // Dropped inside: its flush is counted.
         let mut stream = net.sample_stream();
         for (j, &class) in classes.iter().enumerate() {
             let sample = x.slice(s![.., j..j + 1]);
             let target = Target::Classes(&[class]);
-            let step = if streamed {
-                stream.train(sample, target)
-            } else {
-                stream.network().train(sample, target)
-            };
-            step.expect("finite steps");
+            match way {
+                Way::Train => stream.network().train(sample, target).map(|_| ()),
+                Way::Stream => stream.train(sample, target).map(|_| ()),
+                Way::Push => stream.push(sample, target),
+            }
+            .expect("finite steps");
         }
     });
 }

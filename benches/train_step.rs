@@ -35,11 +35,11 @@ fn pool<F: Float>(sizes: &[usize], rng: &mut StdRng) -> (Array2<F>, Vec<usize>) 
 }
 
 /// Benchmarks `step` on sample after sample of the pool, under the network's sizes.
-fn bench_pool<F: Float>(
+fn bench_pool<F: Float, R>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     sizes: &[usize],
     (x, classes): (Array2<F>, Vec<usize>),
-    mut step: impl FnMut(ArrayView2<'_, F>, Target<'_, F>) -> F,
+    mut step: impl FnMut(ArrayView2<'_, F>, Target<'_, F>) -> R,
 ) {
     let label = sizes
         .iter()
@@ -80,11 +80,25 @@ fn bench_stream<F: Float>(c: &mut Criterion, name: &str) {
     group.finish();
 }
 
+/// The same per-sample steps pushed into a `SampleStream`, which trains them in blocks
+/// after its warm-up (one pass over the first layer's weights for several steps).
+fn bench_push<F: Float>(c: &mut Criterion, name: &str) {
+    let mut group = c.benchmark_group(format!("sample_push_{name}"));
+    let sizes = [784usize, 16, 16, 10];
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut net = network::<F>(&sizes, &mut rng);
+    let pool = pool(&sizes, &mut rng);
+    let mut stream = net.sample_stream();
+    bench_pool(&mut group, &sizes, pool, |x, t| stream.push(x, t).unwrap());
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_step::<f32>(c, "f32");
     bench_step::<f64>(c, "f64");
     bench_stream::<f32>(c, "f32");
     bench_stream::<f64>(c, "f64");
+    bench_push::<f64>(c, "f64");
 }
 
 criterion_group!(train_step, benches);
