@@ -481,6 +481,14 @@ pub(crate) fn target_of<'a, F: Real>(
              use CrossEntropyLoss for class indices",
         )
     };
+    // A 2-D array is a column of values (the series' one-hot columns): no class index
+    // or scalar to look for first.
+    if let Ok(array) = t.cast::<numpy::PyUntypedArray>() {
+        if numpy::PyUntypedArrayMethods::ndim(array) == 2 {
+            convert::fill(t, values, "t", Layout::Columns)?;
+            return Ok(Target::Values(values.view()));
+        }
+    }
     // One class index (the series' per-sample call) goes into the reused buffer, with no
     // allocation; several come as a new list.
     if let Some(c) = convert::class_index(t, "t")? {

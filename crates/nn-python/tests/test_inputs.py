@@ -11,7 +11,7 @@ INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uin
 FLOAT_DTYPES = [np.float16, np.float32, np.float64]
 
 
-@pytest.mark.parametrize("dtype", INT_DTYPES + FLOAT_DTYPES + [bool])
+@pytest.mark.parametrize("dtype", INT_DTYPES + FLOAT_DTYPES + [bool, ">f8", ">i8", ">f4", "<u2"])
 def test_x_of_any_real_or_integer_dtype(dtype, rng):
     ours, _ = twin_networks([4, 3], ["leaky_relu"], "mse", lr=0.1)
     x = rng.integers(0, 2 if dtype is bool else 100, size=(4, 1)).astype(dtype)
@@ -31,7 +31,7 @@ def test_x_as_strided_column_fortran_array_and_list(rng):
     np.testing.assert_array_equal(ours.forward_pass([[1.0], [2]]), ours.forward_pass(np.array([[1.0], [2.0]])))
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float32, np.float64, ">i8", ">f8"])
 def test_mse_targets_of_any_numeric_dtype(dtype, rng):
     a, _ = twin_networks([3, 4], ["sigmoid"], "mse", lr=0.5)
     b, _ = twin_networks([3, 4], ["sigmoid"], "mse", lr=0.5)
