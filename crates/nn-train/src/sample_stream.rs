@@ -145,6 +145,33 @@ impl<F: Float, N: BorrowMut<NeuralNetwork<F>>> SampleStream<F, N> {
     /// At once, those of [`NeuralNetwork::train`] for the shapes and values of `x` and
     /// `target`. [`Error::Diverged`] for a queued step that diverged, when its block is
     /// trained (by this push, or found by a flush since). A refused push queues nothing.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use nn_train::{NeuralNetwork, Target};
+    /// use nn_layers::LeakyRelu;
+    /// use nn_loss::Mse;
+    /// use nn_core::Init;
+    /// use ndarray::{s, Array2};
+    ///
+    /// let mut net = NeuralNetwork::<f64>::builder(784)
+    ///     .dense_with_init(16, LeakyRelu, Init::Original)
+    ///     .dense_with_init(10, LeakyRelu, Init::Original)
+    ///     .loss(Mse)
+    ///     .learning_rate(0.001)
+    ///     .seed(0)
+    ///     .build()?;
+    /// let x = Array2::from_shape_fn((784, 100), |(i, j)| ((i + 7 * j) % 256) as f64 / 255.0);
+    /// let mut stream = net.sample_stream();
+    /// for j in 0..100 {
+    ///     stream.push(x.slice(s![.., j..j + 1]), Target::Classes(&[j % 10]))?;
+    /// }
+    /// assert!(stream.queued() > 0); // the last samples wait for their block
+    /// stream.flush()?; // trains them; an error of theirs would come here
+    /// assert_eq!(stream.network().steps(), 100);
+    /// # Ok::<(), nn_core::Error>(())
+    /// ```
     pub fn push(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
         if let Some(error) = self.error.take() {
             return Err(error);

@@ -20,6 +20,7 @@
 //! products go through them, and each sample is read once, one entry a column.
 
 use super::kernels::Rank1;
+#[cfg(target_arch = "x86_64")]
 use super::vector_unit::{vector_unit, VectorUnit};
 use crate::Float;
 
@@ -76,15 +77,15 @@ pub fn updates_and_products<F: Float>(
             && products.len() == BLOCK_SAMPLES * rows,
         "updates_and_products shapes"
     );
+    #[cfg(target_arch = "x86_64")]
     match vector_unit() {
-        #[cfg(target_arch = "x86_64")]
         // SAFETY: the processor has AVX-512F, AVX2 and FMA (`vector_unit`).
-        VectorUnit::Avx512 => unsafe { avx512(wt, rows, updates, xs, products) },
-        #[cfg(target_arch = "x86_64")]
+        VectorUnit::Avx512 => return unsafe { avx512(wt, rows, updates, xs, products) },
         // SAFETY: the processor has AVX2 and FMA (`vector_unit`).
-        VectorUnit::Avx2 => unsafe { avx2(wt, rows, updates, xs, products) },
-        _ => portable(wt, rows, updates, xs, products),
+        VectorUnit::Avx2 => return unsafe { avx2(wt, rows, updates, xs, products) },
+        VectorUnit::Baseline => {}
     }
+    portable(wt, rows, updates, xs, products)
 }
 
 /// [`updates_and_products`] compiled for AVX-512: the compiler turns the fixed-size loops
@@ -266,6 +267,7 @@ mod tests {
         let samples: [&[F]; BLOCK_SAMPLES] = std::array::from_fn(|k| &xs[k][..]);
         type Pass<F> =
             fn(&mut [F], usize, &[Rank1<'_, F>; BLOCK_SAMPLES], [&[F]; BLOCK_SAMPLES], &mut [F]);
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut passes: Vec<(&str, Pass<F>)> = vec![
             ("dispatched", updates_and_products::<F>),
             ("portable", portable::<F>),
