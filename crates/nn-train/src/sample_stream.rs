@@ -124,17 +124,10 @@ impl<F: Float, N: BorrowMut<NeuralNetwork<F>>> SampleStream<F, N> {
     /// (a pending update from the step before may have been applied, as it would have
     /// been by that step). Those of [`SampleStream::flush`], before this step is taken.
     pub fn train(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<F> {
-        if let Some(error) = self.error.take() {
-            return Err(error);
-        }
-        let network = self
-            .network
-            .as_mut()
-            .expect("the network until into_inner")
-            .borrow_mut();
+        let (network, blocks, deferred) = self.parts()?;
         // Only the blocks: the step takes its product through the held updates.
-        self.blocks.flush(network)?;
-        network.train_deferring(x, target, &mut self.deferred)
+        blocks.flush(network)?;
+        network.train_deferring(x, target, deferred)
     }
 
     /// One training step on `(x, target)`, as [`SampleStream::train`], but possibly
@@ -173,6 +166,20 @@ impl<F: Float, N: BorrowMut<NeuralNetwork<F>>> SampleStream<F, N> {
     /// # Ok::<(), nn_core::Error>(())
     /// ```
     pub fn push(&mut self, x: ArrayView2<'_, F>, target: Target<'_, F>) -> Result<()> {
+        let (network, blocks, deferred) = self.parts()?;
+        if !blocks.takes(network, x) {
+            if blocks.holds_updates() {
+                blocks.flush(network)?;
+            }
+            return network.train_deferring(x, target, deferred).map(|_| ());
+        }
+        network.apply_deferred(deferred);
+        blocks.push(network, x, target)
+    }
+
+    /// The network, the blocks and the held updates, borrowed apart; or the error a
+    /// flush by [`SampleStream::network`] kept, which the call then returns.
+    fn parts(&mut self) -> Result<(&mut NeuralNetwork<F>, &mut Blocks<F>, &mut Deferred<F>)> {
         if let Some(error) = self.error.take() {
             return Err(error);
         }
@@ -181,16 +188,7 @@ impl<F: Float, N: BorrowMut<NeuralNetwork<F>>> SampleStream<F, N> {
             .as_mut()
             .expect("the network until into_inner")
             .borrow_mut();
-        if !self.blocks.takes(network, x) {
-            if self.blocks.holds_updates() {
-                self.blocks.flush(network)?;
-            }
-            return network
-                .train_deferring(x, target, &mut self.deferred)
-                .map(|_| ());
-        }
-        network.apply_deferred(&mut self.deferred);
-        self.blocks.push(network, x, target)
+        Ok((network, &mut self.blocks, &mut self.deferred))
     }
 
     /// Trains the queued samples and applies every pending update; the next pushes warm

@@ -195,32 +195,27 @@ mod tests {
     fn check<F: Float>(rows: usize, cols: usize, used_updates: usize, used_xs: usize) {
         let value = |i: usize, s: usize| F::from_f64(((i * 37 + s * 11) % 23) as f64 / 7.0 - 1.5);
         let w0: Vec<F> = (0..rows * cols).map(|i| value(i, 1)).collect(); // row-major W
-        let us: Vec<Vec<F>> = (0..BLOCK_SAMPLES)
-            .map(|j| {
-                (0..rows)
-                    .map(|r| {
-                        if j < used_updates {
-                            value(r, j + 2)
-                        } else {
-                            F::zero()
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let vs: Vec<Vec<F>> = (0..BLOCK_SAMPLES)
-            .map(|j| {
-                (0..cols)
-                    .map(|c| {
-                        if j < used_updates {
-                            value(c, j + 9)
-                        } else {
-                            F::zero()
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+                                                                          // `BLOCK_SAMPLES` vectors of `len` entries, zeros past the first `used` (padding).
+        let vectors = |len: usize, used: usize, seed: usize| -> Vec<Vec<F>> {
+            (0..BLOCK_SAMPLES)
+                .map(|j| {
+                    (0..len)
+                        .map(|i| {
+                            if j < used {
+                                value(i, j + seed)
+                            } else {
+                                F::zero()
+                            }
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let (us, vs) = (
+            vectors(rows, used_updates, 2),
+            vectors(cols, used_updates, 9),
+        );
+        let xs = vectors(cols, used_xs, 17);
         let alphas: Vec<F> = (0..BLOCK_SAMPLES)
             .map(|j| {
                 if j < used_updates {
@@ -228,19 +223,6 @@ mod tests {
                 } else {
                     F::zero()
                 }
-            })
-            .collect();
-        let xs: Vec<Vec<F>> = (0..BLOCK_SAMPLES)
-            .map(|k| {
-                (0..cols)
-                    .map(|c| {
-                        if k < used_xs {
-                            value(c, k + 17)
-                        } else {
-                            F::zero()
-                        }
-                    })
-                    .collect()
             })
             .collect();
         // The reference, in f64: the updates in turn, then the products.
