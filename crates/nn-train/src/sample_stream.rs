@@ -681,4 +681,33 @@ mod tests {
         assert_eq!(owned.steps(), plain.steps());
         assert_eq!(parameters(&owned), parameters(&plain));
     }
+
+    /// A push the blocks do not take (a batch of two samples) finds the blocks holding
+    /// updates even with nothing queued (a block just trained), applies them first, and
+    /// is then `train`'s step.
+    #[test]
+    fn a_batch_pushed_after_a_block_sees_its_updates() {
+        let warm = crate::sample_block::WARM_UP_PUSHES;
+        let block = nn_core::compute::block::BLOCK_SAMPLES;
+        let x = samples::<f64>(warm + block + 2, true).mapv(|v| v / 255.0);
+        let mut plain = network::<f64>(8, false);
+        let mut stream = SampleStream::new(plain.clone());
+        for j in 0..warm + block {
+            let column = x.slice(s![.., j..j + 1]);
+            plain.train(column, Target::Classes(&[j % 10])).unwrap();
+            stream.push(column, Target::Classes(&[j % 10])).unwrap();
+        }
+        assert_eq!(stream.queued(), 0);
+        assert!(
+            stream.has_pending_update(),
+            "the block's updates wait in W_0ᵀ"
+        );
+        let batch = x.slice(s![.., warm + block..warm + block + 2]);
+        plain.train(batch, Target::Classes(&[1, 2])).unwrap();
+        stream.push(batch, Target::Classes(&[1, 2])).unwrap();
+        assert_eq!(stream.queued(), 0);
+        let pushed = stream.into_inner();
+        assert_eq!(pushed.steps(), plain.steps());
+        assert!(close(&parameters(&pushed), &parameters(&plain), 1e-12));
+    }
 }
