@@ -463,9 +463,7 @@ impl<F: Float> Dense<F> {
     pub fn forward_sample(&self, x: &[F], y: &mut [F], a: &mut [F]) {
         let bias = self.bias.as_slice().expect("bias is a contiguous column");
         kernels::gemv_bias(self.weights.view(), x, bias, y);
-        let outs = self.outs();
-        self.activation
-            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+        self.activate_sample(y, a);
     }
 
     /// Backward pass on one sample, without forming `dW`:
@@ -507,11 +505,7 @@ impl<F: Float> Dense<F> {
     /// If a length does not fit.
     pub fn sgd_update_sample(&mut self, x: &[F], delta: &[F], learning_rate: F) {
         kernels::rank1_update(self.weights.view_mut(), -learning_rate, delta, x);
-        let bias = self
-            .bias
-            .as_slice_mut()
-            .expect("bias is a contiguous column");
-        sgd_update_bias(bias, delta, learning_rate);
+        self.sgd_update_bias_sample(delta, learning_rate);
     }
 
     /// Deferred SGD steps fused with the next forward pass: the updates of
@@ -549,9 +543,7 @@ impl<F: Float> Dense<F> {
         with_rank1(updates, |rank1s| {
             kernels::rank1_gemv_bias(self.weights.view_mut(), rank1s, x, bias, y)
         });
-        let outs = self.outs();
-        self.activation
-            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+        self.activate_sample(y, a);
     }
 
     /// [`Dense::forward_sample`] as it will be once `updates` are applied (by
@@ -585,9 +577,7 @@ impl<F: Float> Dense<F> {
         with_rank1(updates, |rank1s| {
             kernels::gemv_bias_after(self.weights.view(), rank1s, x, a, y)
         });
-        let outs = self.outs();
-        self.activation
-            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+        self.activate_sample(y, a);
     }
 
     /// The forward pass on one sample whose product `p = W·x` is already known (a
@@ -608,9 +598,7 @@ impl<F: Float> Dense<F> {
         for ((y, &b), &p) in y.iter_mut().zip(bias).zip(product) {
             *y = b + p;
         }
-        let outs = self.outs();
-        self.activation
-            .forward_into(column_view(y, outs), column_view_mut(a, outs));
+        self.activate_sample(y, a);
     }
 
     /// The bias's part of a one-sample SGD step, `b -= learning_rate·delta`, for a caller
@@ -625,6 +613,14 @@ impl<F: Float> Dense<F> {
             .as_slice_mut()
             .expect("bias is a contiguous column");
         sgd_update_bias(bias, delta, learning_rate);
+    }
+
+    /// `a = f(y)` on one sample's `outs` pre-activations, the last stage of every
+    /// one-sample forward pass.
+    fn activate_sample(&self, y: &[F], a: &mut [F]) {
+        let outs = self.outs();
+        self.activation
+            .forward_into(column_view(y, outs), column_view_mut(a, outs));
     }
 }
 

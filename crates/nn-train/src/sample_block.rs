@@ -33,14 +33,6 @@ pub(crate) const MAX_BLOCK_OUTS: usize = 2 * BLOCK_ROWS;
 /// 1.33 → 1.56.
 pub(crate) const MIN_BLOCK_WEIGHT_BYTES: usize = 64 * 1024;
 
-/// A sample's target, kept until its block is trained.
-#[derive(Clone, Debug)]
-enum Kept {
-    Class(usize),
-    /// The values are in `Blocks::values`, at the sample's slot.
-    Values,
-}
-
 /// The queued samples and the first layer's weights while blocks are taken.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Blocks<F> {
@@ -55,11 +47,15 @@ pub(crate) struct Blocks<F> {
     rows: usize,
     /// The queued samples, `BLOCK_SAMPLES` slots of `ins` entries.
     queued: Vec<F>,
-    /// Their targets and `max |x|`.
-    targets: Vec<Kept>,
-    input_max: Vec<F>,
+    /// How many are queued.
+    count: usize,
+    /// Whether their targets are values (in `values`) rather than classes (in `classes`).
+    value_targets: [bool; BLOCK_SAMPLES],
+    classes: [usize; BLOCK_SAMPLES],
     /// The queued value targets, `BLOCK_SAMPLES` slots of the output's `outs`.
     values: Vec<F>,
+    /// Their `max |x|`.
+    input_max: [F; BLOCK_SAMPLES],
     /// The samples of the last block, whose `W_0` updates the next pass applies
     /// (`pending` of them), with their `delta_0` (padded to `rows`) and learning rates.
     pending: usize,
@@ -80,12 +76,13 @@ pub(crate) struct Blocks<F> {
 impl<F: Float> Blocks<F> {
     /// How many samples wait to be trained.
     pub(crate) fn queued(&self) -> usize {
-        self.targets.len()
+        self.count
     }
 
-    /// Whether the network's `W_0` misses updates that only the blocks hold.
+    /// Whether the network's `W_0` misses updates that only the blocks hold (samples are
+    /// only queued while they do).
     pub(crate) fn holds_updates(&self) -> bool {
-        self.active || !self.targets.is_empty()
+        self.active
     }
 
     /// Whether `push` of one sample `x` should queue it (rather than train it at once):
@@ -130,37 +127,32 @@ impl<F: Float> Blocks<F> {
         if !self.active {
             self.start(network);
         }
-        let ins = x.nrows();
-        let slot = self.targets.len();
+        let (ins, k) = (self.ins, self.count);
         let column = x.column(0);
-        let queued = &mut self.queued[slot * ins..(slot + 1) * ins];
+        let (before, rest) = self.queued.split_at_mut(k * ins);
+        let queued = &mut rest[..ins];
         match column.as_slice() {
             Some(values) => queued.copy_from_slice(values),
             None => queued.iter_mut().zip(&column).for_each(|(q, &v)| *q = v),
         }
-        self.input_max[slot] = input_max;
-        let kept = match target {
-            Target::Classes(classes) => Kept::Class(classes[0]),
+        self.input_max[k] = input_max;
+        match target {
+            Target::Classes(classes) => self.classes[k] = classes[0],
             Target::Values(values) => {
-                let outs = values.nrows();
-                let slot_values = &mut self.values[slot * outs..(slot + 1) * outs];
-                slot_values
-                    .iter_mut()
+                let to = slot_mut(&mut self.values, k, values.nrows());
+                to.iter_mut()
                     .zip(&values.column(0))
                     .for_each(|(s, &v)| *s = v);
-                Kept::Values
             }
-        };
+        }
+        self.value_targets[k] = matches!(target, Target::Values(_));
         // Its dot products with the samples before it in the block, while it is in the
         // L1 cache (they are too, since nothing has passed over the weights since).
-        for j in 0..slot {
-            self.dots[j][slot] = kernels::dot(
-                &self.queued[j * ins..(j + 1) * ins],
-                queued_now(&self.queued, slot, ins),
-            );
+        for j in 0..k {
+            self.dots[j][k] = kernels::dot(slot(before, j, ins), queued);
         }
-        self.targets.push(kept);
-        if self.targets.len() == BLOCK_SAMPLES {
+        self.count += 1;
+        if self.count == BLOCK_SAMPLES {
             self.train(network)?;
         }
         Ok(())
@@ -193,9 +185,7 @@ impl<F: Float> Blocks<F> {
         resize(&mut self.products, BLOCK_SAMPLES * rows);
         resize(&mut self.product, outs);
         resize(&mut self.values, BLOCK_SAMPLES * last_outs);
-        self.input_max.clear();
-        self.input_max.resize(BLOCK_SAMPLES, F::zero());
-        self.targets.clear();
+        self.count = 0;
         self.pending = 0;
         self.active = true;
     }
@@ -208,7 +198,7 @@ impl<F: Float> Blocks<F> {
     /// dropped. The errors of `NeuralNetwork::train` for a step the block could not
     /// prove finite, which is then trained by it.
     pub(crate) fn train(&mut self, network: &mut NeuralNetwork<F>) -> Result<()> {
-        let queued = self.targets.len();
+        let queued = self.count;
         if queued == 0 {
             return Ok(());
         }
@@ -219,34 +209,21 @@ impl<F: Float> Blocks<F> {
         let mut result = Ok(());
         for k in 0..queued {
             // W_k·x_k = W·x_k − Σ_{j<k} learning_rate_j·(x_j·x_k)·delta_j.
-            let x = &self.queued[k * ins..(k + 1) * ins];
             self.product
-                .copy_from_slice(&self.products[k * rows..k * rows + outs]);
+                .copy_from_slice(&slot(&self.products, k, rows)[..outs]);
             for j in 0..k {
                 let scale = self.pending_rate[j] * self.dots[j][k];
-                let delta = &self.pending_delta[j * rows..j * rows + outs];
+                let delta = &slot(&self.pending_delta, j, rows)[..outs];
                 for (p, &d) in self.product.iter_mut().zip(delta) {
                     *p -= scale * d;
                 }
             }
-            let classes = [match self.targets[k] {
-                Kept::Class(class) => class,
-                Kept::Values => 0,
-            }];
-            let last_outs = self.values.len() / BLOCK_SAMPLES;
-            let target = match self.targets[k] {
-                Kept::Class(_) => Target::Classes(&classes),
-                Kept::Values => Target::Values(
-                    ArrayView1::from(&self.values[k * last_outs..(k + 1) * last_outs])
-                        .insert_axis(Axis(1)),
-                ),
-            };
-            let column = ArrayView1::from(x).insert_axis(Axis(1));
+            let column = column_of(slot(&self.queued, k, ins));
             let input_max = network.checks_finite().then_some(self.input_max[k]);
-            match network.block_step(column, target, input_max, &self.product) {
+            match network.block_step(column, self.target(k), input_max, &self.product) {
                 Ok(Some(rate)) => {
                     let delta = network.first_delta();
-                    self.pending_delta[k * rows..k * rows + outs].copy_from_slice(delta);
+                    slot_mut(&mut self.pending_delta, k, rows)[..outs].copy_from_slice(delta);
                     self.pending_rate[k] = rate;
                     trained += 1;
                 }
@@ -256,26 +233,13 @@ impl<F: Float> Blocks<F> {
                     self.keep(trained);
                     self.stop(network);
                     for i in k..queued {
-                        let x = ArrayView1::from(&self.pending_x[i * ins..(i + 1) * ins])
-                            .insert_axis(Axis(1));
-                        let target = match self.targets[i] {
-                            Kept::Class(class) => network.train(x, Target::Classes(&[class])),
-                            Kept::Values => network.train(
-                                x,
-                                Target::Values(
-                                    ArrayView1::from(
-                                        &self.values[i * last_outs..(i + 1) * last_outs],
-                                    )
-                                    .insert_axis(Axis(1)),
-                                ),
-                            ),
-                        };
-                        if let Err(e) = target {
+                        let x = column_of(slot(&self.pending_x, i, ins));
+                        if let Err(e) = network.train(x, self.target(i)) {
                             result = Err(e);
                             break;
                         }
                     }
-                    self.targets.clear();
+                    self.count = 0;
                     return result;
                 }
                 Err(e) => {
@@ -285,8 +249,18 @@ impl<F: Float> Blocks<F> {
             }
         }
         self.keep(trained);
-        self.targets.clear();
+        self.count = 0;
         result
+    }
+
+    /// The target of queued sample `k`.
+    fn target(&self, k: usize) -> Target<'_, F> {
+        if self.value_targets[k] {
+            let outs = self.values.len() / BLOCK_SAMPLES;
+            Target::Values(column_of(slot(&self.values, k, outs)))
+        } else {
+            Target::Classes(&self.classes[k..k + 1])
+        }
     }
 
     /// The pass over `W_0ᵀ`: the last block's updates, then the products of the first
@@ -298,8 +272,8 @@ impl<F: Float> Blocks<F> {
             if j < pending {
                 Rank1 {
                     alpha: -self.pending_rate[j],
-                    u: &self.pending_delta[j * rows..(j + 1) * rows],
-                    v: &self.pending_x[j * ins..(j + 1) * ins],
+                    u: slot(&self.pending_delta, j, rows),
+                    v: slot(&self.pending_x, j, ins),
                 }
             } else {
                 Rank1 {
@@ -311,7 +285,7 @@ impl<F: Float> Blocks<F> {
         });
         let xs: [&[F]; BLOCK_SAMPLES] = std::array::from_fn(|k| {
             if k < queued {
-                &self.queued[k * ins..(k + 1) * ins]
+                slot(&self.queued, k, ins)
             } else {
                 &self.zeros[..ins]
             }
@@ -358,7 +332,17 @@ impl<F: Float> Blocks<F> {
     }
 }
 
-/// Queued sample `slot`.
-fn queued_now<F>(queued: &[F], slot: usize, ins: usize) -> &[F] {
-    &queued[slot * ins..(slot + 1) * ins]
+/// Slot `k` of a buffer of slots of `len` entries.
+fn slot<F>(buffer: &[F], k: usize, len: usize) -> &[F] {
+    &buffer[k * len..(k + 1) * len]
+}
+
+/// [`slot`], mutably.
+fn slot_mut<F>(buffer: &mut [F], k: usize, len: usize) -> &mut [F] {
+    &mut buffer[k * len..(k + 1) * len]
+}
+
+/// One sample as a column `(len, 1)`.
+fn column_of<F>(values: &[F]) -> ArrayView2<'_, F> {
+    ArrayView1::from(values).insert_axis(Axis(1))
 }
